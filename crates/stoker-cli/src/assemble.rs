@@ -1,0 +1,187 @@
+//! From an experiment file to the built parts of a run, with every failure reported as a
+//! [`ConfigError`] that names the file, the YAML path and a fix.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use stoker::config::{ConfigError, PathStep, RawConfig};
+use stoker::data::Split;
+use stoker::experiment::{Component, Experiment};
+use stoker::metric::StepView;
+use stoker::spec::BuildContext;
+use stoker::trainer::{SplitMetrics, Trainer, TrainingParts};
+
+/// A run, built and checked, not yet started.
+pub struct Assembled {
+    /// The resolved experiment.
+    pub experiment: Experiment,
+    /// What the loop gets.
+    pub parts: TrainingParts,
+    /// The loop.
+    pub trainer: Box<dyn Trainer>,
+}
+
+/// Loads CONFIG, applies the `--set` overrides and resolves every component.
+pub fn load(config: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
+    let mut raw = RawConfig::load(config)?;
+    for assignment in sets {
+        raw.set(assignment)?;
+    }
+    Experiment::resolve(raw)
+}
+
+fn built<T, S: ?Sized>(
+    experiment: &Experiment,
+    component: &Component<S>,
+    result: Result<T, stoker::BuildError>,
+) -> Result<T, ConfigError> {
+    result.map_err(|e| experiment.build_error(component, &e))
+}
+
+/// Builds every component in order (data, model, loss, metrics, optimizer, trainer, scheduler,
+/// loggers), then runs one trial batch through the model, loss and metrics without training, so
+/// that a name or shape mistake is reported here rather than after an epoch.
+pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
+    let env = &experiment.environment;
+    let device = env.device.device().map_err(|message| {
+        experiment
+            .raw
+            .error_at(
+                &[
+                    PathStep::Key("environment".into()),
+                    PathStep::Key("device".into()),
+                ],
+                message,
+            )
+            .hint("use `cpu` or `flex` on a machine without a GPU (or `auto`, which picks for you)")
+    })?;
+    device.seed(env.seed);
+    let mut ctx = BuildContext {
+        device: device.clone(),
+        seed: env.seed,
+        data: None,
+        base_lr: None,
+        horizon: None,
+    };
+
+    let data = built(
+        &experiment,
+        &experiment.data,
+        experiment.data.spec.build(&ctx),
+    )?;
+    let info = data.info().clone();
+    if info.len(Split::Train) == 0 {
+        return Err(experiment
+            .raw
+            .error_at(&experiment.data.path, "the training split is empty")
+            .hint("give the data more samples, or hold out less for val and test"));
+    }
+    ctx.data = Some(info.clone());
+
+    let model = built(
+        &experiment,
+        &experiment.model,
+        experiment.model.spec.build(&ctx),
+    )?;
+    let loss = built(
+        &experiment,
+        &experiment.loss,
+        experiment.loss.spec.build(&ctx),
+    )?;
+    let mut metrics = SplitMetrics {
+        train: Vec::new(),
+        val: Vec::new(),
+        test: Vec::new(),
+    };
+    for split in Split::ALL {
+        for metric in &experiment.metrics {
+            let m = built(&experiment, metric, metric.spec.build(&ctx))?;
+            metrics.of(split).push(m);
+        }
+    }
+    let optimizer = built(
+        &experiment,
+        &experiment.optimizer,
+        experiment.optimizer.spec.build(&ctx),
+    )?;
+    ctx.base_lr = Some(experiment.optimizer.spec.lr());
+    let trainer = built(
+        &experiment,
+        &experiment.trainer,
+        experiment.trainer.spec.build(&ctx),
+    )?;
+    ctx.horizon = Some(experiment.trainer.spec.horizon(&info));
+    let scheduler = built(
+        &experiment,
+        &experiment.scheduler,
+        experiment.scheduler.spec.build(&ctx),
+    )?;
+    let mut loggers = Vec::new();
+    for logger in &experiment.loggers {
+        loggers.push(built(&experiment, logger, logger.spec.build(&ctx))?);
+    }
+
+    let mut parts = TrainingParts {
+        device,
+        seed: env.seed,
+        data,
+        model,
+        loss,
+        metrics,
+        optimizer,
+        scheduler,
+        loggers,
+    };
+    trial_batch(&experiment, &mut parts)?;
+    Ok(Assembled {
+        experiment,
+        parts,
+        trainer,
+    })
+}
+
+/// Runs the first training batch through an evaluation copy of the model, the loss and the
+/// metrics: nothing is trained and nothing is kept.
+fn trial_batch(experiment: &Experiment, parts: &mut TrainingParts) -> Result<(), ConfigError> {
+    let fail = |message: String| {
+        experiment
+            .raw
+            .error_at(&[PathStep::Key("model".into())], format!("a trial batch through the model, loss and metrics failed: {message}"))
+            .hint("check that the tensor names agree: the data's tensors, model.args (input/output), loss.args and metrics args (pred/target)")
+    };
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> stoker::Result<()> {
+        let mut batches = parts.data.epoch(Split::Train, 0)?;
+        let batch = batches.batch(0)?;
+        let model = parts.model.for_eval();
+        let output = model.forward(&batch)?;
+        let loss = parts.loss.forward(&output, &batch)?;
+        let view = StepView {
+            batch: &batch,
+            output: &output,
+            loss: &loss,
+        };
+        for metric in parts.metrics.val.iter_mut() {
+            metric.update(&view)?;
+            metric.compute()?;
+            metric.reset();
+        }
+        Ok(())
+    }));
+    std::panic::set_hook(previous_hook);
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(panic) => Err(fail(panic_message(&panic))),
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}

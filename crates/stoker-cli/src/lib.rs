@@ -1,0 +1,110 @@
+//! The `stoker` command. The runner binary that `cargo xtask` generates (with every plugin crate
+//! force-linked) calls [`run`].
+//!
+//! Exit status: 0 on success, 2 for bad input (config, data file, checkpoint) reported before any
+//! training starts, 1 when training itself fails.
+
+// The framework's own component crates, force-linked so their registrations reach the binary.
+use stoker_data as _;
+use stoker_loggers as _;
+use stoker_losses as _;
+use stoker_metrics as _;
+use stoker_models as _;
+use stoker_optim as _;
+use stoker_trainer as _;
+
+pub mod assemble;
+pub mod commands;
+pub mod list;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit status for bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit status for a failure while training.
+pub const EXIT_FAILED: i32 = 1;
+
+/// stoker: train models described by a YAML experiment file.
+#[derive(Debug, Parser)]
+#[command(name = "stoker", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the experiment CONFIG describes.
+    Train {
+        /// The experiment file.
+        config: PathBuf,
+        /// Override a key: `--set trainer.args.max_epochs=5` (VALUE is YAML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Write the run under DIR instead of `environment.output_dir`.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    },
+    /// Validate CONFIG fully (names, arguments, data files, one trial batch) without training.
+    Check {
+        /// The experiment file.
+        config: PathBuf,
+        /// Override a key (as for `train`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// List the registered components of every kind, or of KIND.
+    List {
+        /// data, model, loss, metric, optimizer, scheduler, trainer or logger.
+        kind: Option<String>,
+    },
+    /// Evaluate a checkpoint on a split of the experiment's data.
+    Eval {
+        /// The experiment file (a run's `config.yaml` works).
+        config: PathBuf,
+        /// The checkpoint (`runs/.../checkpoints/best.safetensors`).
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// The split: train, val or test.
+        #[arg(long, default_value = "val")]
+        split: String,
+        /// Override a key (as for `train`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print the metrics as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the command line, runs the command, and returns the exit status.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let duplicates = stoker::registry::duplicates();
+    if !duplicates.is_empty() {
+        for d in duplicates {
+            eprintln!("error: {d}");
+        }
+        eprintln!(" hint: rename one of them; names must be unique per kind");
+        return EXIT_BAD_INPUT;
+    }
+    match cli.command {
+        Command::Train {
+            config,
+            sets,
+            output_dir,
+        } => commands::train(&config, &sets, output_dir),
+        Command::Check { config, sets } => commands::check(&config, &sets),
+        Command::List { kind } => list::list(kind.as_deref()),
+        Command::Eval {
+            config,
+            ckpt,
+            split,
+            sets,
+            json,
+        } => commands::eval(&config, &ckpt, &split, &sets, json),
+    }
+}

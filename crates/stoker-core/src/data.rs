@@ -1,0 +1,126 @@
+//! The data-module contract: splits, per-sample tensor shapes, and batches by index.
+
+use std::fmt;
+
+use crate::batch::Batch;
+use crate::error::Result;
+
+/// A split of the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Split {
+    /// The training split.
+    Train,
+    /// The validation split.
+    Val,
+    /// The test split.
+    Test,
+}
+
+impl Split {
+    /// All splits.
+    pub const ALL: [Split; 3] = [Split::Train, Split::Val, Split::Test];
+
+    /// The prefix of this split's metric names (`train`, `val`, `test`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The element type of a data tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementKind {
+    /// Floating point (stored as f32).
+    Float,
+    /// Integer (stored as i64), e.g. class labels.
+    Int,
+}
+
+/// One tensor every batch carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    /// Its name in the batch.
+    pub name: String,
+    /// The shape of one sample (without the batch dimension).
+    pub sample_shape: Vec<usize>,
+    /// Its element type.
+    pub kind: ElementKind,
+}
+
+impl TensorInfo {
+    /// The number of values in one sample.
+    pub fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+}
+
+/// What a data module holds, known once it is built (before any training).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataInfo {
+    /// The tensors every batch carries.
+    pub tensors: Vec<TensorInfo>,
+    /// Samples in the train, val and test splits.
+    pub split_sizes: [usize; 3],
+    /// Samples per batch.
+    pub batch_size: usize,
+}
+
+impl DataInfo {
+    /// The tensor named `name`.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The names of the tensors, comma-separated (for error messages).
+    pub fn tensor_names(&self) -> String {
+        self.tensors
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Samples in `split`.
+    pub fn len(&self, split: Split) -> usize {
+        self.split_sizes[split as usize]
+    }
+
+    /// Whether every split is empty.
+    pub fn is_empty(&self) -> bool {
+        self.split_sizes.iter().all(|&n| n == 0)
+    }
+}
+
+/// A built data module: the splits, ready to be cut into batches on the training device.
+pub trait DataModule: Send {
+    /// The tensors, split sizes and batch size.
+    fn info(&self) -> &DataInfo;
+
+    /// The batches of one epoch of `split`. Their order depends only on the seed, the split and
+    /// `epoch`, so that batch `i` of epoch `e` is the same batch in any run of the same config:
+    /// the property exact resume relies on.
+    fn epoch(&self, split: Split, epoch: usize) -> Result<Box<dyn EpochBatches + '_>>;
+}
+
+/// The batches of one epoch of one split, by index.
+pub trait EpochBatches {
+    /// The number of batches.
+    fn len(&self) -> usize;
+
+    /// Whether there are no batches.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Batch `index` (`0..len()`).
+    fn batch(&mut self, index: usize) -> Result<Batch>;
+}

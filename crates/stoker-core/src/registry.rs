@@ -1,0 +1,298 @@
+//! The name -> component registry.
+//!
+//! Every component (data, model, loss, ...) is a *spec* struct deserialized from the `args` of a
+//! `{name, args}` entry in the experiment file. `#[derive(Component)]` submits one
+//! [`Registration`] per spec to this registry through `inventory`, from whichever crate defines
+//! it; the runner looks names up here, and `cargo xtask list` prints them.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+use crate::spec::{
+    DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec, SchedulerSpec,
+    TrainerSpec,
+};
+
+/// The kinds of component an experiment selects by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A data module (`data:`): loads the splits and cuts them into batches.
+    Data,
+    /// A model (`model:`).
+    Model,
+    /// A loss (`loss:`).
+    Loss,
+    /// A metric (`metrics:`).
+    Metric,
+    /// An optimizer (`optimizer:`).
+    Optimizer,
+    /// A learning-rate scheduler (`scheduler:`).
+    Scheduler,
+    /// A training loop (`trainer:`).
+    Trainer,
+    /// A logger (`loggers:`).
+    Logger,
+}
+
+impl Kind {
+    /// Every kind, in the order an experiment file lists them.
+    pub const ALL: [Kind; 8] = [
+        Kind::Data,
+        Kind::Model,
+        Kind::Loss,
+        Kind::Metric,
+        Kind::Optimizer,
+        Kind::Scheduler,
+        Kind::Trainer,
+        Kind::Logger,
+    ];
+
+    /// The kind's name as the CLI and error messages spell it (`model`, `metric`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Data => "data",
+            Kind::Model => "model",
+            Kind::Loss => "loss",
+            Kind::Metric => "metric",
+            Kind::Optimizer => "optimizer",
+            Kind::Scheduler => "scheduler",
+            Kind::Trainer => "trainer",
+            Kind::Logger => "logger",
+        }
+    }
+
+    /// Parses a kind name; plurals (`metrics`, `loggers`) are accepted too.
+    pub fn parse(text: &str) -> Option<Kind> {
+        let text = text.trim().to_ascii_lowercase();
+        let singular = text.strip_suffix('s').unwrap_or(&text);
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text || k.as_str() == singular)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One argument of a component, as `cargo xtask list` prints it.
+#[derive(Debug, Clone)]
+pub struct ArgInfo {
+    /// The key under `args:`.
+    pub name: &'static str,
+    /// The Rust type, as written in the spec struct (`Vec<usize>`, `Option<f64>`).
+    pub ty: &'static str,
+    /// The first paragraph of the field's doc comment.
+    pub doc: &'static str,
+    /// The default as YAML/JSON text, or `None` when the argument is required.
+    pub default: Option<String>,
+}
+
+/// A parsed spec, boxed as the trait object of its kind.
+pub enum AnySpec {
+    /// A data spec.
+    Data(Box<dyn DataSpec>),
+    /// A model spec.
+    Model(Box<dyn ModelSpec>),
+    /// A loss spec.
+    Loss(Box<dyn LossSpec>),
+    /// A metric spec.
+    Metric(Box<dyn MetricSpec>),
+    /// An optimizer spec.
+    Optimizer(Box<dyn OptimizerSpec>),
+    /// A scheduler spec.
+    Scheduler(Box<dyn SchedulerSpec>),
+    /// A trainer spec.
+    Trainer(Box<dyn TrainerSpec>),
+    /// A logger spec.
+    Logger(Box<dyn LoggerSpec>),
+}
+
+/// The result of parsing a component's `args`: the spec, and the args with every default
+/// filled in (what `config.yaml` in the run directory records).
+pub struct ParsedSpec {
+    /// The spec object.
+    pub spec: AnySpec,
+    /// The args as resolved, defaults included.
+    pub resolved: Value,
+}
+
+/// A component registration, submitted by `#[derive(Component)]`.
+pub struct Registration {
+    /// The component's kind.
+    pub kind: Kind,
+    /// The name an experiment file selects it by.
+    pub name: &'static str,
+    /// The crate that registered it.
+    pub crate_name: &'static str,
+    /// One line saying what it is.
+    pub description: &'static str,
+    /// Its arguments.
+    pub args: fn() -> Vec<ArgInfo>,
+    /// Parses the `args` value into the spec.
+    pub parse: fn(Value) -> Result<ParsedSpec, ArgsError>,
+}
+
+inventory::collect!(Registration);
+
+/// What went wrong parsing a component's `args`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgsError {
+    /// Where, relative to `args` (`sizes[1]`, `beta`), empty for `args` itself.
+    pub path: String,
+    /// serde's message (`unknown field ...`, `missing field ...`, `invalid type ...`).
+    pub message: String,
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Deserializes a spec from its `args` value, recording where in `args` a failure happened,
+/// and serializes it back with every default filled in.
+pub fn parse_args<T: DeserializeOwned + Serialize>(args: Value) -> Result<(T, Value), ArgsError> {
+    let spec: T = serde_path_to_error::deserialize(args).map_err(|error| {
+        let path = error.path().to_string();
+        ArgsError {
+            path: if path == "." { String::new() } else { path },
+            message: error.into_inner().to_string(),
+        }
+    })?;
+    let resolved = serde_yaml::to_value(&spec).map_err(|error| ArgsError {
+        path: String::new(),
+        message: format!("the spec could not be written back as YAML: {error}"),
+    })?;
+    Ok((spec, resolved))
+}
+
+/// Renders a default value for `list` (JSON text, which YAML reads as flow style).
+pub fn default_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| String::from("?"))
+}
+
+/// Every registration linked into this binary, sorted by kind and name.
+pub fn registrations() -> Vec<&'static Registration> {
+    let mut all: Vec<_> = inventory::iter::<Registration>.into_iter().collect();
+    all.sort_by(|a, b| (a.kind, a.name).cmp(&(b.kind, b.name)));
+    all
+}
+
+/// The registration of `name` among components of `kind`.
+pub fn find(kind: Kind, name: &str) -> Option<&'static Registration> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .find(|r| r.kind == kind && r.name == name)
+}
+
+/// The registered names of one kind, sorted.
+pub fn names(kind: Kind) -> Vec<&'static str> {
+    registrations()
+        .into_iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.name)
+        .collect()
+}
+
+/// Registered names of `kind` that look like `name` (a typo, another case), closest first.
+pub fn closest(kind: Kind, name: &str) -> Vec<&'static str> {
+    closest_of(name, names(kind))
+}
+
+/// The candidates that look like `name`, closest first (case-insensitive edit distance).
+pub fn closest_of<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = candidates
+        .into_iter()
+        .map(|c| {
+            let cl = c.to_lowercase();
+            let mut score = strsim::normalized_damerau_levenshtein(&lower, &cl);
+            if cl.contains(&lower) || lower.contains(&cl) {
+                score = score.max(0.7);
+            }
+            (score, c)
+        })
+        .filter(|(score, _)| *score >= 0.5)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().map(|(_, c)| c).take(3).collect()
+}
+
+/// Two crates registering the same name for the same kind: a build problem the runner reports
+/// before it does anything else.
+pub fn duplicates() -> Vec<String> {
+    let all = registrations();
+    all.windows(2)
+        .filter(|w| w[0].kind == w[1].kind && w[0].name == w[1].name)
+        .map(|w| {
+            format!(
+                "{} `{}` is registered twice: by crate `{}` and by crate `{}`",
+                w[0].kind, w[0].name, w[0].crate_name, w[1].crate_name
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_parse_accepts_plural_and_case() {
+        assert_eq!(Kind::parse("Metrics"), Some(Kind::Metric));
+        assert_eq!(Kind::parse("model"), Some(Kind::Model));
+        assert_eq!(Kind::parse("loss"), Some(Kind::Loss));
+        assert_eq!(Kind::parse("widget"), None);
+    }
+
+    #[test]
+    fn closest_ranks_typos_first() {
+        let names = ["MLP", "FNO2d", "FNO1d", "CNN1d"];
+        assert_eq!(closest_of("MPL", names)[0], "MLP");
+        assert_eq!(closest_of("fno2D", names)[0], "FNO2d");
+        assert!(closest_of("transformer", names).is_empty());
+    }
+
+    #[derive(serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Example {
+        sizes: Vec<usize>,
+        #[serde(default)]
+        dropout: f64,
+    }
+
+    #[test]
+    fn parse_args_reports_path_and_fills_defaults() {
+        let ok: Value = serde_yaml::from_str("sizes: [1, 2]").unwrap();
+        let (spec, resolved) = parse_args::<Example>(ok).unwrap();
+        assert_eq!(spec.sizes, vec![1, 2]);
+        assert_eq!(resolved["dropout"], Value::from(0.0));
+
+        let bad: Value = serde_yaml::from_str("sizes: [1, two]").unwrap();
+        let error = parse_args::<Example>(bad).err().unwrap();
+        assert_eq!(error.path, "sizes[1]");
+        assert!(error.message.contains("invalid type"), "{}", error.message);
+
+        let unknown: Value = serde_yaml::from_str("sizes: [1]\ndropot: 0.1").unwrap();
+        let error = parse_args::<Example>(unknown).err().unwrap();
+        assert!(
+            error.message.contains("unknown field `dropot`"),
+            "{}",
+            error.message
+        );
+
+        let missing: Value = serde_yaml::from_str("dropout: 0.1").unwrap();
+        let error = parse_args::<Example>(missing).err().unwrap();
+        assert!(
+            error.message.contains("missing field `sizes`"),
+            "{}",
+            error.message
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! The spec traits: one per component kind. A spec is the deserialized `args` of a component;
+//! `build` turns it into the runtime object.
+
+use std::fmt::Debug;
+
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+
+use crate::data::{DataInfo, DataModule};
+use crate::error::BuildError;
+use crate::logger::Logger;
+use crate::loss::Loss;
+use crate::metric::Metric;
+use crate::model::DynModel;
+use crate::schedule::{Horizon, LrScheduler};
+use crate::trainer::Trainer;
+
+/// What a spec can know when it is built. Components are built in the order data, model,
+/// loss, metrics, optimizer, trainer, scheduler, loggers; each later one sees more.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The device data lives on (no autodiff). Models initialize on [`train_device`](Self::train_device).
+    pub device: Device,
+    /// `environment.seed`.
+    pub seed: u64,
+    /// What the data module holds (known from the model on).
+    pub data: Option<DataInfo>,
+    /// The optimizer's learning rate (known from the scheduler on).
+    pub base_lr: Option<f64>,
+    /// The planned length of training (known from the scheduler on).
+    pub horizon: Option<Horizon>,
+}
+
+impl BuildContext {
+    /// The device models train on: `device` with autodiff.
+    pub fn train_device(&self) -> Device {
+        self.device.clone().autodiff()
+    }
+
+    /// What the data module holds.
+    pub fn data(&self) -> Result<&DataInfo, BuildError> {
+        self.data
+            .as_ref()
+            .ok_or_else(|| BuildError::new("the data is not known yet at this point of the build"))
+    }
+
+    /// The optimizer's learning rate.
+    pub fn base_lr(&self) -> Result<f64, BuildError> {
+        self.base_lr.ok_or_else(|| {
+            BuildError::new("the learning rate is not known yet at this point of the build")
+        })
+    }
+
+    /// The planned length of training.
+    pub fn horizon(&self) -> Result<Horizon, BuildError> {
+        self.horizon.ok_or_else(|| {
+            BuildError::new("the training horizon is not known yet at this point of the build")
+        })
+    }
+}
+
+/// Builds a data module (`data:`).
+pub trait DataSpec: Debug + Send + Sync {
+    /// Opens the files (or generates the samples) and prepares the splits.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError>;
+}
+
+/// Builds a model (`model:`).
+pub trait ModelSpec: Debug + Send + Sync {
+    /// Initializes the model on `ctx.train_device()`, checking it fits `ctx.data()`.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DynModel>, BuildError>;
+}
+
+/// Builds a loss (`loss:`).
+pub trait LossSpec: Debug + Send + Sync {
+    /// Builds the loss.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Loss>, BuildError>;
+}
+
+/// Builds a metric (`metrics:`); called once per split.
+pub trait MetricSpec: Debug + Send + Sync {
+    /// Builds one instance.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Metric>, BuildError>;
+}
+
+/// Builds an optimizer (`optimizer:`) on burn-optim's [`ModuleOptimizer`].
+pub trait OptimizerSpec: Debug + Send + Sync {
+    /// Builds the optimizer.
+    fn build(&self, ctx: &BuildContext) -> Result<ModuleOptimizer, BuildError>;
+
+    /// The base learning rate.
+    fn lr(&self) -> f64;
+}
+
+/// Builds a learning-rate scheduler (`scheduler:`).
+pub trait SchedulerSpec: Debug + Send + Sync {
+    /// Builds the scheduler from `ctx.base_lr()` and `ctx.horizon()`.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn LrScheduler>, BuildError>;
+}
+
+/// Builds a training loop (`trainer:`).
+pub trait TrainerSpec: Debug + Send + Sync {
+    /// Builds the loop.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Trainer>, BuildError>;
+
+    /// How long this loop plans to train, given the data.
+    fn horizon(&self, data: &DataInfo) -> Horizon;
+}
+
+/// Builds a logger (`loggers:`).
+pub trait LoggerSpec: Debug + Send + Sync {
+    /// Builds the logger.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Logger>, BuildError>;
+}

@@ -1,0 +1,348 @@
+//! A data module whose splits live on the training device as whole tensors; a batch is a row
+//! selection (shuffled training order) or a slice (evaluation order).
+
+use stoker::batch::Batch;
+use stoker::burn::tensor::kind::BridgeTensor;
+use stoker::burn::tensor::{Device, Int, Tensor, TensorData};
+use stoker::data::{DataInfo, DataModule, EpochBatches, Split, TensorInfo};
+use stoker::error::{Result, StokerError};
+use stoker::rng::{Rng, derive_seed};
+
+use crate::host::{HostData, HostTensor};
+
+/// How a split is cut into batches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchOptions {
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Shuffle the training split each epoch.
+    pub shuffle: bool,
+    /// Drop the last, smaller, training batch.
+    pub drop_last: bool,
+    /// The seed of the shuffling.
+    pub seed: u64,
+}
+
+/// The highest tensor rank (samples dimension included) a data tensor may have.
+pub const MAX_RANK: usize = 6;
+
+macro_rules! by_rank {
+    ($rank:expr, $r:ident => $body:expr, $otherwise:expr) => {
+        match $rank {
+            1 => {
+                const $r: usize = 1;
+                $body
+            }
+            2 => {
+                const $r: usize = 2;
+                $body
+            }
+            3 => {
+                const $r: usize = 3;
+                $body
+            }
+            4 => {
+                const $r: usize = 4;
+                $body
+            }
+            5 => {
+                const $r: usize = 5;
+                $body
+            }
+            6 => {
+                const $r: usize = 6;
+                $body
+            }
+            _ => $otherwise,
+        }
+    };
+}
+
+fn upload(tensor: &HostTensor, device: &Device) -> Result<BridgeTensor> {
+    let shape = tensor.shape.clone();
+    by_rank!(shape.len(), R => Ok(match &tensor.data {
+        HostData::F32(values) => Tensor::<R>::from_data(TensorData::new(values.clone(), shape), device).into_bridge(),
+        HostData::I64(values) => Tensor::<R, Int>::from_data(TensorData::new(values.clone(), shape), device).into_bridge(),
+    }), Err(StokerError::msg(format!(
+        "tensor `{}` has rank {} (samples included); at most {MAX_RANK} is supported",
+        tensor.name, tensor.shape.len()
+    ))))
+}
+
+fn select_rows(tensor: &BridgeTensor, rows: &Tensor<1, Int>) -> BridgeTensor {
+    let int = tensor.is_int();
+    by_rank!(tensor.rank(), R => if int {
+        Tensor::<R, Int>::from_bridge(tensor.clone()).select(0, rows.clone()).into_bridge()
+    } else {
+        Tensor::<R>::from_bridge(tensor.clone()).select(0, rows.clone()).into_bridge()
+    }, unreachable!("uploaded tensors have a supported rank"))
+}
+
+fn slice_rows(tensor: &BridgeTensor, start: usize, len: usize) -> BridgeTensor {
+    let int = tensor.is_int();
+    by_rank!(tensor.rank(), R => if int {
+        Tensor::<R, Int>::from_bridge(tensor.clone()).narrow(0, start, len).into_bridge()
+    } else {
+        Tensor::<R>::from_bridge(tensor.clone()).narrow(0, start, len).into_bridge()
+    }, unreachable!("uploaded tensors have a supported rank"))
+}
+
+struct SplitTensors {
+    samples: usize,
+    tensors: Vec<(String, BridgeTensor)>,
+}
+
+/// Splits held on the device.
+pub struct InMemoryData {
+    info: DataInfo,
+    splits: [SplitTensors; 3],
+    options: BatchOptions,
+    device: Device,
+}
+
+impl InMemoryData {
+    /// Uploads the train, val and test tensors to `device`. Every split must have the same
+    /// tensor names, kinds and sample shapes (an empty split may have no tensors).
+    pub fn new(
+        splits: [Vec<HostTensor>; 3],
+        options: BatchOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let reference = &splits[0];
+        let tensors: Vec<TensorInfo> = reference
+            .iter()
+            .map(|t| TensorInfo {
+                name: t.name.clone(),
+                sample_shape: t.sample_shape().to_vec(),
+                kind: t.kind(),
+            })
+            .collect();
+        let mut uploaded = Vec::new();
+        let mut sizes = [0; 3];
+        for (i, split) in splits.iter().enumerate() {
+            let samples = split.first().map_or(0, HostTensor::samples);
+            for t in split {
+                if t.samples() != samples {
+                    return Err(StokerError::msg(format!(
+                        "the {} split's tensors disagree on the number of samples: `{}` has {}, `{}` has {samples}",
+                        Split::ALL[i],
+                        t.name,
+                        t.samples(),
+                        split[0].name
+                    )));
+                }
+                let expected = tensors.iter().find(|e| e.name == t.name);
+                if expected.is_none_or(|e| e.sample_shape != t.sample_shape() || e.kind != t.kind())
+                {
+                    return Err(StokerError::msg(format!(
+                        "tensor `{}` of the {} split has sample shape {:?} ({:?}); the train split's is {:?}",
+                        t.name,
+                        Split::ALL[i],
+                        t.sample_shape(),
+                        t.kind(),
+                        expected.map(|e| (e.sample_shape.clone(), e.kind))
+                    )));
+                }
+            }
+            sizes[i] = if split.is_empty() { 0 } else { samples };
+            let mut on_device = Vec::new();
+            if sizes[i] > 0 {
+                for t in split {
+                    on_device.push((t.name.clone(), upload(t, device)?));
+                }
+            }
+            uploaded.push(SplitTensors {
+                samples: sizes[i],
+                tensors: on_device,
+            });
+        }
+        let [train, val, test]: [SplitTensors; 3] = uploaded
+            .try_into()
+            .map_err(|_| StokerError::msg("three splits"))?;
+        Ok(InMemoryData {
+            info: DataInfo {
+                tensors,
+                split_sizes: sizes,
+                batch_size: options.batch_size,
+            },
+            splits: [train, val, test],
+            options,
+            device: device.clone(),
+        })
+    }
+}
+
+struct InMemoryEpoch<'a> {
+    split: &'a SplitTensors,
+    order: Option<Vec<usize>>,
+    batch_size: usize,
+    batches: usize,
+    device: &'a Device,
+}
+
+impl EpochBatches for InMemoryEpoch<'_> {
+    fn len(&self) -> usize {
+        self.batches
+    }
+
+    fn batch(&mut self, index: usize) -> Result<Batch> {
+        if index >= self.batches {
+            return Err(StokerError::msg(format!(
+                "batch {index} asked of an epoch of {} batches",
+                self.batches
+            )));
+        }
+        let start = index * self.batch_size;
+        let end = (start + self.batch_size).min(self.split.samples);
+        let mut batch = Batch::batch();
+        match &self.order {
+            Some(order) => {
+                let rows: Vec<i64> = order[start..end].iter().map(|&i| i as i64).collect();
+                let rows =
+                    Tensor::<1, Int>::from_data(TensorData::new(rows, [end - start]), self.device);
+                for (name, tensor) in &self.split.tensors {
+                    batch.insert_bridge(name.clone(), select_rows(tensor, &rows));
+                }
+            }
+            None => {
+                for (name, tensor) in &self.split.tensors {
+                    batch.insert_bridge(name.clone(), slice_rows(tensor, start, end - start));
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl DataModule for InMemoryData {
+    fn info(&self) -> &DataInfo {
+        &self.info
+    }
+
+    fn epoch(&self, split: Split, epoch: usize) -> Result<Box<dyn EpochBatches + '_>> {
+        let data = &self.splits[split as usize];
+        let train = split == Split::Train;
+        let bs = self.options.batch_size;
+        let batches = if train && self.options.drop_last {
+            data.samples / bs
+        } else {
+            data.samples.div_ceil(bs)
+        };
+        let order = (train && self.options.shuffle).then(|| {
+            Rng::new(derive_seed(&[
+                self.options.seed,
+                split as u64,
+                epoch as u64,
+            ]))
+            .permutation(data.samples)
+        });
+        Ok(Box::new(InMemoryEpoch {
+            split: data,
+            order,
+            batch_size: bs,
+            batches,
+            device: &self.device,
+        }))
+    }
+}
+
+/// Splits `n` samples into train, val and test index lists: a seeded shuffle, then the first
+/// `round(n * val_fraction)` go to val, the next `round(n * test_fraction)` to test, the rest to
+/// train (each list sorted, so the split does not reorder samples within it).
+pub fn split_indices(
+    n: usize,
+    val_fraction: f64,
+    test_fraction: f64,
+    seed: u64,
+) -> [Vec<usize>; 3] {
+    let n_val = (n as f64 * val_fraction).round() as usize;
+    let n_test = ((n as f64 * test_fraction).round() as usize).min(n - n_val.min(n));
+    let order = Rng::new(derive_seed(&[seed, 0x5B117])).permutation(n);
+    let mut val = order[..n_val.min(n)].to_vec();
+    let mut test = order[n_val.min(n)..n_val.min(n) + n_test].to_vec();
+    let mut train = order[n_val.min(n) + n_test..].to_vec();
+    val.sort_unstable();
+    test.sort_unstable();
+    train.sort_unstable();
+    [train, val, test]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(shuffle: bool, drop_last: bool) -> InMemoryData {
+        let x = HostTensor::f32("x", vec![10, 2], (0..20).map(|v| v as f32).collect());
+        let y = HostTensor::i64("y", vec![10], (0..10).collect());
+        let val = vec![
+            HostTensor::f32("x", vec![3, 2], vec![0.0; 6]),
+            HostTensor::i64("y", vec![3], vec![0; 3]),
+        ];
+        let options = BatchOptions {
+            batch_size: 4,
+            shuffle,
+            drop_last,
+            seed: 1,
+        };
+        InMemoryData::new([vec![x, y], val, vec![]], options, &Device::flex()).unwrap()
+    }
+
+    fn labels(batch: &Batch) -> Vec<i64> {
+        batch
+            .int::<1>("y")
+            .unwrap()
+            .into_data()
+            .to_vec::<i64>()
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_cover_the_split_in_seeded_order() {
+        let data = data(true, false);
+        assert_eq!(data.info().split_sizes, [10, 3, 0]);
+        let epoch_labels = |epoch| {
+            let mut batches = data.epoch(Split::Train, epoch).unwrap();
+            assert_eq!(batches.len(), 3);
+            (0..3)
+                .flat_map(|i| labels(&batches.batch(i).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let first = epoch_labels(0);
+        assert_eq!(first, epoch_labels(0), "same epoch, same order");
+        assert_ne!(first, epoch_labels(1), "another epoch, another order");
+        let mut sorted = first.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        // Rows stay together: x's first column is 2 * y.
+        let batch = data.epoch(Split::Train, 0).unwrap().batch(0).unwrap();
+        let x = batch
+            .float::<2>("x")
+            .unwrap()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for (row, label) in labels(&batch).iter().enumerate() {
+            assert_eq!(x[row * 2], 2.0 * *label as f32);
+        }
+    }
+
+    #[test]
+    fn evaluation_order_is_sequential_and_drop_last_drops() {
+        let data = data(true, true);
+        assert_eq!(data.epoch(Split::Train, 0).unwrap().len(), 2);
+        let mut val = data.epoch(Split::Val, 0).unwrap();
+        assert_eq!(val.len(), 1);
+        assert_eq!(val.batch(0).unwrap().batch_size(), 3);
+        assert_eq!(data.epoch(Split::Test, 0).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn split_indices_partition_the_samples() {
+        let [train, val, test] = split_indices(100, 0.2, 0.1, 3);
+        assert_eq!((train.len(), val.len(), test.len()), (70, 20, 10));
+        let mut all: Vec<usize> = train.iter().chain(&val).chain(&test).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_eq!(split_indices(100, 0.2, 0.1, 3), [train, val, test]);
+    }
+}

@@ -1,0 +1,15 @@
+//! stoker's data modules.
+//!
+//! - `TensorFile`: tensors chosen by name from `.npz` or `.safetensors` files.
+//! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
+//!
+//! All of them hold their splits on the training device ([`in_memory::InMemoryData`]); a
+//! training batch is a seeded row selection whose order depends only on the seed and the
+//! epoch, so that resuming reproduces it.
+
+pub mod host;
+pub mod in_memory;
+pub mod npy;
+pub mod safetensors_file;
+pub mod synthetic;
+pub mod tensor_file;

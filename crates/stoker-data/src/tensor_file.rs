@@ -1,0 +1,189 @@
+//! `TensorFile`: tensors chosen by name from NPZ or safetensors files.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use stoker::Component;
+use stoker::data::DataModule;
+use stoker::error::BuildError;
+use stoker::spec::{BuildContext, DataSpec};
+
+use crate::host::HostTensor;
+use crate::in_memory::{BatchOptions, InMemoryData, split_indices};
+use crate::npy;
+use crate::safetensors_file;
+
+/// Tensors from .npz or .safetensors files, chosen by name; val and test from their own files or held out of train by fraction.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(data, name = "TensorFile")]
+pub struct TensorFileSpec {
+    /// The training file (.npz or .safetensors), relative to the current directory.
+    pub train: PathBuf,
+    /// The validation file; without one, `val_fraction` of the training file is held out.
+    #[serde(default)]
+    pub val: Option<PathBuf>,
+    /// The test file; without one, `test_fraction` of the training file is held out.
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    /// Names of the input tensors in the files.
+    pub inputs: Vec<String>,
+    /// Names of the target tensors in the files.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Fraction of the training file held out for validation (when `val` is not given).
+    #[serde(default)]
+    pub val_fraction: f64,
+    /// Fraction of the training file held out for testing (when `test` is not given).
+    #[serde(default)]
+    pub test_fraction: f64,
+    /// Samples per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Shuffle the training split every epoch (seeded by `environment.seed`).
+    #[serde(default = "default_true")]
+    pub shuffle: bool,
+    /// Drop the last training batch when it is smaller than `batch_size`.
+    #[serde(default)]
+    pub drop_last: bool,
+}
+
+fn default_batch_size() -> usize {
+    32
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The tensor names a file holds.
+fn names_in(path: &Path) -> Result<Vec<String>, String> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => npy::npz_names(path),
+        Some("safetensors") => safetensors_file::names(path),
+        _ => Err("unsupported file type; use .npz or .safetensors".into()),
+    }
+}
+
+fn read(path: &Path, names: &[&str]) -> Result<Vec<HostTensor>, String> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => npy::read_npz(path, names),
+        Some("safetensors") => safetensors_file::read(path, names),
+        _ => Err("unsupported file type; use .npz or .safetensors".into()),
+    }
+}
+
+impl TensorFileSpec {
+    fn wanted(&self) -> Vec<(String, &str)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("inputs[{i}]"), n.as_str()))
+            .chain(
+                self.targets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (format!("targets[{i}]"), n.as_str())),
+            )
+            .collect()
+    }
+
+    /// Opens `path` (the file of argument `arg`), checks every wanted tensor is in it, reads them.
+    fn load(&self, arg: &str, path: &Path) -> Result<Vec<HostTensor>, BuildError> {
+        let here = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        if !path.is_file() {
+            return Err(BuildError::at(arg, format!("data file `{}` does not exist", path.display()))
+                .hint(format!(
+                    "paths are relative to the current directory ({here}); the FNO datasets are fetched by `cargo xtask data`"
+                )));
+        }
+        let names = names_in(path)
+            .map_err(|e| BuildError::at(arg, format!("cannot open `{}`: {e}", path.display())))?;
+        for (tensor_arg, name) in self.wanted() {
+            if !names.iter().any(|n| n == name) {
+                return Err(BuildError::at(
+                    tensor_arg,
+                    format!("`{}` has no tensor named `{name}`", path.display()),
+                )
+                .hint(format!("the file has: {}", names.join(", "))));
+            }
+        }
+        let wanted: Vec<&str> = self.wanted().into_iter().map(|(_, n)| n).collect();
+        read(path, &wanted)
+            .map_err(|e| BuildError::at(arg, format!("cannot read `{}`: {e}", path.display())))
+    }
+
+    fn check_args(&self) -> Result<(), BuildError> {
+        if self.inputs.is_empty() {
+            return Err(BuildError::at("inputs", "no input tensors named")
+                .hint("name at least one tensor of the file, e.g. `inputs: [x]`"));
+        }
+        if self.batch_size == 0 {
+            return Err(BuildError::at("batch_size", "must be at least 1"));
+        }
+        for (arg, value, file) in [
+            ("val_fraction", self.val_fraction, &self.val),
+            ("test_fraction", self.test_fraction, &self.test),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(BuildError::at(
+                    arg,
+                    format!("{value} is not a fraction in [0, 1)"),
+                ));
+            }
+            if value > 0.0 && file.is_some() {
+                return Err(BuildError::at(
+                    arg,
+                    "a fraction and a file are both given for this split",
+                )
+                .hint("give either the file or the fraction"));
+            }
+        }
+        if self.val_fraction + self.test_fraction >= 1.0 {
+            return Err(BuildError::at(
+                "val_fraction",
+                "val_fraction + test_fraction leaves no training samples",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl DataSpec for TensorFileSpec {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
+        self.check_args()?;
+        let train_file = self.load("train", &self.train)?;
+        let samples = train_file.first().map_or(0, HostTensor::samples);
+        let [train_rows, val_rows, test_rows] =
+            split_indices(samples, self.val_fraction, self.test_fraction, ctx.seed);
+        let take = |rows: &[usize]| -> Vec<HostTensor> {
+            if rows.is_empty() {
+                Vec::new()
+            } else {
+                train_file.iter().map(|t| t.rows(rows)).collect()
+            }
+        };
+        let train = take(&train_rows);
+        let val = match &self.val {
+            Some(path) => self.load("val", path)?,
+            None => take(&val_rows),
+        };
+        let test = match &self.test {
+            Some(path) => self.load("test", path)?,
+            None => take(&test_rows),
+        };
+        let options = BatchOptions {
+            batch_size: self.batch_size,
+            shuffle: self.shuffle,
+            drop_last: self.drop_last,
+            seed: ctx.seed,
+        };
+        let data = InMemoryData::new([train, val, test], options, &ctx.device).map_err(|e| {
+            BuildError::new(e.to_string())
+                .hint("all files must hold the same tensors with the same per-sample shapes")
+        })?;
+        Ok(Box::new(data))
+    }
+}

@@ -1,0 +1,34 @@
+//! Which tensors a loss compares, and checking them against the data.
+
+use stoker::data::{DataInfo, ElementKind};
+use stoker::error::BuildError;
+
+/// The default name of the model's prediction.
+pub fn default_pred() -> String {
+    "pred".into()
+}
+
+/// The default name of the target tensor in the batch.
+pub fn default_target() -> String {
+    "y".into()
+}
+
+/// Checks the data has a target tensor `name` of `kind`.
+pub fn check_target(
+    data: &DataInfo,
+    name: &str,
+    kind: ElementKind,
+    why: &str,
+) -> Result<(), BuildError> {
+    let tensor = data.tensor(name).ok_or_else(|| {
+        BuildError::at("target", format!("the data has no tensor `{name}`"))
+            .hint(format!("the data's tensors are: {}", data.tensor_names()))
+    })?;
+    if tensor.kind != kind {
+        return Err(BuildError::at(
+            "target",
+            format!("tensor `{name}` holds {:?} values; {why}", tensor.kind),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `accuracy`: the fraction of samples whose highest-scoring class is the label.
+
+use serde::{Deserialize, Serialize};
+use stoker::prelude::*;
+use stoker_losses::cross_entropy::labels;
+use stoker_losses::names::{check_target, default_pred, default_target};
+
+use crate::sum::DeviceCount;
+
+/// Fraction of the epoch's samples whose arg-max class score equals the integer label.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(metric, name = "accuracy")]
+pub struct AccuracySpec {
+    /// The model output holding the class scores [batch, classes].
+    #[serde(default = "default_pred")]
+    pub pred: String,
+    /// The batch tensor holding the integer labels.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+/// Accuracy over the epoch.
+pub struct Accuracy {
+    spec: AccuracySpec,
+    hits: DeviceCount,
+}
+
+impl Metric for Accuracy {
+    fn update(&mut self, step: &StepView<'_>) -> Result<()> {
+        let scores = step.output.float::<2>(&self.spec.pred)?.detach();
+        let [n, classes] = scores.dims();
+        if classes < 2 {
+            return Err(StokerError::msg(format!(
+                "accuracy needs class scores [batch, classes]; `{}` has {classes} column",
+                self.spec.pred
+            )));
+        }
+        let predicted = scores.argmax(1).reshape([n]);
+        let labels = labels(step.batch, &self.spec.target)?;
+        let hits = predicted.equal(labels).int().sum();
+        self.hits.add(hits, n);
+        Ok(())
+    }
+
+    fn compute(&mut self) -> Result<Vec<(String, f64)>> {
+        Ok(self
+            .hits
+            .fraction()
+            .map(|v| ("accuracy".to_string(), v))
+            .into_iter()
+            .collect())
+    }
+
+    fn reset(&mut self) {
+        self.hits.reset();
+    }
+}
+
+impl MetricSpec for AccuracySpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
+        check_target(
+            ctx.data()?,
+            &self.target,
+            ElementKind::Int,
+            "accuracy needs integer class labels",
+        )?;
+        Ok(Box::new(Accuracy {
+            spec: self.clone(),
+            hits: DeviceCount::default(),
+        }))
+    }
+}

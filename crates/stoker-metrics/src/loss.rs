@@ -1,0 +1,66 @@
+//! `loss`: the loss averaged over the epoch's samples.
+
+use serde::{Deserialize, Serialize};
+use stoker::prelude::*;
+
+use crate::sum::DeviceSum;
+
+/// The loss averaged over every sample of the epoch (each batch weighted by its size); always tracked, logged as `<split>_loss`.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(metric, name = "loss")]
+pub struct LossMetricSpec {}
+
+/// The epoch's mean loss, plus each named term of a composite loss (`loss_<term>`).
+#[derive(Default)]
+pub struct LossMetric {
+    total: DeviceSum,
+    terms: Vec<(String, DeviceSum)>,
+}
+
+impl Metric for LossMetric {
+    fn update(&mut self, step: &StepView<'_>) -> Result<()> {
+        let n = step.batch.batch_size();
+        self.total
+            .add(step.loss.total.clone().mul_scalar(n as f64), n);
+        for (name, value) in &step.loss.terms {
+            let index = match self.terms.iter().position(|(t, _)| t == name) {
+                Some(i) => i,
+                None => {
+                    self.terms.push((name.clone(), DeviceSum::default()));
+                    self.terms.len() - 1
+                }
+            };
+            self.terms[index]
+                .1
+                .add(value.clone().mul_scalar(n as f64), n);
+        }
+        Ok(())
+    }
+
+    fn compute(&mut self) -> Result<Vec<(String, f64)>> {
+        let mut out: Vec<(String, f64)> = self
+            .total
+            .mean()
+            .map(|v| ("loss".to_string(), v))
+            .into_iter()
+            .collect();
+        for (name, sum) in &self.terms {
+            if let Some(v) = sum.mean() {
+                out.push((format!("loss_{name}"), v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn reset(&mut self) {
+        self.total.reset();
+        self.terms.clear();
+    }
+}
+
+impl MetricSpec for LossMetricSpec {
+    fn build(&self, _ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
+        Ok(Box::new(LossMetric::default()))
+    }
+}

@@ -1,0 +1,64 @@
+//! `mse`: mean squared error over the epoch.
+
+use serde::{Deserialize, Serialize};
+use stoker::prelude::*;
+use stoker_losses::mse::squared_errors;
+use stoker_losses::names::{check_target, default_pred, default_target};
+
+use crate::sum::DeviceSum;
+
+/// Mean squared error over every value of the epoch (a sum of squares over a count, not a mean of batch means).
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(metric, name = "mse")]
+pub struct MseMetricSpec {
+    /// The model output compared.
+    #[serde(default = "default_pred")]
+    pub pred: String,
+    /// The batch tensor it is compared with.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+/// Mean squared error over the epoch.
+pub struct MseMetric {
+    spec: MseMetricSpec,
+    sum: DeviceSum,
+}
+
+impl Metric for MseMetric {
+    fn update(&mut self, step: &StepView<'_>) -> Result<()> {
+        let errors = squared_errors(step.output, &self.spec.pred, step.batch, &self.spec.target)?;
+        let count = errors.dims().iter().product();
+        self.sum.add(errors.sum(), count);
+        Ok(())
+    }
+
+    fn compute(&mut self) -> Result<Vec<(String, f64)>> {
+        Ok(self
+            .sum
+            .mean()
+            .map(|v| ("mse".to_string(), v))
+            .into_iter()
+            .collect())
+    }
+
+    fn reset(&mut self) {
+        self.sum.reset();
+    }
+}
+
+impl MetricSpec for MseMetricSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
+        check_target(
+            ctx.data()?,
+            &self.target,
+            ElementKind::Float,
+            "mse compares floats",
+        )?;
+        Ok(Box::new(MseMetric {
+            spec: self.clone(),
+            sum: DeviceSum::default(),
+        }))
+    }
+}

@@ -1,0 +1,48 @@
+//! The evaluation loop: a split through a model without autodiff, metrics over all of it.
+
+use stoker::data::{DataModule, Split};
+use stoker::error::{Result, StokerError};
+use stoker::loss::Loss;
+use stoker::metric::{Metric, StepView};
+use stoker::model::DynModel;
+
+/// Runs `split` through `model` (an evaluation copy) and returns the metrics, prefixed with the
+/// split's name (`val_loss`, `val_mse`).
+pub fn evaluate(
+    model: &dyn DynModel,
+    data: &dyn DataModule,
+    split: Split,
+    loss: &dyn Loss,
+    metrics: &mut [Box<dyn Metric>],
+) -> Result<Vec<(String, f64)>> {
+    for metric in metrics.iter_mut() {
+        metric.reset();
+    }
+    let mut batches = data.epoch(split, 0)?;
+    for index in 0..batches.len() {
+        let at = |e: StokerError| StokerError::msg(format!("{split} batch {index}: {e}"));
+        let batch = batches.batch(index).map_err(at)?;
+        let output = model.forward(&batch).map_err(at)?;
+        let value = loss.forward(&output, &batch).map_err(at)?;
+        let view = StepView {
+            batch: &batch,
+            output: &output,
+            loss: &value,
+        };
+        for metric in metrics.iter_mut() {
+            metric.update(&view).map_err(at)?;
+        }
+    }
+    collect(split, metrics)
+}
+
+/// Computes `metrics` and prefixes their names with the split's.
+pub fn collect(split: Split, metrics: &mut [Box<dyn Metric>]) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    for metric in metrics.iter_mut() {
+        for (name, value) in metric.compute()? {
+            out.push((format!("{split}_{name}"), value));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,68 @@
+//! `cargo xtask`: the one command of a stoker checkout.
+//!
+//! ```text
+//! cargo xtask train CONFIG [--set KEY=VALUE]... [--output-dir DIR]
+//! cargo xtask check CONFIG [--set KEY=VALUE]...
+//! cargo xtask list [KIND]
+//! cargo xtask eval CONFIG --ckpt PATH [--split val|test|train] [--json]
+//! cargo xtask test [NEXTEST ARGS]...
+//! cargo xtask setup
+//! cargo xtask new-plugin NAME
+//! ```
+//!
+//! Every command first makes sure libtorch is installed (PyPI's torch, cached outside the repo,
+//! see [`setup`]), regenerates the runner crate from `plugins/` ([`runner`]), builds it, and runs it.
+
+mod env;
+mod new_plugin;
+mod runner;
+mod setup;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  train CONFIG [--set KEY=VALUE]... [--output-dir DIR]   train an experiment
+  check CONFIG [--set KEY=VALUE]...                      validate a config without training
+  list [KIND]                                            list registered components
+  eval CONFIG --ckpt PATH [--split S] [--json]           evaluate a checkpoint
+  test [ARGS]...                                         run every test (args go to cargo nextest)
+  setup                                                  install libtorch (PyPI torch) if missing
+  new-plugin NAME                                        create plugins/NAME from the template
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match command.as_str() {
+        "train" | "check" | "list" | "eval" => runner::run_stoker(command, rest),
+        "test" => runner::test(rest),
+        "setup" => setup::ensure_torch().map(|t| {
+            println!("libtorch ready: {}", t.lib_dir.display());
+            0
+        }),
+        "new-plugin" => new_plugin::create(rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => {
+            eprintln!("error: unknown command `{other}`\n");
+            eprint!("{USAGE}");
+            Ok(2)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(message) => {
+            eprintln!("xtask error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use stoker::config::{ConfigError, PathStep, RawConfig};
 use stoker::data::Split;
-use stoker::experiment::{Component, Experiment};
+use stoker::experiment::{Component, Experiment, SpecKind};
 use stoker::metric::StepView;
 use stoker::spec::BuildContext;
 use stoker::trainer::{SplitMetrics, Trainer, TrainingParts};
@@ -30,7 +30,7 @@ pub fn load(config: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
     Experiment::resolve(raw)
 }
 
-fn built<T, S: ?Sized>(
+fn built<T, S: ?Sized + SpecKind>(
     experiment: &Experiment,
     component: &Component<S>,
     result: Result<T, stoker::BuildError>,

@@ -51,16 +51,22 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         match self.location {
-            Some((line, column)) => writeln!(f, "  --> {}:{line}:{column}", self.source)?,
-            None => writeln!(f, "  --> {}", self.source)?,
+            Some((line, column)) => write!(f, "  --> {}:{line}:{column}", self.source)?,
+            None => write!(f, "  --> {}", self.source)?,
+        }
+        if self.yaml_path.is_some() || self.hint.is_some() {
+            writeln!(f)?;
         }
         if let Some(path) = &self.yaml_path {
-            writeln!(f, "   at: {path}")?;
+            write!(f, "   at: {path}")?;
+            if self.hint.is_some() {
+                writeln!(f)?;
+            }
         }
-        if let Some(hint) = &self.hint {
-            write!(f, " hint: {hint}")?;
+        match &self.hint {
+            Some(hint) => write!(f, " hint: {hint}"),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -339,6 +345,12 @@ fn assign(
         PathStep::Key(key) => {
             if node.is_null() {
                 *node = Value::Mapping(Mapping::new());
+            }
+            // A component given by name alone (`loss: mse`) grows into `{name: mse}`.
+            if let Value::String(name) = node {
+                let mut mapping = Mapping::new();
+                mapping.insert("name".into(), Value::String(name.clone()));
+                *node = Value::Mapping(mapping);
             }
             let Value::Mapping(mapping) = node else {
                 return Err(ConfigError::new(

@@ -320,7 +320,7 @@ impl Experiment {
 
     /// An error about a component's build (`arg` relative to its `args`), attributed to the file
     /// that set it.
-    pub fn build_error<S: ?Sized>(
+    pub fn build_error<S: ?Sized + SpecKind>(
         &self,
         component: &Component<S>,
         error: &crate::error::BuildError,
@@ -330,7 +330,8 @@ impl Experiment {
             path.push(PathStep::Key("args".into()));
             path.extend(parse_path(arg).unwrap_or_else(|_| vec![PathStep::Key(arg.clone())]));
         }
-        let mut out = self.raw.error_at(&path, error.message.clone());
+        let message = format!("{} `{}`: {}", S::KIND, component.name, error.message);
+        let mut out = self.raw.error_at(&path, message);
         out.hint = error.hint.clone();
         out
     }

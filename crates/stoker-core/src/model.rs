@@ -156,7 +156,7 @@ impl<M: Model> DynModel for ModelHandle<M> {
         let module = self.module.as_mut().expect("the module is present");
         let result = module
             .load_from(&mut store)
-            .map_err(|e| StokerError::msg(format!("could not load the weights: {e}")))?;
+            .map_err(|e| StokerError::msg(format!("the weights do not fit this model: {e}")))?;
         if !result.errors.is_empty() || !result.missing.is_empty() {
             return Err(StokerError::msg(format!(
                 "the weights do not fit this model: {result}"

@@ -292,6 +292,7 @@ mod tests {
             .int::<1>("y")
             .unwrap()
             .into_data()
+            .convert::<i64>()
             .to_vec::<i64>()
             .unwrap()
     }

@@ -42,11 +42,7 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<HostTensor, String> {
         .strip_prefix('\'')
         .and_then(|d| d.split('\'').next())
         .ok_or_else(|| format!("`{name}`: cannot read the dtype"))?;
-    if field("fortran_order")?.starts_with("True") {
-        return Err(format!(
-            "`{name}` is stored in Fortran order; save it with np.ascontiguousarray first"
-        ));
-    }
+    let fortran = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
     let shape_text = shape_text
         .strip_prefix('(')
@@ -61,12 +57,42 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<HostTensor, String> {
         .map_err(|_| format!("`{name}`: cannot read the shape ({shape_text})"))?;
     let count: usize = shape.iter().product();
     let payload = &bytes[start + header_len..];
-    let data = decode(name, descr, payload, count)?;
+    let mut data = decode(name, descr, payload, count)?;
+    if fortran {
+        data = match data {
+            HostData::F32(v) => HostData::F32(fortran_to_c(&v, &shape)),
+            HostData::I64(v) => HostData::I64(fortran_to_c(&v, &shape)),
+        };
+    }
     Ok(HostTensor {
         name: name.to_string(),
         shape,
         data,
     })
+}
+
+/// Reorders values stored in Fortran (column-major) order into C (row-major) order.
+pub fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
+    let rank = shape.len();
+    let mut strides = vec![1usize; rank];
+    for k in 1..rank {
+        strides[k] = strides[k - 1] * shape[k - 1];
+    }
+    let mut out = Vec::with_capacity(values.len());
+    let mut index = vec![0usize; rank];
+    for _ in 0..values.len() {
+        let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        out.push(values[offset]);
+        // Advance the C-order multi-index: the last dimension fastest.
+        for k in (0..rank).rev() {
+            index[k] += 1;
+            if index[k] < shape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+    out
 }
 
 /// Decodes `count` values of NumPy dtype `descr` (e.g. `<f4`, `|u1`, `>i8`).
@@ -175,6 +201,31 @@ mod tests {
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(payload);
         out
+    }
+
+    #[test]
+    fn fortran_order_is_turned_into_c_order() {
+        // np.array([[0, 1, 2], [3, 4, 5]], order="F") stores 0, 3, 1, 4, 2, 5.
+        let stored: Vec<u8> = [0i64, 3, 1, 4, 2, 5].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = npy("<i8", "(2, 3)", &stored);
+        let at = bytes.windows(5).position(|w| w == b"False").unwrap();
+        let mut fortran = bytes.clone();
+        fortran[at..at + 5].copy_from_slice(b"True ");
+        let t = parse_npy("f", &fortran).unwrap();
+        assert_eq!(t.data, HostData::I64(vec![0, 1, 2, 3, 4, 5]));
+        // Rank 3: c[i][j][k] = 100 i + 10 j + k, shape (2, 3, 2).
+        let shape = [2, 3, 2];
+        let mut f_order = vec![0i64; 12];
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..2 {
+                    f_order[i + 2 * (j + 3 * k)] = 100 * i as i64 + 10 * j as i64 + k as i64;
+                }
+            }
+        }
+        let c = fortran_to_c(&f_order, &shape);
+        assert_eq!(c[..4], [0, 1, 10, 11]);
+        assert_eq!(c[11], 121);
     }
 
     #[test]

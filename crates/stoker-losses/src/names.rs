@@ -25,10 +25,28 @@ pub fn check_target(
             .hint(format!("the data's tensors are: {}", data.tensor_names()))
     })?;
     if tensor.kind != kind {
+        let listing = data
+            .tensors
+            .iter()
+            .map(|t| format!("{} ({} {:?})", t.name, kind_word(t.kind), t.sample_shape))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(BuildError::at(
             "target",
-            format!("tensor `{name}` holds {:?} values; {why}", tensor.kind),
-        ));
+            format!("tensor `{name}` holds {} values; {why}", kind_word(tensor.kind)),
+        )
+        .hint(format!(
+            "point `target` at a tensor of {} values; the data has: {listing}",
+            kind_word(kind)
+        )));
     }
     Ok(())
+}
+
+/// "float" or "integer".
+pub fn kind_word(kind: ElementKind) -> &'static str {
+    match kind {
+        ElementKind::Float => "float",
+        ElementKind::Int => "integer",
+    }
 }

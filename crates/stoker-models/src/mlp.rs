@@ -100,7 +100,7 @@ impl ModelSpec for MlpSpec {
             return Err(BuildError::at(
                 "sizes[0]",
                 format!(
-                    "is {} but each sample of `{}` has {} values (shape {:?})",
+                    "sizes[0] is {} but each sample of `{}` has {} values (shape {:?})",
                     self.sizes[0],
                     self.input,
                     input.sample_len(),

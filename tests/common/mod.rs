@@ -1,0 +1,135 @@
+//! Helpers for the end-to-end tests: run the `stoker` binary in a scratch directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `stoker` binary `cargo xtask test` built (`$STOKER_BIN`).
+pub fn stoker_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("STOKER_BIN") {
+        return PathBuf::from(bin);
+    }
+    panic!("STOKER_BIN is not set: run the tests with `cargo xtask test`, which builds the runner and sets it");
+}
+
+/// A scratch directory for one test, emptied first.
+pub struct Scratch {
+    /// Its path.
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    /// A fresh directory named after the test.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("stoker-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+
+    /// Writes `text` to `name` inside the directory and returns the path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `path` inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Runs `stoker ARGS` with the directory as working directory.
+    pub fn stoker(&self, args: &[&str]) -> Run {
+        let output = Command::new(stoker_bin())
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("the stoker binary runs");
+        Run::from(output)
+    }
+
+    /// Runs the Python interpreter of the torch venv (`$STOKER_PYTHON`) on `script`.
+    pub fn python(&self, script: &str) -> Run {
+        let python = std::env::var_os("STOKER_PYTHON").expect("STOKER_PYTHON is set by `cargo xtask test`");
+        let output = Command::new(python)
+            .arg("-c")
+            .arg(script)
+            .current_dir(&self.dir)
+            .output()
+            .expect("python runs");
+        Run::from(output)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// What a command printed and how it ended.
+pub struct Run {
+    /// The exit status code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Panics with the output unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The run directory a successful `train` printed on its last line.
+    pub fn run_dir(&self, cwd: &Path) -> PathBuf {
+        let last = self.stdout.lines().last().expect("train printed something");
+        cwd.join(last.trim())
+    }
+}
+
+/// The quickstart config of the repository, with its path.
+pub fn quickstart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/quickstart.yaml")
+}
+
+/// Reads a run's `summary.json`.
+pub fn summary(run_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json exists");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+/// The shared FNO datasets, when this machine has them.
+pub fn shared_data(file: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(file);
+    path.is_file().then_some(path)
+}
+
+/// A small regression experiment in the scratch directory (synthetic data, MLP, 3 epochs).
+pub const SMALL: &str = "\
+name: small
+environment: {seed: 7, device: cpu, output_dir: out}
+data: {name: SyntheticRegression, args: {n_samples: 512, n_features: 4, batch_size: 32}}
+model: {name: MLP, args: {sizes: [4, 16, 1]}}
+loss: mse
+metrics: [mse]
+optimizer: {name: adam, args: {lr: 0.01}}
+trainer: {name: Default_trainer, args: {max_epochs: 3}}
+";

@@ -38,15 +38,19 @@ pub fn list(kind: Option<&str>) -> i32 {
             continue;
         }
         println!("    args:");
-        let name_width = args.iter().map(|a| a.name.len()).max().unwrap_or(0);
-        let type_width = args.iter().map(|a| a.ty.len()).max().unwrap_or(0);
-        for a in args {
-            let default = match &a.default {
+        let defaults: Vec<String> = args
+            .iter()
+            .map(|a| match &a.default {
                 Some(d) => format!("default {d}"),
                 None => "required".into(),
-            };
+            })
+            .collect();
+        let name_width = args.iter().map(|a| a.name.len()).max().unwrap_or(0);
+        let type_width = args.iter().map(|a| a.ty.len()).max().unwrap_or(0);
+        let default_width = defaults.iter().map(String::len).max().unwrap_or(0);
+        for (a, default) in args.iter().zip(&defaults) {
             println!(
-                "      {:name_width$}  {:type_width$}  {default}  {}",
+                "      {:name_width$}  {:type_width$}  {default:default_width$}  {}",
                 a.name, a.ty, a.doc
             );
         }

@@ -293,7 +293,7 @@ mod tests {
             .unwrap()
             .into_data()
             .convert::<i64>()
-            .to_vec::<i64>()
+            .try_to_vec::<i64>()
             .unwrap()
     }
 
@@ -320,7 +320,7 @@ mod tests {
             .float::<2>("x")
             .unwrap()
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         for (row, label) in labels(&batch).iter().enumerate() {
             assert_eq!(x[row * 2], 2.0 * *label as f32);

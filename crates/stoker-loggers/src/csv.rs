@@ -2,7 +2,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use stoker::fs::write_atomic;
@@ -41,7 +41,7 @@ impl CsvLogger {
         cells.join(",")
     }
 
-    fn rewrite(&self, path: &PathBuf) -> Result<()> {
+    fn rewrite(&self, path: &Path) -> Result<()> {
         let mut text = self.columns.join(",");
         text.push('\n');
         for row in &self.rows {

@@ -7,7 +7,15 @@ use common::{Run, SMALL, Scratch};
 
 /// Trains `config_text` (with `sets`) and checks the failure: exit 2, the message, the file,
 /// the YAML path and the hint, and that `out/` (the output directory) was never created.
-fn rejected(name: &str, config_text: &str, sets: &[&str], message: &str, file: &str, yaml_path: Option<&str>, hint: &str) -> Run {
+fn rejected(
+    name: &str,
+    config_text: &str,
+    sets: &[&str],
+    message: &str,
+    file: &str,
+    yaml_path: Option<&str>,
+    hint: &str,
+) -> Run {
     let scratch = Scratch::new(name);
     let config = scratch.write("exp.yaml", config_text);
     let mut args = vec!["train", config.to_str().unwrap()];
@@ -18,38 +26,109 @@ fn rejected(name: &str, config_text: &str, sets: &[&str], message: &str, file: &
     run.expect_code(2);
     let err = &run.stderr;
     assert!(err.contains(message), "no `{message}` in:\n{err}");
-    let location = err.lines().find(|l| l.trim_start().starts_with("--> ")).unwrap_or_default();
-    assert!(location.contains(file), "no file `{file}` in the location line of:\n{err}");
+    let location = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("--> "))
+        .unwrap_or_default();
+    assert!(
+        location.contains(file),
+        "no file `{file}` in the location line of:\n{err}"
+    );
     if let Some(path) = yaml_path {
-        assert!(err.contains(&format!("at: {path}\n")), "no YAML path `{path}` in:\n{err}");
+        assert!(
+            err.contains(&format!("at: {path}\n")),
+            "no YAML path `{path}` in:\n{err}"
+        );
     }
-    assert!(err.contains(&format!("hint: {hint}")) || err.contains(hint), "no hint `{hint}` in:\n{err}");
-    assert!(!scratch.path("out").exists(), "a run directory was left behind");
-    assert!(!run.stdout.contains("epoch "), "training started:\n{}", run.stdout);
+    assert!(
+        err.contains(&format!("hint: {hint}")) || err.contains(hint),
+        "no hint `{hint}` in:\n{err}"
+    );
+    assert!(
+        !scratch.path("out").exists(),
+        "a run directory was left behind"
+    );
+    assert!(
+        !run.stdout.contains("epoch "),
+        "training started:\n{}",
+        run.stdout
+    );
     run
 }
 
 #[test]
 fn unknown_component_lists_the_closest_names() {
-    rejected("unknown-component", &SMALL.replace("name: MLP", "name: MPL"), &[], "unknown model `MPL`", "exp.yaml", Some("model.name"), "did you mean `MLP`?");
-    rejected("unknown-optimizer", SMALL, &["optimizer.name=adamm"], "unknown optimizer `adamm`", "--set optimizer.name=adamm", Some("optimizer.name"), "did you mean `adam` or `adamw`?");
+    rejected(
+        "unknown-component",
+        &SMALL.replace("name: MLP", "name: MPL"),
+        &[],
+        "unknown model `MPL`",
+        "exp.yaml",
+        Some("model.name"),
+        "did you mean `MLP`?",
+    );
+    rejected(
+        "unknown-optimizer",
+        SMALL,
+        &["optimizer.name=adamm"],
+        "unknown optimizer `adamm`",
+        "--set optimizer.name=adamm",
+        Some("optimizer.name"),
+        "did you mean `adam` or `adamw`?",
+    );
 }
 
 #[test]
 fn unknown_argument_names_the_known_ones() {
-    let run = rejected("unknown-arg", &SMALL.replace("sizes:", "sizez:"), &[], "unknown field `sizez`", "exp.yaml", Some("model.args.sizez"), "did you mean `sizes`?");
-    assert!(run.stderr.contains("sizes (Vec<usize>, required)"), "{}", run.stderr);
+    let run = rejected(
+        "unknown-arg",
+        &SMALL.replace("sizes:", "sizez:"),
+        &[],
+        "unknown field `sizez`",
+        "exp.yaml",
+        Some("model.args.sizez"),
+        "did you mean `sizes`?",
+    );
+    assert!(
+        run.stderr.contains("sizes (Vec<usize>, required)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn wrong_type_points_into_the_value() {
-    rejected("wrong-type", &SMALL.replace("[4, 16, 1]", "[4, sixteen, 1]"), &[], "invalid type: string \"sixteen\", expected usize", "exp.yaml", Some("model.args.sizes[1]"), "`sizes` is Vec<usize>");
-    rejected("wrong-type-set", SMALL, &["trainer.args.max_epochs=three"], "expected usize", "--set trainer.args.max_epochs=three", Some("trainer.args.max_epochs"), "`max_epochs` is usize");
+    rejected(
+        "wrong-type",
+        &SMALL.replace("[4, 16, 1]", "[4, sixteen, 1]"),
+        &[],
+        "invalid type: string \"sixteen\", expected usize",
+        "exp.yaml",
+        Some("model.args.sizes[1]"),
+        "`sizes` is Vec<usize>",
+    );
+    rejected(
+        "wrong-type-set",
+        SMALL,
+        &["trainer.args.max_epochs=three"],
+        "expected usize",
+        "--set trainer.args.max_epochs=three",
+        Some("trainer.args.max_epochs"),
+        "`max_epochs` is usize",
+    );
 }
 
 #[test]
 fn missing_required_argument_says_what_to_add() {
-    rejected("missing-arg", &SMALL.replace("args: {sizes: [4, 16, 1]}", "args: {activation: tanh}"), &[], "missing field `sizes`", "exp.yaml", Some("model.args"), "add `sizes: <Vec<usize>>`");
+    rejected(
+        "missing-arg",
+        &SMALL.replace("args: {sizes: [4, 16, 1]}", "args: {activation: tanh}"),
+        &[],
+        "missing field `sizes`",
+        "exp.yaml",
+        Some("model.args"),
+        "add `sizes: <Vec<usize>>`",
+    );
 }
 
 #[test]
@@ -58,7 +137,15 @@ fn missing_data_file_is_named() {
         "{name: SyntheticRegression, args: {n_samples: 512, n_features: 4, batch_size: 32}}",
         "{name: TensorFile, args: {train: data/missing.npz, inputs: [x], targets: [y]}}",
     );
-    rejected("missing-file", &config, &[], "data file `data/missing.npz` does not exist", "exp.yaml", Some("data.args.train"), "relative to the current directory");
+    rejected(
+        "missing-file",
+        &config,
+        &[],
+        "data file `data/missing.npz` does not exist",
+        "exp.yaml",
+        Some("data.args.train"),
+        "relative to the current directory",
+    );
 }
 
 #[test]
@@ -74,27 +161,110 @@ fn tensor_name_not_in_the_file_lists_the_names() {
     std::fs::write(&file, bytes).unwrap();
     let config = SMALL.replace(
         "{name: SyntheticRegression, args: {n_samples: 512, n_features: 4, batch_size: 32}}",
-        &format!("{{name: TensorFile, args: {{train: {:?}, inputs: [a], targets: [c]}}}}", file.display().to_string()),
+        &format!(
+            "{{name: TensorFile, args: {{train: {:?}, inputs: [a], targets: [c]}}}}",
+            file.display().to_string()
+        ),
     );
-    rejected(scratch_name, &config, &[], "has no tensor named `c`", "exp.yaml", Some("data.args.targets[0]"), "the file has: a, b");
+    rejected(
+        scratch_name,
+        &config,
+        &[],
+        "has no tensor named `c`",
+        "exp.yaml",
+        Some("data.args.targets[0]"),
+        "the file has: a, b",
+    );
 }
 
 #[test]
 fn yaml_syntax_error_gives_line_and_column() {
     let broken = "name: broken\nmodel:\n  name: MLP\n   args: {sizes: [4, 1]}\n";
-    rejected("syntax", broken, &[], "YAML syntax error", "exp.yaml:4:", None, "fix the YAML syntax");
+    rejected(
+        "syntax",
+        broken,
+        &[],
+        "YAML syntax error",
+        "exp.yaml:4:",
+        None,
+        "fix the YAML syntax",
+    );
 }
 
 #[test]
 fn other_mistakes_are_caught_too() {
-    rejected("top-level", &format!("{SMALL}traner: {{}}\n"), &[], "unknown top-level key `traner`", "exp.yaml", Some("traner"), "did you mean `trainer`?");
-    rejected("device", SMALL, &["environment.device=tpu"], "unknown device `tpu`", "--set environment.device=tpu", Some("environment.device"), "auto, cpu, cuda, cuda:N, flex");
-    rejected("shape", SMALL, &["model.args.sizes=[5, 1]"], "sizes[0] is 5 but each sample of `x` has 4 values", "--set model.args.sizes=[5, 1]", Some("model.args.sizes[0]"), "set sizes[0] to 4");
-    rejected("target-kind", SMALL, &["loss=cross_entropy"], "cross_entropy needs integer class labels", "--set loss=cross_entropy", Some("loss.args.target"), "point `target` at a tensor of integer values");
-    rejected("names", SMALL, &["model.args.output=out"], "no tensor named `pred` in the model output (it has: out)", "exp.yaml", Some("model"), "check that the tensor names agree");
-    rejected("extends", "extends: nowhere.yaml\n", &[], "cannot read the config file", "nowhere.yaml", Some("extends"), "paths there are relative to that file");
-    rejected("bad-set", SMALL, &["trainer.args.max_epochs"], "an override is KEY=VALUE", "--set trainer.args.max_epochs", None, "--set trainer.args.max_epochs=5");
-    rejected("no-model", &SMALL.replace("model: {name: MLP, args: {sizes: [4, 16, 1]}}\n", ""), &[], "the config has no `model:` section", "exp.yaml", None, "registered: MLP, ResMLP");
+    rejected(
+        "top-level",
+        &format!("{SMALL}traner: {{}}\n"),
+        &[],
+        "unknown top-level key `traner`",
+        "exp.yaml",
+        Some("traner"),
+        "did you mean `trainer`?",
+    );
+    rejected(
+        "device",
+        SMALL,
+        &["environment.device=tpu"],
+        "unknown device `tpu`",
+        "--set environment.device=tpu",
+        Some("environment.device"),
+        "auto, cpu, cuda, cuda:N, flex",
+    );
+    rejected(
+        "shape",
+        SMALL,
+        &["model.args.sizes=[5, 1]"],
+        "sizes[0] is 5 but each sample of `x` has 4 values",
+        "--set model.args.sizes=[5, 1]",
+        Some("model.args.sizes[0]"),
+        "set sizes[0] to 4",
+    );
+    rejected(
+        "target-kind",
+        SMALL,
+        &["loss=cross_entropy"],
+        "cross_entropy needs integer class labels",
+        "--set loss=cross_entropy",
+        Some("loss.args.target"),
+        "point `target` at a tensor of integer values",
+    );
+    rejected(
+        "names",
+        SMALL,
+        &["model.args.output=out"],
+        "no tensor named `pred` in the model output (it has: out)",
+        "exp.yaml",
+        Some("model"),
+        "check that the tensor names agree",
+    );
+    rejected(
+        "extends",
+        "extends: nowhere.yaml\n",
+        &[],
+        "cannot read the config file",
+        "nowhere.yaml",
+        Some("extends"),
+        "paths there are relative to that file",
+    );
+    rejected(
+        "bad-set",
+        SMALL,
+        &["trainer.args.max_epochs"],
+        "an override is KEY=VALUE",
+        "--set trainer.args.max_epochs",
+        None,
+        "--set trainer.args.max_epochs=5",
+    );
+    rejected(
+        "no-model",
+        &SMALL.replace("model: {name: MLP, args: {sizes: [4, 16, 1]}}\n", ""),
+        &[],
+        "the config has no `model:` section",
+        "exp.yaml",
+        None,
+        "registered: MLP, ResMLP",
+    );
 }
 
 #[test]
@@ -112,8 +282,17 @@ fn a_file_that_is_not_a_checkpoint_is_refused() {
     let scratch = Scratch::new("bad-ckpt");
     let config = scratch.write("exp.yaml", SMALL);
     let junk = scratch.write("junk.safetensors", "not a checkpoint");
-    let run = scratch.stoker(&["eval", config.to_str().unwrap(), "--ckpt", junk.to_str().unwrap()]);
+    let run = scratch.stoker(&[
+        "eval",
+        config.to_str().unwrap(),
+        "--ckpt",
+        junk.to_str().unwrap(),
+    ]);
     run.expect_code(2);
-    assert!(run.stderr.contains("not a readable stoker checkpoint"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a readable stoker checkpoint"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("junk.safetensors"), "{}", run.stderr);
 }

@@ -26,10 +26,18 @@ fn list_prints_every_kind_with_arguments() {
         "trainer Default_trainer  [stoker-trainer]",
         "logger csv  [stoker-loggers]",
     ] {
-        assert!(run.stdout.contains(expected), "`{expected}` missing from\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(expected),
+            "`{expected}` missing from\n{}",
+            run.stdout
+        );
     }
     // Arguments with types and defaults.
-    assert!(run.stdout.contains("sizes       Vec<usize>  required"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("sizes       Vec<usize>  required"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("default 0.001"), "{}", run.stdout);
 }
 
@@ -42,7 +50,11 @@ fn list_filters_by_kind_and_rejects_unknown_kinds() {
     assert!(!run.stdout.contains("model MLP"));
     let bad = scratch.stoker(&["list", "widgets"]);
     bad.expect_code(2);
-    assert!(bad.stderr.contains("unknown kind `widgets`"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("unknown kind `widgets`"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -50,7 +62,11 @@ fn check_validates_without_training() {
     let scratch = Scratch::new("check");
     let run = scratch.stoker(&["check", quickstart().to_str().unwrap()]);
     run.expect_code(0);
-    assert!(run.stdout.starts_with("config OK: quickstart"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("config OK: quickstart"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("epoch "));
     assert!(!scratch.path("runs").exists());
 }
@@ -62,16 +78,41 @@ fn plugin_components_are_discovered_and_train() {
     let scratch = Scratch::new("plugin");
     let list = scratch.stoker(&["list", "model"]);
     list.expect_code(0);
-    assert!(list.stdout.contains("model ResMLP  [example-plugin]"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("model ResMLP  [example-plugin]"),
+        "{}",
+        list.stdout
+    );
     let config = scratch.write(
         "plugin.yaml",
         &SMALL
-            .replace("{name: MLP, args: {sizes: [4, 16, 1]}}", "{name: ResMLP, args: {width: 16, blocks: 1, outputs: 1}}")
+            .replace(
+                "{name: MLP, args: {sizes: [4, 16, 1]}}",
+                "{name: ResMLP, args: {width: 16, blocks: 1, outputs: 1}}",
+            )
             .replace("loss: mse", "loss: log_cosh"),
     );
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
     run.expect_code(0);
-    let first: f64 = run.stdout.lines().find(|l| l.starts_with("epoch 1/3")).and_then(|l| l.split_whitespace().nth(3)).unwrap().parse().unwrap();
-    let last: f64 = run.stdout.lines().find(|l| l.starts_with("epoch 3/3")).and_then(|l| l.split_whitespace().nth(3)).unwrap().parse().unwrap();
-    assert!(last < first, "log_cosh did not go down: {first} -> {last}\n{}", run.stdout);
+    let first: f64 = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("epoch 1/3"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let last: f64 = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("epoch 3/3"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        last < first,
+        "log_cosh did not go down: {first} -> {last}\n{}",
+        run.stdout
+    );
 }

@@ -24,11 +24,32 @@ fn train_quickstart_on(device: &str) {
     ]);
     run.expect_code(0);
     let run_dir = run.run_dir(&scratch.dir);
-    assert!(run_dir.ends_with("runs/quickstart/version_0"), "{}", run_dir.display());
-    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 20, "{}", run.stdout);
+    assert!(
+        run_dir.ends_with("runs/quickstart/version_0"),
+        "{}",
+        run_dir.display()
+    );
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("epoch "))
+            .count(),
+        20,
+        "{}",
+        run.stdout
+    );
 
     let s = summary(&run_dir);
-    for key in ["run_dir", "final_metrics", "best_metrics", "epochs", "global_step", "wall_seconds", "best_checkpoint", "last_checkpoint"] {
+    for key in [
+        "run_dir",
+        "final_metrics",
+        "best_metrics",
+        "epochs",
+        "global_step",
+        "wall_seconds",
+        "best_checkpoint",
+        "last_checkpoint",
+    ] {
         assert!(s.get(key).is_some(), "summary.json lacks {key}: {s}");
     }
     assert_eq!(s["epochs"], 20);
@@ -36,21 +57,32 @@ fn train_quickstart_on(device: &str) {
     assert_eq!(s["global_step"], 20 * 52);
     let val_mse = s["final_metrics"]["val_mse"].as_f64().unwrap();
     // The target's own noise has variance 0.05^2 = 0.0025; the MLP gets within a few times that.
-    assert!(val_mse < 0.02, "the quickstart did not learn: val_mse {val_mse}");
+    assert!(
+        val_mse < 0.02,
+        "the quickstart did not learn: val_mse {val_mse}"
+    );
     for key in ["best_checkpoint", "last_checkpoint"] {
         let path = std::path::PathBuf::from(s[key].as_str().unwrap());
         assert!(path.is_file(), "{key} {} is not a file", path.display());
     }
-    assert_eq!(std::path::PathBuf::from(s["run_dir"].as_str().unwrap()), std::path::absolute(&run_dir).unwrap());
+    assert_eq!(
+        std::path::PathBuf::from(s["run_dir"].as_str().unwrap()),
+        std::path::absolute(&run_dir).unwrap()
+    );
 
     let rows = metrics_rows(&run_dir);
     assert_eq!(rows[0], "epoch,step,train_loss,train_mse,val_loss,val_mse");
     assert_eq!(rows.len(), 21);
     let config_yaml = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap();
-    assert!(config_yaml.contains(&format!("device: {device}")), "{config_yaml}");
+    assert!(
+        config_yaml.contains(&format!("device: {device}")),
+        "{config_yaml}"
+    );
     assert!(config_yaml.contains("activation: gelu"), "{config_yaml}");
     // The resolved config is itself a valid experiment.
-    scratch.stoker(&["check", run_dir.join("config.yaml").to_str().unwrap()]).expect_code(0);
+    scratch
+        .stoker(&["check", run_dir.join("config.yaml").to_str().unwrap()])
+        .expect_code(0);
 }
 
 #[test]
@@ -70,7 +102,12 @@ fn the_same_seed_gives_identical_metrics_and_another_seed_does_not() {
     let config = config.to_str().unwrap();
     let mut dirs = Vec::new();
     for seed in ["7", "7", "8"] {
-        let run = scratch.stoker(&["train", config, "--set", &format!("environment.seed={seed}")]);
+        let run = scratch.stoker(&[
+            "train",
+            config,
+            "--set",
+            &format!("environment.seed={seed}"),
+        ]);
         run.expect_code(0);
         dirs.push(run.run_dir(&scratch.dir));
     }
@@ -78,7 +115,10 @@ fn the_same_seed_gives_identical_metrics_and_another_seed_does_not() {
     let rows: Vec<Vec<String>> = dirs.iter().map(|d| metrics_rows(d)).collect();
     assert_eq!(rows[0], rows[1], "two runs with seed 7 differ");
     assert_ne!(rows[0], rows[2], "seeds 7 and 8 gave the same metrics");
-    assert_eq!(summary(&dirs[0])["final_metrics"], summary(&dirs[1])["final_metrics"]);
+    assert_eq!(
+        summary(&dirs[0])["final_metrics"],
+        summary(&dirs[1])["final_metrics"]
+    );
 }
 
 #[test]
@@ -99,11 +139,18 @@ fn set_and_output_dir_override_the_file() {
     ]);
     run.expect_code(0);
     let run_dir = run.run_dir(&scratch.dir);
-    assert!(run_dir.ends_with("elsewhere/renamed/version_0"), "{}", run_dir.display());
+    assert!(
+        run_dir.ends_with("elsewhere/renamed/version_0"),
+        "{}",
+        run_dir.display()
+    );
     assert_eq!(metrics_rows(&run_dir).len(), 3);
     let config_yaml = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap();
     assert!(config_yaml.contains("max_epochs: 2"), "{config_yaml}");
-    assert!(config_yaml.contains("sizes:\n    - 4\n    - 8\n    - 8\n    - 1\n"), "{config_yaml}");
+    assert!(
+        config_yaml.contains("sizes:\n    - 4\n    - 8\n    - 8\n    - 1\n"),
+        "{config_yaml}"
+    );
 }
 
 #[test]
@@ -114,21 +161,41 @@ fn extends_inherits_and_overrides_keys() {
         "child.yaml",
         "extends: base/small.yaml\nname: child\nmodel: {args: {sizes: [4, 32, 1], activation: tanh}}\noptimizer: {name: sgd, args: {lr: 0.05, momentum: 0.9}}\n",
     );
-    let run = scratch.stoker(&["train", child.to_str().unwrap(), "--set", "trainer.args.max_epochs=1"]);
+    let run = scratch.stoker(&[
+        "train",
+        child.to_str().unwrap(),
+        "--set",
+        "trainer.args.max_epochs=1",
+    ]);
     run.expect_code(0);
     let run_dir = run.run_dir(&scratch.dir);
     assert!(run_dir.ends_with("out/child/version_0"));
     let config_yaml = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap();
-    for expected in ["activation: tanh", "name: sgd", "momentum: 0.9", "n_features: 4", "max_epochs: 1"] {
-        assert!(config_yaml.contains(expected), "`{expected}` missing from\n{config_yaml}");
+    for expected in [
+        "activation: tanh",
+        "name: sgd",
+        "momentum: 0.9",
+        "n_features: 4",
+        "max_epochs: 1",
+    ] {
+        assert!(
+            config_yaml.contains(expected),
+            "`{expected}` missing from\n{config_yaml}"
+        );
     }
-    assert!(!config_yaml.contains("betas"), "adam's args leaked into sgd:\n{config_yaml}");
+    assert!(
+        !config_yaml.contains("betas"),
+        "adam's args leaked into sgd:\n{config_yaml}"
+    );
 }
 
 #[test]
 fn the_final_checkpoint_loads_again_and_pytorch_reads_it() {
     let scratch = Scratch::new("checkpoint");
-    let config = scratch.write("small.yaml", &SMALL.replace("[4, 16, 1]", "[4, 16, 1], dropout: 0.1"));
+    let config = scratch.write(
+        "small.yaml",
+        &SMALL.replace("[4, 16, 1]", "[4, 16, 1], dropout: 0.1"),
+    );
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
     run.expect_code(0);
     let s = summary(&run.run_dir(&scratch.dir));
@@ -136,11 +203,15 @@ fn the_final_checkpoint_loads_again_and_pytorch_reads_it() {
 
     let eval = scratch.stoker(&["eval", config.to_str().unwrap(), "--ckpt", last, "--json"]);
     eval.expect_code(0);
-    let metrics: serde_json::Value = serde_json::from_str(eval.stdout.lines().last().unwrap()).unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_str(eval.stdout.lines().last().unwrap()).unwrap();
     for key in ["val_loss", "val_mse"] {
         let reloaded = metrics[key].as_f64().unwrap();
         let trained = s["final_metrics"][key].as_f64().unwrap();
-        assert!((reloaded - trained).abs() <= 1e-9 * trained.abs(), "{key}: {reloaded} after reload, {trained} in training");
+        assert!(
+            (reloaded - trained).abs() <= 1e-9 * trained.abs(),
+            "{key}: {reloaded} after reload, {trained} in training"
+        );
     }
 
     // PyTorch reads the weights, in its own layout (nn.Linear weight is [out, in]).
@@ -158,7 +229,11 @@ fn the_final_checkpoint_loads_again_and_pytorch_reads_it() {
     let other = scratch.write("other.yaml", &SMALL.replace("[4, 16, 1]", "[4, 8, 1]"));
     let mismatch = scratch.stoker(&["eval", other.to_str().unwrap(), "--ckpt", last]);
     mismatch.expect_code(2);
-    assert!(mismatch.stderr.contains("do not fit this model"), "{}", mismatch.stderr);
+    assert!(
+        mismatch.stderr.contains("do not fit this model"),
+        "{}",
+        mismatch.stderr
+    );
 }
 
 #[test]
@@ -182,7 +257,10 @@ fn classification_learns_with_cross_entropy_and_accuracy() {
 #[test]
 fn tensor_file_with_a_separate_test_file_on_the_darcy_data() {
     let scratch = Scratch::new("tensorfile");
-    let (Some(train), Some(test)) = (shared_data("darcy_train_16.npz"), shared_data("darcy_test_16.npz")) else {
+    let (Some(train), Some(test)) = (
+        shared_data("darcy_train_16.npz"),
+        shared_data("darcy_test_16.npz"),
+    ) else {
         eprintln!("skipped: ../shared/data is not on this machine");
         return;
     };
@@ -199,12 +277,18 @@ fn tensor_file_with_a_separate_test_file_on_the_darcy_data() {
     );
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
     run.expect_code(0);
-    assert!(run.stdout.contains("train 900, val 100, test 50 samples"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("train 900, val 100, test 50 samples"),
+        "{}",
+        run.stdout
+    );
     let eval = scratch.stoker(&[
         "eval",
         config.to_str().unwrap(),
         "--ckpt",
-        summary(&run.run_dir(&scratch.dir))["best_checkpoint"].as_str().unwrap(),
+        summary(&run.run_dir(&scratch.dir))["best_checkpoint"]
+            .as_str()
+            .unwrap(),
         "--split",
         "test",
     ]);
@@ -235,9 +319,16 @@ fn npz_written_by_numpy_with_integer_labels() {
     );
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
     run.expect_code(0);
-    assert!(run.stdout.contains("train 210, val 60, test 30 samples"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("train 210, val 60, test 30 samples"),
+        "{}",
+        run.stdout
+    );
     let s = summary(&run.run_dir(&scratch.dir));
-    assert!(s["final_metrics"]["val_accuracy"].as_f64().unwrap() > 0.8, "{s}");
+    assert!(
+        s["final_metrics"]["val_accuracy"].as_f64().unwrap() > 0.8,
+        "{s}"
+    );
 }
 
 #[test]
@@ -264,8 +355,17 @@ fn fortran_ordered_npz_and_safetensors_hold_the_same_data() {
     );
     let npz = scratch.stoker(&["train", config.to_str().unwrap()]);
     npz.expect_code(0);
-    let safetensors = scratch.stoker(&["train", config.to_str().unwrap(), "--set", "data.args.train=c.safetensors"]);
+    let safetensors = scratch.stoker(&[
+        "train",
+        config.to_str().unwrap(),
+        "--set",
+        "data.args.train=c.safetensors",
+    ]);
     safetensors.expect_code(0);
-    let metrics = |dir: std::path::PathBuf| std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    assert_eq!(metrics(npz.run_dir(&scratch.dir)), metrics(safetensors.run_dir(&scratch.dir)));
+    let metrics =
+        |dir: std::path::PathBuf| std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics(npz.run_dir(&scratch.dir)),
+        metrics(safetensors.run_dir(&scratch.dir))
+    );
 }

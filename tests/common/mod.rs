@@ -9,7 +9,9 @@ pub fn stoker_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("STOKER_BIN") {
         return PathBuf::from(bin);
     }
-    panic!("STOKER_BIN is not set: run the tests with `cargo xtask test`, which builds the runner and sets it");
+    panic!(
+        "STOKER_BIN is not set: run the tests with `cargo xtask test`, which builds the runner and sets it"
+    );
 }
 
 /// A scratch directory for one test, emptied first.
@@ -52,7 +54,8 @@ impl Scratch {
 
     /// Runs the Python interpreter of the torch venv (`$STOKER_PYTHON`) on `script`.
     pub fn python(&self, script: &str) -> Run {
-        let python = std::env::var_os("STOKER_PYTHON").expect("STOKER_PYTHON is set by `cargo xtask test`");
+        let python =
+            std::env::var_os("STOKER_PYTHON").expect("STOKER_PYTHON is set by `cargo xtask test`");
         let output = Command::new(python)
             .arg("-c")
             .arg(script)
@@ -94,7 +97,11 @@ impl From<Output> for Run {
 impl Run {
     /// Panics with the output unless the exit code is `code`.
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -118,7 +125,9 @@ pub fn summary(run_dir: &Path) -> serde_json::Value {
 
 /// The shared FNO datasets, when this machine has them.
 pub fn shared_data(file: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(file);
     path.is_file().then_some(path)
 }
 

@@ -101,27 +101,27 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     })
 }
 
-/// A weights file (the plain `model.safetensors` kind) from raw f32 tensors; for tests and tools.
-pub fn weights_from_f32(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, data)| data.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.to_string(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| StokerError::msg(e.to_string()))?;
-    safetensors::serialize(views, None::<HashMap<String, String>>)
-        .map_err(|e| StokerError::msg(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A weights-only safetensors file from raw f32 tensors.
+    fn weights_from_f32(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
+        let bytes: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, data)| data.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), data)| {
+                TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.to_string(), v))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| StokerError::msg(e.to_string()))?;
+        safetensors::serialize(views, None::<HashMap<String, String>>)
+            .map_err(|e| StokerError::msg(e.to_string()))
+    }
 
     #[test]
     fn round_trips_weights_optimizer_and_state() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
-use crate::config::{ConfigError, PathStep, RawConfig, format_path, parse_path};
+use crate::config::{ConfigError, PathStep, RawConfig, parse_path};
 use crate::device::DeviceChoice;
 use crate::registry::{self, AnySpec, ArgsError, Kind, Registration, closest, closest_of};
 use crate::spec::{
@@ -524,9 +524,4 @@ pub fn parse_component<S: ?Sized + SpecKind>(
         spec,
         resolved_args: parsed.resolved,
     })
-}
-
-/// The YAML path of a component, for messages.
-pub fn component_path<S: ?Sized>(component: &Component<S>) -> String {
-    format_path(&component.path)
 }

@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn fortran_order_is_turned_into_c_order() {
         // np.array([[0, 1, 2], [3, 4, 5]], order="F") stores 0, 3, 1, 4, 2, 5.
-        let stored: Vec<u8> = [0i64, 3, 1, 4, 2, 5].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let stored: Vec<u8> = [0i64, 3, 1, 4, 2, 5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let bytes = npy("<i8", "(2, 3)", &stored);
         let at = bytes.windows(5).position(|w| w == b"False").unwrap();
         let mut fortran = bytes.clone();

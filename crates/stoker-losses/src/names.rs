@@ -33,7 +33,10 @@ pub fn check_target(
             .join(", ");
         return Err(BuildError::at(
             "target",
-            format!("tensor `{name}` holds {} values; {why}", kind_word(tensor.kind)),
+            format!(
+                "tensor `{name}` holds {} values; {why}",
+                kind_word(tensor.kind)
+            ),
         )
         .hint(format!(
             "point `target` at a tensor of {} values; the data has: {listing}",

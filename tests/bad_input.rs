@@ -114,7 +114,7 @@ fn wrong_type_points_into_the_value() {
         "expected usize",
         "--set trainer.args.max_epochs=three",
         Some("trainer.args.max_epochs"),
-        "`max_epochs` is usize",
+        "`max_epochs` is Option<usize>",
     );
 }
 

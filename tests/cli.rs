@@ -94,22 +94,13 @@ fn plugin_components_are_discovered_and_train() {
     );
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
     run.expect_code(0);
-    let first: f64 = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("epoch 1/3"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let last: f64 = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("epoch 3/3"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let train_loss = |epoch: &str| -> f64 {
+        let line = run.stdout.lines().find(|l| l.starts_with(epoch)).unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "train_loss").unwrap();
+        words[at + 1].parse().unwrap()
+    };
+    let (first, last) = (train_loss("epoch 1/3"), train_loss("epoch 3/3"));
     assert!(
         last < first,
         "log_cosh did not go down: {first} -> {last}\n{}",

@@ -71,8 +71,16 @@ fn train_quickstart_on(device: &str) {
     );
 
     let rows = metrics_rows(&run_dir);
-    assert_eq!(rows[0], "epoch,step,train_loss,train_mse,val_loss,val_mse");
-    assert_eq!(rows.len(), 21);
+    assert_eq!(
+        rows[0],
+        "epoch,step,train_loss_step,train_loss,train_mse,val_loss,val_mse"
+    );
+    // One row per epoch, and one per 50 steps (log_every_n_steps) for train_loss_step.
+    assert_eq!(
+        rows.iter().filter(|r| r.ends_with(",,,,")).count(),
+        1040 / 50
+    );
+    assert_eq!(rows.len(), 1 + 20 + 1040 / 50);
     let config_yaml = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap();
     assert!(
         config_yaml.contains(&format!("device: {device}")),
@@ -144,6 +152,7 @@ fn set_and_output_dir_override_the_file() {
         "{}",
         run_dir.display()
     );
+    // 2 epochs of 13 steps: two epoch rows, no step rows (log_every_n_steps is 50).
     assert_eq!(metrics_rows(&run_dir).len(), 3);
     let config_yaml = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap();
     assert!(config_yaml.contains("max_epochs: 2"), "{config_yaml}");
@@ -244,7 +253,8 @@ fn classification_learns_with_cross_entropy_and_accuracy() {
         "name: cls\nenvironment: {device: cpu, output_dir: out}\n\
          data: {name: SyntheticClassification, args: {n_samples: 900, n_classes: 3, batch_size: 50}}\n\
          model: {name: MLP, args: {sizes: [8, 32, 3]}}\nloss: cross_entropy\nmetrics: [accuracy]\n\
-         optimizer: {name: adamw, args: {lr: 0.01}}\ntrainer: {name: Default_trainer, args: {max_epochs: 5, monitor: val_accuracy, mode: max}}\n",
+         optimizer: {name: adamw, args: {lr: 0.01}}\ntrainer: {name: Default_trainer, args: {max_epochs: 5}}\n\
+         callbacks: [{name: ModelCheckpoint, args: {monitor: val_accuracy, mode: max}}]\n",
     );
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
     run.expect_code(0);

@@ -44,12 +44,20 @@ impl Scratch {
 
     /// Runs `stoker ARGS` with the directory as working directory.
     pub fn stoker(&self, args: &[&str]) -> Run {
-        let output = Command::new(stoker_bin())
+        let output = self.command(args).output().expect("the stoker binary runs");
+        Run::from(output)
+    }
+
+    /// A `stoker ARGS` command in the directory. LibTorch gets one thread: the tests run two at
+    /// a time on CI's two cores, and two processes spinning two threads each starve each other.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(stoker_bin());
+        command
             .args(args)
             .current_dir(&self.dir)
-            .output()
-            .expect("the stoker binary runs");
-        Run::from(output)
+            .env("OMP_NUM_THREADS", "1")
+            .env("MKL_NUM_THREADS", "1");
+        command
     }
 
     /// Runs the Python interpreter of the torch venv (`$STOKER_PYTHON`) on `script`.

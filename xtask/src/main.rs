@@ -28,6 +28,7 @@ commands:
   check CONFIG [--set KEY=VALUE]...                      validate a config without training
   list [KIND]                                            list registered components
   eval CONFIG --ckpt PATH [--split S] [--json]           evaluate a checkpoint
+  predict CONFIG --ckpt PATH [--split S] [--output F]    write a checkpoint's predictions
   test [ARGS]...                                         run every test (args go to cargo nextest)
   setup                                                  install libtorch (PyPI torch) if missing
   new-plugin NAME                                        create plugins/NAME from the template
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
-        "train" | "check" | "list" | "eval" => runner::run_stoker(command, rest),
+        "train" | "check" | "list" | "eval" | "predict" => runner::run_stoker(command, rest),
         "test" => runner::test(rest),
         "setup" => setup::ensure_torch().map(|t| {
             println!("libtorch ready: {}", t.lib_dir.display());

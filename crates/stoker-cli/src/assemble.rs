@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use stoker::config::{ConfigError, PathStep, RawConfig};
-use stoker::data::Split;
+use stoker::data::{Order, Split};
 use stoker::experiment::{Component, Experiment, SpecKind};
 use stoker::metric::StepView;
 use stoker::spec::BuildContext;
@@ -118,7 +118,17 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
     )?;
     let mut loggers = Vec::new();
     for logger in &experiment.loggers {
-        loggers.push(built(&experiment, logger, logger.spec.build(&ctx))?);
+        loggers.push((
+            logger.name.clone(),
+            built(&experiment, logger, logger.spec.build(&ctx))?,
+        ));
+    }
+    let mut callbacks = Vec::new();
+    for callback in &experiment.callbacks {
+        callbacks.push((
+            callback.name.clone(),
+            built(&experiment, callback, callback.spec.build(&ctx))?,
+        ));
     }
 
     let mut parts = TrainingParts {
@@ -129,8 +139,11 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         loss,
         metrics,
         optimizer,
+        optimizer_name: experiment.optimizer.name.clone(),
         scheduler,
         loggers,
+        callbacks,
+        resume: None,
     };
     trial_batch(&experiment, &mut parts)?;
     Ok(Assembled {
@@ -152,7 +165,7 @@ fn trial_batch(experiment: &Experiment, parts: &mut TrainingParts) -> Result<(),
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = catch_unwind(AssertUnwindSafe(|| -> stoker::Result<()> {
-        let mut batches = parts.data.epoch(Split::Train, 0)?;
+        let mut batches = parts.data.epoch(Split::Train, 0, Order::Configured)?;
         let batch = batches.batch(0)?;
         let model = parts.model.for_eval();
         let output = model.forward(&batch)?;

@@ -1,4 +1,4 @@
-//! `stoker train`, `stoker check` and `stoker eval`.
+//! `stoker train`, `check`, `eval` and `predict`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -10,13 +10,27 @@ use stoker::data::Split;
 use stoker::fs::write_atomic;
 use stoker::logger::RunInfo;
 use stoker::run::create_run_dir;
+use stoker::trainer::FitReport;
 use stoker_trainer::evaluate::evaluate;
+use stoker_trainer::predict::predict as write_predictions;
 
 use crate::assemble::{Assembled, assemble, load, panic_message};
+use crate::resume::{self, Refusal};
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED};
+
+/// Exit status after a signal interrupted training (a checkpoint was written).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 fn bad_input(error: ConfigError) -> i32 {
     eprintln!("{error}");
+    EXIT_BAD_INPUT
+}
+
+fn refused(refusal: Refusal, source: &str) -> i32 {
+    eprintln!(
+        "error: {}\n  --> {source}\n hint: {}",
+        refusal.message, refusal.hint
+    );
     EXIT_BAD_INPUT
 }
 
@@ -46,16 +60,56 @@ fn describe(assembled: &Assembled) -> String {
     )
 }
 
-/// `stoker train CONFIG [--set K=V]... [--output-dir DIR]`.
-pub fn train(config: &Path, sets: &[String], output_dir: Option<PathBuf>) -> i32 {
+fn parse_split(text: &str) -> Result<Split, i32> {
+    match text {
+        "train" => Ok(Split::Train),
+        "val" => Ok(Split::Val),
+        "test" => Ok(Split::Test),
+        other => {
+            eprintln!("error: unknown split `{other}`\n hint: use train, val or test");
+            Err(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// `stoker train CONFIG [--set K=V]... [--output-dir DIR] [--resume last|best|PATH] [--allow-config-change]`.
+pub fn train(
+    config: &Path,
+    sets: &[String],
+    output_dir: Option<PathBuf>,
+    resume_from: Option<&str>,
+    allow_change: bool,
+) -> i32 {
     let mut sets = sets.to_vec();
     if let Some(dir) = output_dir {
         sets.push(format!("environment.output_dir={}", dir.display()));
     }
-    let assembled = match prepare(config, &sets) {
+    let mut assembled = match prepare(config, &sets) {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let which = match resume_from {
+        Some(which) => Some(which.to_string()),
+        None if assembled.experiment.trainer.spec.auto_resume() => {
+            resume::newest(&assembled.experiment).map(|p| p.display().to_string())
+        }
+        None => None,
+    };
+    let mut continued = None;
+    if let Some(which) = which {
+        let found = resume::resolve(&which, &assembled.experiment)
+            .and_then(|path| resume::load(&path))
+            .and_then(|r| {
+                resume::check_config(&r, &assembled.experiment, allow_change).map(|()| r)
+            });
+        match found {
+            Ok(r) => {
+                continued = resume::run_dir_of(&r.path);
+                assembled.parts.resume = Some(r);
+            }
+            Err(refusal) => return refused(refusal, &format!("--resume {which}")),
+        }
+    }
     println!("stoker: {}", describe(&assembled));
     let Assembled {
         experiment,
@@ -63,13 +117,15 @@ pub fn train(config: &Path, sets: &[String], output_dir: Option<PathBuf>) -> i32
         mut trainer,
     } = assembled;
 
-    let (dir, version) = match create_run_dir(&experiment.environment.output_dir, &experiment.name)
-    {
-        Ok(created) => created,
-        Err(e) => {
-            eprintln!("error: cannot create the run directory: {e}");
-            return EXIT_FAILED;
-        }
+    let (dir, version) = match continued {
+        Some(found) => found,
+        None => match create_run_dir(&experiment.environment.output_dir, &experiment.name) {
+            Ok(created) => created,
+            Err(e) => {
+                eprintln!("error: cannot create the run directory: {e}");
+                return EXIT_FAILED;
+            }
+        },
     };
     let config_yaml = experiment.resolved_yaml();
     if let Err(e) = write_atomic(&dir.join("config.yaml"), config_yaml.as_bytes()) {
@@ -105,36 +161,68 @@ pub fn train(config: &Path, sets: &[String], output_dir: Option<PathBuf>) -> i32
             return EXIT_FAILED;
         }
     };
+    if let Err(code) = write_summary(
+        &dir,
+        version,
+        &experiment,
+        &report,
+        started.elapsed().as_secs_f64(),
+    ) {
+        return code;
+    }
+    if report.interrupted {
+        if let Some(path) = &report.last_checkpoint {
+            println!(
+                "stoker: resume with: cargo xtask train {} --resume {}",
+                config.display(),
+                path.display()
+            );
+        }
+        return EXIT_INTERRUPTED;
+    }
+    if let (Some(best), Some(monitor)) = (&report.best_checkpoint, &report.monitor) {
+        println!("stoker: best checkpoint by {monitor}: {}", best.display());
+    }
+    println!(
+        "stoker: {} epochs, {} steps, {:.2}s",
+        report.epochs,
+        report.global_step,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", dir.display());
+    0
+}
+
+fn write_summary(
+    dir: &Path,
+    version: usize,
+    experiment: &stoker::experiment::Experiment,
+    report: &FitReport,
+    seconds: f64,
+) -> Result<(), i32> {
     let summary = serde_json::json!({
-        "run_dir": absolute(&dir),
+        "run_dir": absolute(dir),
         "name": experiment.name,
         "version": version,
         "device": experiment.environment.device.describe(),
         "final_metrics": report.final_metrics,
         "best_metrics": report.best_metrics,
+        "test_metrics": report.test_metrics,
         "monitor": report.monitor,
         "best_epoch": report.best_epoch,
         "epochs": report.epochs,
         "global_step": report.global_step,
-        "wall_seconds": started.elapsed().as_secs_f64(),
+        "wall_seconds": seconds,
+        "stopped_early": report.stopped_early,
+        "interrupted": report.interrupted,
         "best_checkpoint": report.best_checkpoint.as_deref().map(absolute),
         "last_checkpoint": report.last_checkpoint.as_deref().map(absolute),
     });
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    if let Err(e) = write_atomic(&dir.join("summary.json"), text.as_bytes()) {
+    write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(|e| {
         eprintln!("error: {e}");
-        return EXIT_FAILED;
-    }
-    if let Some(best) = report.best_epoch {
-        println!(
-            "stoker: best epoch {} by {} | {:.2}s",
-            best + 1,
-            report.monitor,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    println!("{}", dir.display());
-    0
+        EXIT_FAILED
+    })
 }
 
 /// `stoker check CONFIG [--set K=V]...`.
@@ -143,21 +231,15 @@ pub fn check(config: &Path, sets: &[String]) -> i32 {
         Ok(assembled) => {
             println!("config OK: {}", describe(&assembled));
             let e = &assembled.experiment;
+            let names = |list: Vec<&str>| list.join(", ");
             println!(
-                "  loss {}, metrics [{}], optimizer {}, scheduler {}, loggers [{}]",
+                "  loss {}, metrics [{}], optimizer {}, scheduler {}, callbacks [{}], loggers [{}]",
                 e.loss.name,
-                e.metrics
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                names(e.metrics.iter().map(|m| m.name.as_str()).collect()),
                 e.optimizer.name,
                 e.scheduler.name,
-                e.loggers
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                names(e.callbacks.iter().map(|c| c.name.as_str()).collect()),
+                names(e.loggers.iter().map(|l| l.name.as_str()).collect()),
             );
             0
         }
@@ -165,31 +247,33 @@ pub fn check(config: &Path, sets: &[String]) -> i32 {
     }
 }
 
-/// `stoker eval CONFIG --ckpt PATH [--split val] [--json]`.
-pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool) -> i32 {
-    let split = match split {
-        "train" => Split::Train,
-        "val" => Split::Val,
-        "test" => Split::Test,
-        other => {
-            eprintln!("error: unknown split `{other}`\n hint: use train, val or test");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let Assembled { mut parts, .. } = match prepare(config, sets) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    if parts.data.info().len(split) == 0 {
-        eprintln!("error: the {split} split of this config is empty\n hint: pick another --split");
-        return EXIT_BAD_INPUT;
-    }
-    let loaded = checkpoint::load(ckpt).and_then(|c| parts.model.load_safetensors(c.weights));
+/// Builds the experiment and loads `ckpt`'s weights into its model.
+fn with_weights(config: &Path, ckpt: &Path, sets: &[String]) -> Result<Assembled, i32> {
+    let mut assembled = prepare(config, sets)?;
+    let loaded =
+        checkpoint::load(ckpt).and_then(|c| assembled.parts.model.load_safetensors(c.weights));
     if let Err(e) = loaded {
         eprintln!(
             "error: {e}\n  --> {}\n hint: the checkpoint must come from a run of the same model config",
             ckpt.display()
         );
+        return Err(EXIT_BAD_INPUT);
+    }
+    Ok(assembled)
+}
+
+/// `stoker eval CONFIG --ckpt PATH [--split val] [--json]`.
+pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool) -> i32 {
+    let split = match parse_split(split) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let Assembled { mut parts, .. } = match with_weights(config, ckpt, sets) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if parts.data.info().len(split) == 0 {
+        eprintln!("error: the {split} split of this config is empty\n hint: pick another --split");
         return EXIT_BAD_INPUT;
     }
     let model = parts.model.for_eval();
@@ -199,6 +283,7 @@ pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool
         split,
         parts.loss.as_ref(),
         parts.metrics.of(split),
+        None,
     );
     match result {
         Ok(values) => {
@@ -217,6 +302,55 @@ pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool
         }
         Err(e) => {
             eprintln!("error: evaluation failed: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `stoker predict CONFIG --ckpt PATH [--split S] [--output FILE]`.
+pub fn predict(
+    config: &Path,
+    ckpt: &Path,
+    split: Option<&str>,
+    output: Option<PathBuf>,
+    sets: &[String],
+) -> i32 {
+    let assembled = match with_weights(config, ckpt, sets) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let parts = &assembled.parts;
+    let info = parts.data.info();
+    let split = match split {
+        Some(text) => match parse_split(text) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
+        None if info.len(Split::Test) > 0 => Split::Test,
+        None => Split::Val,
+    };
+    if info.len(split) == 0 {
+        eprintln!("error: the {split} split of this config is empty\n hint: pick another --split");
+        return EXIT_BAD_INPUT;
+    }
+    let output = output.unwrap_or_else(|| {
+        let dir = resume::run_dir_of(ckpt)
+            .map(|(d, _)| d)
+            .unwrap_or_else(|| PathBuf::from("."));
+        dir.join(format!("predictions-{split}.safetensors"))
+    });
+    let model = parts.model.for_eval();
+    match write_predictions(model.as_ref(), parts.data.as_ref(), split, &output) {
+        Ok(samples) => {
+            println!(
+                "stoker: {samples} {split} predictions written to {}",
+                output.display()
+            );
+            println!("{}", output.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("error: prediction failed: {e}");
             EXIT_FAILED
         }
     }

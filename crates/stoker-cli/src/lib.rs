@@ -5,6 +5,7 @@
 //! training starts, 1 when training itself fails.
 
 // The framework's own component crates, force-linked so their registrations reach the binary.
+use stoker_callbacks as _;
 use stoker_data as _;
 use stoker_loggers as _;
 use stoker_losses as _;
@@ -16,6 +17,7 @@ use stoker_trainer as _;
 pub mod assemble;
 pub mod commands;
 pub mod list;
+pub mod resume;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +49,12 @@ pub enum Command {
         /// Write the run under DIR instead of `environment.output_dir`.
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Continue from a checkpoint: `last` or `best` (of the experiment's newest run) or a file.
+        #[arg(long, value_name = "last|best|PATH")]
+        resume: Option<String>,
+        /// Resume although the config differs from the checkpoint's (never for model changes).
+        #[arg(long)]
+        allow_config_change: bool,
     },
     /// Validate CONFIG fully (names, arguments, data files, one trial batch) without training.
     Check {
@@ -60,6 +68,23 @@ pub enum Command {
     List {
         /// data, model, loss, metric, optimizer, scheduler, trainer or logger.
         kind: Option<String>,
+    },
+    /// Write a checkpoint's predictions for a split to a safetensors file.
+    Predict {
+        /// The experiment file (a run's `config.yaml` works).
+        config: PathBuf,
+        /// The checkpoint.
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// The split: train, val or test (test when it has samples, else val).
+        #[arg(long)]
+        split: Option<String>,
+        /// The file written (default: predictions-<split>.safetensors in the checkpoint's run).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Override a key (as for `train`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Evaluate a checkpoint on a split of the experiment's data.
     Eval {
@@ -96,7 +121,22 @@ pub fn run() -> i32 {
             config,
             sets,
             output_dir,
-        } => commands::train(&config, &sets, output_dir),
+            resume,
+            allow_config_change,
+        } => commands::train(
+            &config,
+            &sets,
+            output_dir,
+            resume.as_deref(),
+            allow_config_change,
+        ),
+        Command::Predict {
+            config,
+            ckpt,
+            split,
+            output,
+            sets,
+        } => commands::predict(&config, &ckpt, split.as_deref(), output, &sets),
         Command::Check { config, sets } => commands::check(&config, &sets),
         Command::List { kind } => list::list(kind.as_deref()),
         Command::Eval {

@@ -144,6 +144,30 @@ impl TensorMap {
         Ok(flat!(1, 2, 3, 4, 5, 6))
     }
 
+    /// The int tensor `name` flattened to `[batch, values]`, whatever its rank (>= 1).
+    pub fn int_flat(&self, name: &str) -> Result<Tensor<2, Int>, BatchError> {
+        let tensor = self.get(name)?;
+        let shape = self.shape(name)?;
+        let batch = shape.first().copied().unwrap_or(1);
+        let values: usize = shape.iter().skip(1).product();
+        macro_rules! flat {
+            ($($rank:literal),*) => {
+                match tensor.rank() {
+                    $($rank => self.int::<$rank>(name)?.reshape([batch, values]),)*
+                    _ => return Err(BatchError::Rank {
+                        name: name.to_string(), expected: 2, actual: tensor.rank(), shape,
+                    }),
+                }
+            };
+        }
+        Ok(flat!(1, 2, 3, 4, 5, 6))
+    }
+
+    /// Whether tensor `name` holds integers.
+    pub fn is_int(&self, name: &str) -> Result<bool, BatchError> {
+        Ok(self.get(name)?.is_int())
+    }
+
     /// The shape of tensor `name`.
     pub fn shape(&self, name: &str) -> Result<Vec<usize>, BatchError> {
         Ok(self.get(name)?.shape().to_vec())

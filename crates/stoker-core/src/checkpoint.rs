@@ -2,8 +2,10 @@
 //! with `safetensors.torch.load_file`), the optimizer state, and the training state as JSON
 //! metadata. Written atomically.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -19,6 +21,52 @@ pub const FORMAT: &str = "stoker-checkpoint-1";
 pub const STATE_KEY: &str = "stoker.state";
 /// The tensor that holds the optimizer state (burn-optim's burnpack bytes, as `u8`).
 pub const OPTIMIZER_TENSOR: &str = "__stoker_optimizer__";
+
+/// The training state a checkpoint records (its `stoker.state` metadata).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The epoch the next batch belongs to (0-based).
+    pub epoch: usize,
+    /// Training batches of `epoch` already done.
+    pub batch: usize,
+    /// Optimizer steps taken.
+    pub global_step: usize,
+    /// `environment.seed` of the run.
+    pub seed: u64,
+    /// The resolved config of the run (YAML).
+    pub config: String,
+    /// The latest value of every logged metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Everything else a resume needs; absent from weights-only checkpoints.
+    pub resume: Option<ResumeState>,
+}
+
+/// The part of a checkpoint that only resuming needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumeState {
+    /// Each parameter's id (its optimizer state's key), by path.
+    pub param_ids: BTreeMap<String, u64>,
+    /// The scheduler's state.
+    pub scheduler: serde_json::Value,
+    /// The training metrics' sums so far in `epoch`, in config order.
+    pub train_metrics: Vec<serde_json::Value>,
+    /// Each callback's name and state, in the order the loop runs them.
+    pub callbacks: Vec<(String, serde_json::Value)>,
+    /// Each logger's name and state.
+    pub loggers: Vec<(String, serde_json::Value)>,
+    /// The best checkpoint written so far, if any.
+    pub best_checkpoint: Option<PathBuf>,
+    /// Training time spent before this checkpoint, in seconds (for `max_time`).
+    pub elapsed_seconds: f64,
+}
+
+impl CheckpointState {
+    /// Reads the state out of a loaded checkpoint, naming `path` when it does not fit.
+    pub fn from_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<CheckpointState> {
+        serde_json::from_value(checkpoint.state.clone())
+            .map_err(|e| bad_file(path, format!("its training state does not parse: {e}")))
+    }
+}
 
 /// What a checkpoint file holds.
 #[derive(Debug, Clone)]
@@ -45,6 +93,15 @@ pub fn save(
     optimizer: Option<&[u8]>,
     state: &serde_json::Value,
 ) -> Result<()> {
+    write_atomic(path, &to_bytes(weights, optimizer, state)?)
+}
+
+/// A checkpoint file's bytes.
+pub fn to_bytes(
+    weights: &[u8],
+    optimizer: Option<&[u8]>,
+    state: &serde_json::Value,
+) -> Result<Vec<u8>> {
     let model = SafeTensors::deserialize(weights)
         .map_err(|e| StokerError::msg(format!("the model's weights did not serialize: {e}")))?;
     let mut views: Vec<(String, TensorView<'_>)> = model.tensors().into_iter().collect();
@@ -57,9 +114,8 @@ pub fn save(
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (STATE_KEY.to_string(), state.to_string()),
     ]);
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| StokerError::msg(format!("the checkpoint did not serialize: {e}")))?;
-    write_atomic(path, &bytes)
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| StokerError::msg(format!("the checkpoint did not serialize: {e}")))
 }
 
 /// Reads a checkpoint written by [`save`].

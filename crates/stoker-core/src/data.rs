@@ -105,10 +105,20 @@ pub trait DataModule: Send {
     /// The tensors, split sizes and batch size.
     fn info(&self) -> &DataInfo;
 
-    /// The batches of one epoch of `split`. Their order depends only on the seed, the split and
-    /// `epoch`, so that batch `i` of epoch `e` is the same batch in any run of the same config:
-    /// the property exact resume relies on.
-    fn epoch(&self, split: Split, epoch: usize) -> Result<Box<dyn EpochBatches + '_>>;
+    /// The batches of one epoch of `split`. Their order depends only on the seed, the split,
+    /// `epoch` and `order`, so that batch `i` of epoch `e` is the same batch in any run of the
+    /// same config: the property exact resume relies on.
+    fn epoch(&self, split: Split, epoch: usize, order: Order)
+    -> Result<Box<dyn EpochBatches + '_>>;
+}
+
+/// The order of an epoch's samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As the data module is configured (training data shuffled each epoch, if it shuffles).
+    Configured,
+    /// The stored order (`overfit_batches` trains on the same first batches every epoch).
+    Sequential,
 }
 
 /// The batches of one epoch of one split, by index.

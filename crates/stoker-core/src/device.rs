@@ -136,3 +136,9 @@ mod tests {
         assert_eq!(DeviceChoice::Cuda(2).to_string(), "cuda:2");
     }
 }
+
+/// The CUDA index of a LibTorch CUDA `device`, `None` for any other device.
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
+pub fn libtorch_cuda_index(device: &Device) -> Option<usize> {
+    (0..cuda_device_count()).find(|&i| *device == Device::libtorch_cuda(i))
+}

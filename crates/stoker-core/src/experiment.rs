@@ -10,8 +10,8 @@ use crate::config::{ConfigError, PathStep, RawConfig, parse_path};
 use crate::device::DeviceChoice;
 use crate::registry::{self, AnySpec, ArgsError, Kind, Registration, closest, closest_of};
 use crate::spec::{
-    DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec, SchedulerSpec,
-    TrainerSpec,
+    CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec,
+    SchedulerSpec, TrainerSpec,
 };
 
 /// `environment:`: where and how the run happens.
@@ -66,6 +66,7 @@ spec_kind!(MetricSpec, Metric);
 spec_kind!(OptimizerSpec, Optimizer);
 spec_kind!(SchedulerSpec, Scheduler);
 spec_kind!(TrainerSpec, Trainer);
+spec_kind!(CallbackSpec, Callback);
 spec_kind!(LoggerSpec, Logger);
 
 /// A component selected by the experiment file.
@@ -111,12 +112,14 @@ pub struct Experiment {
     pub scheduler: Component<dyn SchedulerSpec>,
     /// `trainer:` (defaults to `Default_trainer`).
     pub trainer: Component<dyn TrainerSpec>,
+    /// `callbacks:` (defaults to none).
+    pub callbacks: Vec<Component<dyn CallbackSpec>>,
     /// `loggers:` (defaults to `[csv]`).
     pub loggers: Vec<Component<dyn LoggerSpec>>,
 }
 
 /// The top-level keys an experiment file may have.
-pub const TOP_LEVEL_KEYS: [&str; 11] = [
+pub const TOP_LEVEL_KEYS: [&str; 12] = [
     "extends",
     "name",
     "environment",
@@ -127,6 +130,7 @@ pub const TOP_LEVEL_KEYS: [&str; 11] = [
     "optimizer",
     "scheduler",
     "trainer",
+    "callbacks",
     "loggers",
 ];
 
@@ -275,6 +279,7 @@ impl Experiment {
                     .hint("list each metric once"));
             }
         }
+        let callbacks = component_list::<dyn CallbackSpec>(&raw, "callbacks", &[])?;
         let loggers = component_list::<dyn LoggerSpec>(&raw, "loggers", &["csv"])?;
 
         Ok(Experiment {
@@ -288,6 +293,7 @@ impl Experiment {
             optimizer,
             scheduler,
             trainer,
+            callbacks,
             loggers,
         })
     }
@@ -311,6 +317,10 @@ impl Experiment {
         root.insert("optimizer".into(), self.optimizer.resolved());
         root.insert("scheduler".into(), self.scheduler.resolved());
         root.insert("trainer".into(), self.trainer.resolved());
+        root.insert(
+            "callbacks".into(),
+            Value::Sequence(self.callbacks.iter().map(Component::resolved).collect()),
+        );
         root.insert(
             "loggers".into(),
             Value::Sequence(self.loggers.iter().map(Component::resolved).collect()),

@@ -8,10 +8,12 @@
 //! - [`checkpoint`], [`run`], [`fs`], [`rng`], [`device`]: the pieces around them.
 
 pub mod batch;
+pub mod callback;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod duration;
 pub mod error;
 pub mod experiment;
 pub mod fs;

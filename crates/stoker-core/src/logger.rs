@@ -38,4 +38,16 @@ pub trait Logger: Send {
 
     /// The run ends (also after an error): flush and close.
     fn finish(&mut self) -> Result<()>;
+
+    /// What the logger needs to continue a run from a checkpoint (e.g. how many rows it had
+    /// written then).
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Continues `run` from a checkpoint: keep what was logged up to `state`, drop what was
+    /// logged after it. The default starts afresh.
+    fn resume(&mut self, run: &RunInfo, _state: &serde_json::Value) -> Result<()> {
+        self.start(run)
+    }
 }

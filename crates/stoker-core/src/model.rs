@@ -1,7 +1,9 @@
 //! Models: the small trait a plugin implements on a Burn `Module`, and the object-safe
 //! [`DynModel`] the loop drives.
 
-use burn::module::Module;
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::Tensor;
@@ -56,6 +58,33 @@ pub trait DynModel: Send {
     /// Loads weights written by [`to_safetensors`](DynModel::to_safetensors). Every parameter
     /// must be present with the same shape.
     fn load_safetensors(&mut self, bytes: Vec<u8>) -> Result<()>;
+
+    /// Every parameter's value, flattened and detached from autodiff, with its path.
+    fn parameters_flat(&self) -> Vec<(String, Tensor<1>)>;
+
+    /// Replaces every parameter by `f(path, flattened value)` (same number of values), keeping
+    /// its id and whether it requires gradients. Used for pruning and restoring weights.
+    fn map_parameters(&mut self, f: &mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>);
+
+    /// Every parameter's gradient in `grads`, flattened, with the parameter's path.
+    fn gradients_flat(&self, grads: &GradientsParams) -> Vec<(String, Tensor<1>)>;
+
+    /// Replaces every gradient in `grads` by `f(path, flattened gradient)`.
+    fn map_gradients(
+        &self,
+        grads: GradientsParams,
+        f: &mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>,
+    ) -> GradientsParams;
+
+    /// The sum of two gradient sets of this model (gradient accumulation).
+    fn add_gradients(&self, a: GradientsParams, b: GradientsParams) -> GradientsParams;
+
+    /// Every parameter's id (the key of its optimizer state), by path.
+    fn param_ids(&self) -> BTreeMap<String, u64>;
+
+    /// Gives parameters the ids in `ids` (by path), so that an optimizer state saved with those
+    /// ids applies to this model. Every parameter must be named.
+    fn set_param_ids(&mut self, ids: &BTreeMap<String, u64>) -> Result<()>;
 }
 
 /// Wraps a [`Model`] into a [`DynModel`].
@@ -83,6 +112,152 @@ impl<M: Model> ModelHandle<M> {
 /// Boxes a [`Model`] as the [`DynModel`] a `ModelSpec::build` returns.
 pub fn boxed<M: Model>(module: M) -> Box<dyn DynModel> {
     Box::new(ModelHandle::new(module))
+}
+
+/// Tracks the module path while visiting or mapping.
+#[derive(Default)]
+struct PathTracker {
+    path: Vec<String>,
+}
+
+impl PathTracker {
+    fn enter(&mut self, name: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit(&mut self) {
+        self.path.pop();
+    }
+
+    fn current(&self) -> String {
+        self.path.join(".")
+    }
+}
+
+/// Runs a closure on each float parameter's flattened value or gradient.
+struct FlatVisitor<'a, F: FnMut(&str, ParamId, Tensor<1>)> {
+    path: PathTracker,
+    grads: Option<&'a GradientsParams>,
+    f: F,
+}
+
+impl<F: FnMut(&str, ParamId, Tensor<1>)> ModuleVisitor for FlatVisitor<'_, F> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = match self.grads {
+            Some(grads) => match grads.get::<D>(param.id) {
+                Some(grad) => grad,
+                None => return,
+            },
+            None => param.val().detach().inner(),
+        };
+        let n = value.shape().num_elements();
+        (self.f)(&self.path.current(), param.id, value.reshape([n]));
+    }
+}
+
+/// Maps each float parameter through a closure on its flattened value.
+struct FlatMapper<'a> {
+    path: PathTracker,
+    f: &'a mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>,
+}
+
+impl ModuleMapper for FlatMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let require_grad = tensor.is_require_grad();
+        let dims = tensor.dims();
+        let n = tensor.shape().num_elements();
+        let flat = tensor.detach().inner().reshape([n]);
+        let mapped = (self.f)(&self.path.current(), flat).reshape(dims);
+        let mut value = Tensor::from_inner(mapped);
+        if require_grad {
+            value = value.require_grad();
+        }
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+/// Gives parameters new ids by path.
+struct IdMapper<'a> {
+    path: PathTracker,
+    ids: &'a BTreeMap<String, u64>,
+    missing: Vec<String>,
+}
+
+impl ModuleMapper for IdMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.current();
+        let (id, tensor, mapper) = param.consume();
+        let id = match self.ids.get(&path) {
+            Some(&saved) => ParamId::from(saved),
+            None => {
+                self.missing.push(path);
+                id
+            }
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// Rewrites every gradient through a closure, or adds another gradient set into it.
+struct GradMapper<'a> {
+    path: PathTracker,
+    grads: GradientsParams,
+    other: Option<GradientsParams>,
+    f: Option<&'a mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>>,
+}
+
+impl ModuleVisitor for GradMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let own = self.grads.remove::<D>(param.id);
+        let other = self.other.as_mut().and_then(|o| o.remove::<D>(param.id));
+        let grad = match (own, other) {
+            (Some(a), Some(b)) => a + b,
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return,
+        };
+        let grad = match self.f.as_mut() {
+            Some(f) => {
+                let dims = grad.dims();
+                let n = grad.shape().num_elements();
+                f(&self.path.current(), grad.reshape([n])).reshape(dims)
+            }
+            None => grad,
+        };
+        self.grads.register::<D>(param.id, grad);
+    }
 }
 
 struct ParamCollector {
@@ -146,6 +321,94 @@ impl<M: Model> DynModel for ModelHandle<M> {
         store
             .get_bytes()
             .map_err(|e| StokerError::msg(format!("could not serialize the model: {e}")))
+    }
+
+    fn parameters_flat(&self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        let mut visitor = FlatVisitor {
+            path: PathTracker::default(),
+            grads: None,
+            f: |path: &str, _id: ParamId, value: Tensor<1>| out.push((path.to_string(), value)),
+        };
+        self.module().visit(&mut visitor);
+        out
+    }
+
+    fn map_parameters(&mut self, f: &mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>) {
+        let module = self.module.take().expect("the module is present");
+        let mut mapper = FlatMapper {
+            path: PathTracker::default(),
+            f,
+        };
+        self.module = Some(module.map(&mut mapper));
+    }
+
+    fn gradients_flat(&self, grads: &GradientsParams) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        let mut visitor = FlatVisitor {
+            path: PathTracker::default(),
+            grads: Some(grads),
+            f: |path: &str, _id: ParamId, value: Tensor<1>| out.push((path.to_string(), value)),
+        };
+        self.module().visit(&mut visitor);
+        out
+    }
+
+    fn map_gradients(
+        &self,
+        grads: GradientsParams,
+        f: &mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>,
+    ) -> GradientsParams {
+        let mut mapper = GradMapper {
+            path: PathTracker::default(),
+            grads,
+            other: None,
+            f: Some(f),
+        };
+        self.module().visit(&mut mapper);
+        mapper.grads
+    }
+
+    fn add_gradients(&self, a: GradientsParams, b: GradientsParams) -> GradientsParams {
+        let mut mapper = GradMapper {
+            path: PathTracker::default(),
+            grads: a,
+            other: Some(b),
+            f: None,
+        };
+        self.module().visit(&mut mapper);
+        mapper.grads
+    }
+
+    fn param_ids(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        let mut visitor = FlatVisitor {
+            path: PathTracker::default(),
+            grads: None,
+            f: |path: &str, id: ParamId, _value: Tensor<1>| {
+                out.insert(path.to_string(), id.val());
+            },
+        };
+        self.module().visit(&mut visitor);
+        out
+    }
+
+    fn set_param_ids(&mut self, ids: &BTreeMap<String, u64>) -> Result<()> {
+        let module = self.module.take().expect("the module is present");
+        let mut mapper = IdMapper {
+            path: PathTracker::default(),
+            ids,
+            missing: Vec::new(),
+        };
+        self.module = Some(module.map(&mut mapper));
+        if mapper.missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StokerError::msg(format!(
+                "the checkpoint has no optimizer ids for parameters {}",
+                mapper.missing.join(", ")
+            )))
+        }
     }
 
     fn load_safetensors(&mut self, bytes: Vec<u8>) -> Result<()> {

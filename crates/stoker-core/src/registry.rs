@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use crate::spec::{
-    DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec, SchedulerSpec,
-    TrainerSpec,
+    CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec,
+    SchedulerSpec, TrainerSpec,
 };
 
 /// The kinds of component an experiment selects by name.
@@ -33,13 +33,15 @@ pub enum Kind {
     Scheduler,
     /// A training loop (`trainer:`).
     Trainer,
+    /// A callback (`callbacks:`).
+    Callback,
     /// A logger (`loggers:`).
     Logger,
 }
 
 impl Kind {
     /// Every kind, in the order an experiment file lists them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Data,
         Kind::Model,
         Kind::Loss,
@@ -47,6 +49,7 @@ impl Kind {
         Kind::Optimizer,
         Kind::Scheduler,
         Kind::Trainer,
+        Kind::Callback,
         Kind::Logger,
     ];
 
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Optimizer => "optimizer",
             Kind::Scheduler => "scheduler",
             Kind::Trainer => "trainer",
+            Kind::Callback => "callback",
             Kind::Logger => "logger",
         }
     }
@@ -109,6 +113,8 @@ pub enum AnySpec {
     Scheduler(Box<dyn SchedulerSpec>),
     /// A trainer spec.
     Trainer(Box<dyn TrainerSpec>),
+    /// A callback spec.
+    Callback(Box<dyn CallbackSpec>),
     /// A logger spec.
     Logger(Box<dyn LoggerSpec>),
 }

@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 
+use crate::callback::Callback;
 use crate::data::{DataInfo, DataModule};
 use crate::error::BuildError;
 use crate::logger::Logger;
@@ -105,6 +106,18 @@ pub trait TrainerSpec: Debug + Send + Sync {
 
     /// How long this loop plans to train, given the data.
     fn horizon(&self, data: &DataInfo) -> Horizon;
+
+    /// Whether a run should continue from the newest checkpoint of the experiment when one
+    /// exists (`trainer.args.auto_resume`).
+    fn auto_resume(&self) -> bool {
+        false
+    }
+}
+
+/// Builds a callback (`callbacks:`).
+pub trait CallbackSpec: Debug + Send + Sync {
+    /// Builds the callback.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Callback>, BuildError>;
 }
 
 /// Builds a logger (`loggers:`).

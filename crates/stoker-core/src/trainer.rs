@@ -7,6 +7,8 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::Serialize;
 
+use crate::callback::Callback;
+use crate::checkpoint::{Checkpoint, CheckpointState};
 use crate::data::{DataModule, Split};
 use crate::error::Result;
 use crate::logger::{Logger, RunInfo};
@@ -52,10 +54,26 @@ pub struct TrainingParts {
     pub metrics: SplitMetrics,
     /// The optimizer.
     pub optimizer: ModuleOptimizer,
+    /// The optimizer's registered name (`adam`).
+    pub optimizer_name: String,
     /// The learning-rate scheduler.
     pub scheduler: Box<dyn LrScheduler>,
-    /// The loggers.
-    pub loggers: Vec<Box<dyn Logger>>,
+    /// The loggers, with their registered names.
+    pub loggers: Vec<(String, Box<dyn Logger>)>,
+    /// The callbacks, with their registered names, in config order.
+    pub callbacks: Vec<(String, Box<dyn Callback>)>,
+    /// The checkpoint to resume from, if resuming.
+    pub resume: Option<Resume>,
+}
+
+/// A checkpoint to resume from, checked against the config by the runner.
+pub struct Resume {
+    /// The file.
+    pub path: PathBuf,
+    /// What it holds.
+    pub checkpoint: Checkpoint,
+    /// Its training state.
+    pub state: CheckpointState,
 }
 
 /// What a finished fit reports; the runner writes it into `summary.json`.
@@ -63,20 +81,26 @@ pub struct TrainingParts {
 pub struct FitReport {
     /// The metrics of the last epoch.
     pub final_metrics: BTreeMap<String, f64>,
-    /// The metrics of the best epoch by `monitor`.
+    /// The metrics when the best checkpoint was written.
     pub best_metrics: BTreeMap<String, f64>,
-    /// The metric that decides the best epoch (`val_loss`, or `train_loss` without validation).
-    pub monitor: String,
-    /// The best epoch (0-based).
+    /// The metric that judged the best checkpoint.
+    pub monitor: Option<String>,
+    /// The epoch of the best checkpoint (0-based).
     pub best_epoch: Option<usize>,
-    /// Epochs run.
+    /// Epochs completed.
     pub epochs: usize,
     /// Optimizer steps taken.
     pub global_step: usize,
     /// The checkpoint of the best epoch.
     pub best_checkpoint: Option<PathBuf>,
-    /// The checkpoint of the last epoch.
+    /// The last checkpoint written.
     pub last_checkpoint: Option<PathBuf>,
+    /// Why training stopped before its limits, if it did (early stopping, a time budget).
+    pub stopped_early: Option<String>,
+    /// Whether a signal interrupted training (a checkpoint to resume from was written).
+    pub interrupted: bool,
+    /// The test metrics, when `test_after_fit` ran.
+    pub test_metrics: BTreeMap<String, f64>,
 }
 
 /// A built training loop.

@@ -4,7 +4,7 @@
 use stoker::batch::Batch;
 use stoker::burn::tensor::kind::BridgeTensor;
 use stoker::burn::tensor::{Device, Int, Tensor, TensorData};
-use stoker::data::{DataInfo, DataModule, EpochBatches, Split, TensorInfo};
+use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Split, TensorInfo};
 use stoker::error::{Result, StokerError};
 use stoker::rng::{Rng, derive_seed};
 
@@ -219,7 +219,12 @@ impl DataModule for InMemoryData {
         &self.info
     }
 
-    fn epoch(&self, split: Split, epoch: usize) -> Result<Box<dyn EpochBatches + '_>> {
+    fn epoch(
+        &self,
+        split: Split,
+        epoch: usize,
+        order: Order,
+    ) -> Result<Box<dyn EpochBatches + '_>> {
         let data = &self.splits[split as usize];
         let train = split == Split::Train;
         let bs = self.options.batch_size;
@@ -228,7 +233,8 @@ impl DataModule for InMemoryData {
         } else {
             data.samples.div_ceil(bs)
         };
-        let order = (train && self.options.shuffle).then(|| {
+        let shuffled = train && self.options.shuffle && order == Order::Configured;
+        let order = shuffled.then(|| {
             Rng::new(derive_seed(&[
                 self.options.seed,
                 split as u64,
@@ -302,7 +308,7 @@ mod tests {
         let data = data(true, false);
         assert_eq!(data.info().split_sizes, [10, 3, 0]);
         let epoch_labels = |epoch| {
-            let mut batches = data.epoch(Split::Train, epoch).unwrap();
+            let mut batches = data.epoch(Split::Train, epoch, Order::Configured).unwrap();
             assert_eq!(batches.len(), 3);
             (0..3)
                 .flat_map(|i| labels(&batches.batch(i).unwrap()))
@@ -315,7 +321,11 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         // Rows stay together: x's first column is 2 * y.
-        let batch = data.epoch(Split::Train, 0).unwrap().batch(0).unwrap();
+        let batch = data
+            .epoch(Split::Train, 0, Order::Configured)
+            .unwrap()
+            .batch(0)
+            .unwrap();
         let x = batch
             .float::<2>("x")
             .unwrap()
@@ -330,11 +340,19 @@ mod tests {
     #[test]
     fn evaluation_order_is_sequential_and_drop_last_drops() {
         let data = data(true, true);
-        assert_eq!(data.epoch(Split::Train, 0).unwrap().len(), 2);
-        let mut val = data.epoch(Split::Val, 0).unwrap();
+        assert_eq!(
+            data.epoch(Split::Train, 0, Order::Configured)
+                .unwrap()
+                .len(),
+            2
+        );
+        let mut val = data.epoch(Split::Val, 0, Order::Configured).unwrap();
         assert_eq!(val.len(), 1);
         assert_eq!(val.batch(0).unwrap().batch_size(), 3);
-        assert_eq!(data.epoch(Split::Test, 0).unwrap().len(), 0);
+        assert_eq!(
+            data.epoch(Split::Test, 0, Order::Configured).unwrap().len(),
+            0
+        );
     }
 
     #[test]

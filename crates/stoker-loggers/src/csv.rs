@@ -91,6 +91,81 @@ impl Logger for CsvLogger {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "rows": self.rows.len() })
+    }
+
+    fn resume(&mut self, run: &RunInfo, state: &serde_json::Value) -> Result<()> {
+        let path = run.dir.join("metrics.csv");
+        let keep = state.get("rows").and_then(serde_json::Value::as_u64);
+        let (Some(keep), Ok(text)) = (keep, std::fs::read_to_string(&path)) else {
+            return self.start(run);
+        };
+        let (columns, rows) = parse(&text).map_err(|e| {
+            StokerError::msg(format!("{}: cannot continue it: {e}", path.display()))
+        })?;
+        if rows.len() < keep as usize {
+            return Err(StokerError::msg(format!(
+                "{} has {} rows but the checkpoint was written after row {keep}",
+                path.display(),
+                rows.len()
+            )));
+        }
+        write_atomic(&run.dir.join("hparams.yaml"), run.config_yaml.as_bytes())?;
+        self.columns = columns;
+        self.rows = rows;
+        // Rows logged after the checkpoint will be logged again.
+        self.rows.truncate(keep as usize);
+        self.rewrite(&path)?;
+        self.path = Some(path);
+        Ok(())
+    }
+}
+
+/// Reads a `metrics.csv` back into its columns and rows.
+fn parse(text: &str) -> std::result::Result<(Vec<String>, Vec<LogRow>), String> {
+    let mut lines = text.lines();
+    let columns: Vec<String> = lines
+        .next()
+        .ok_or("the file is empty")?
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    if columns.len() < 2 || columns[0] != "epoch" || columns[1] != "step" {
+        return Err("the header does not start with epoch,step".into());
+    }
+    let mut rows = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != columns.len() {
+            return Err(format!(
+                "row {} has {} cells, the header {}",
+                n + 1,
+                cells.len(),
+                columns.len()
+            ));
+        }
+        let number = |cell: &str| {
+            cell.parse::<usize>()
+                .map_err(|_| format!("row {}: `{cell}` is not a count", n + 1))
+        };
+        let mut values = Vec::new();
+        for (column, cell) in columns.iter().zip(&cells).skip(2) {
+            if !cell.is_empty() {
+                let value = cell
+                    .parse::<f64>()
+                    .map_err(|_| format!("row {}: `{cell}` is not a number", n + 1))?;
+                values.push((column.clone(), value));
+            }
+        }
+        rows.push(LogRow {
+            epoch: number(cells[0])?,
+            step: number(cells[1])?,
+            values,
+        });
+    }
+    Ok((columns, rows))
 }
 
 impl LoggerSpec for CsvSpec {

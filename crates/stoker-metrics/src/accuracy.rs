@@ -55,6 +55,14 @@ impl Metric for Accuracy {
     fn reset(&mut self) {
         self.hits.reset();
     }
+
+    fn state(&self) -> Result<serde_json::Value> {
+        Ok(self.hits.state())
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value, device: &Device) -> Result<()> {
+        self.hits.load_state(state, device)
+    }
 }
 
 impl MetricSpec for AccuracySpec {

@@ -57,6 +57,27 @@ impl Metric for LossMetric {
         self.total.reset();
         self.terms.clear();
     }
+
+    fn state(&self) -> Result<serde_json::Value> {
+        let terms: Vec<serde_json::Value> = self
+            .terms
+            .iter()
+            .map(|(name, sum)| serde_json::json!([name, sum.state()]))
+            .collect();
+        Ok(serde_json::json!({ "total": self.total.state(), "terms": terms }))
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value, device: &Device) -> Result<()> {
+        self.total.load_state(&state["total"], device)?;
+        self.terms.clear();
+        for term in state["terms"].as_array().into_iter().flatten() {
+            let name = term[0].as_str().unwrap_or_default().to_string();
+            let mut sum = DeviceSum::default();
+            sum.load_state(&term[1], device)?;
+            self.terms.push((name, sum));
+        }
+        Ok(())
+    }
 }
 
 impl MetricSpec for LossMetricSpec {

@@ -46,6 +46,14 @@ impl Metric for MseMetric {
     fn reset(&mut self) {
         self.sum.reset();
     }
+
+    fn state(&self) -> Result<serde_json::Value> {
+        Ok(self.sum.state())
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value, device: &Device) -> Result<()> {
+        self.sum.load_state(state, device)
+    }
 }
 
 impl MetricSpec for MseMetricSpec {

@@ -1,25 +1,27 @@
 //! The evaluation loop: a split through a model without autodiff, metrics over all of it.
 
-use stoker::data::{DataModule, Split};
+use stoker::data::{DataModule, Order, Split};
 use stoker::error::{Result, StokerError};
 use stoker::loss::Loss;
 use stoker::metric::{Metric, StepView};
 use stoker::model::DynModel;
 
-/// Runs `split` through `model` (an evaluation copy) and returns the metrics, prefixed with the
-/// split's name (`val_loss`, `val_mse`).
+/// Runs the first `limit` batches of `split` (all when `None`) through `model` (an evaluation
+/// copy) and returns the metrics, prefixed with the split's name (`val_loss`, `val_mse`).
 pub fn evaluate(
     model: &dyn DynModel,
     data: &dyn DataModule,
     split: Split,
     loss: &dyn Loss,
     metrics: &mut [Box<dyn Metric>],
+    limit: Option<usize>,
 ) -> Result<Vec<(String, f64)>> {
     for metric in metrics.iter_mut() {
         metric.reset();
     }
-    let mut batches = data.epoch(split, 0)?;
-    for index in 0..batches.len() {
+    let mut batches = data.epoch(split, 0, Order::Sequential)?;
+    let n = limit.map_or(batches.len(), |l| l.min(batches.len()));
+    for index in 0..n {
         let at = |e: StokerError| StokerError::msg(format!("{split} batch {index}: {e}"));
         let batch = batches.batch(index).map_err(at)?;
         let output = model.forward(&batch).map_err(at)?;

@@ -1,8 +1,14 @@
-//! stoker's training loops.
+//! stoker's training loop.
 //!
-//! - `Default_trainer` ([`default_trainer::DefaultTrainerSpec`]): the standard loop.
-//! - [`evaluate::evaluate`]: the evaluation loop every trainer and `stoker eval` share.
+//! - `Default_trainer` ([`spec::DefaultTrainerSpec`], run by [`fit::DefaultTrainer`]).
+//! - [`evaluate::evaluate`]: the evaluation loop `stoker eval` shares.
+//! - [`predict::predict`]: predictions for a split, written to a file.
+//! - [`clip`], [`anomaly`], [`signals`]: gradient clipping, NaN/Inf detection, SIGINT/SIGTERM.
 
-pub mod best;
-pub mod default_trainer;
+pub mod anomaly;
+pub mod clip;
 pub mod evaluate;
+pub mod fit;
+pub mod predict;
+pub mod signals;
+pub mod spec;

@@ -24,18 +24,19 @@ pub mod prelude {
     pub use stoker_core::burn;
     pub use stoker_core::burn::module::Module;
     pub use stoker_core::burn::tensor::{Device, Int, Tensor, TensorData};
+    pub use stoker_core::callback::{Callback, Control, HookContext, Position};
     pub use stoker_core::data::{
         DataInfo, DataModule, ElementKind, EpochBatches, Split, TensorInfo,
     };
     pub use stoker_core::error::{BatchError, BuildError, Result, StokerError};
     pub use stoker_core::logger::{LogRow, Logger, RunInfo};
     pub use stoker_core::loss::{Loss, LossValue};
-    pub use stoker_core::metric::{Metric, StepView};
+    pub use stoker_core::metric::{Metric, Mode, StepView};
     pub use stoker_core::model::{DynModel, Model, ModelHandle, boxed};
     pub use stoker_core::schedule::{Horizon, LrScheduler};
     pub use stoker_core::spec::{
-        BuildContext, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec,
-        SchedulerSpec, TrainerSpec,
+        BuildContext, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
+        OptimizerSpec, SchedulerSpec, TrainerSpec,
     };
     pub use stoker_derive::Component;
 }

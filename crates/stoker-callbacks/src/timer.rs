@@ -1,0 +1,121 @@
+//! `Timer`: epoch and batch times, and a wall-clock budget.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use stoker::duration::WallTime;
+use stoker::prelude::*;
+
+/// Logs each epoch's duration (time_epoch_s) and mean batch time (time_batch_ms), and stops training once the total training time reaches duration.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(callback, name = "Timer")]
+pub struct TimerSpec {
+    /// The budget: "DD:HH:MM:SS", "HH:MM:SS", "MM:SS" or seconds; none for timing only.
+    #[serde(default)]
+    pub duration: Option<WallTime>,
+    /// Check the budget after every `step` or only at epoch ends (`epoch`).
+    #[serde(default = "default_interval")]
+    pub interval: String,
+}
+
+fn default_interval() -> String {
+    "step".into()
+}
+
+/// The built callback.
+pub struct Timer {
+    spec: TimerSpec,
+    per_step: bool,
+    /// Time spent in earlier (resumed-from) runs.
+    before: f64,
+    started: Option<Instant>,
+    epoch_started: Option<Instant>,
+    batches: usize,
+}
+
+impl Timer {
+    fn elapsed(&self) -> f64 {
+        self.before + self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
+    }
+
+    fn check_budget(&self, ctx: &mut HookContext<'_>) {
+        if let Some(budget) = self.spec.duration
+            && self.elapsed() >= budget.0.as_secs_f64()
+        {
+            ctx.control
+                .stop(format!("Timer: the time budget of {budget} is spent"));
+        }
+    }
+}
+
+impl Callback for Timer {
+    fn on_fit_start(&mut self, _ctx: &mut HookContext<'_>) -> Result<()> {
+        self.started = Some(Instant::now());
+        Ok(())
+    }
+
+    fn on_train_epoch_start(&mut self, _ctx: &mut HookContext<'_>) -> Result<()> {
+        self.epoch_started = Some(Instant::now());
+        self.batches = 0;
+        Ok(())
+    }
+
+    fn on_train_batch_end(
+        &mut self,
+        ctx: &mut HookContext<'_>,
+        _step: &StepView<'_>,
+        _stepped: bool,
+    ) -> Result<()> {
+        self.batches += 1;
+        if self.per_step {
+            self.check_budget(ctx);
+        }
+        Ok(())
+    }
+
+    fn on_train_epoch_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
+        if let Some(started) = self.epoch_started.take() {
+            let seconds = started.elapsed().as_secs_f64();
+            ctx.control.log("time_epoch_s", seconds);
+            if self.batches > 0 {
+                ctx.control
+                    .log("time_batch_ms", 1000.0 * seconds / self.batches as f64);
+            }
+        }
+        self.check_budget(ctx);
+        Ok(())
+    }
+
+    fn on_save_checkpoint(&mut self) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({ "elapsed": self.elapsed() }))
+    }
+
+    fn on_load_checkpoint(&mut self, state: &serde_json::Value) -> Result<()> {
+        self.before = state["elapsed"].as_f64().unwrap_or(0.0);
+        Ok(())
+    }
+}
+
+impl CallbackSpec for TimerSpec {
+    fn build(&self, _ctx: &BuildContext) -> std::result::Result<Box<dyn Callback>, BuildError> {
+        let per_step = match self.interval.as_str() {
+            "step" => true,
+            "epoch" => false,
+            other => {
+                return Err(BuildError::at(
+                    "interval",
+                    format!("`{other}` is neither `step` nor `epoch`"),
+                ));
+            }
+        };
+        Ok(Box::new(Timer {
+            spec: self.clone(),
+            per_step,
+            before: 0.0,
+            started: None,
+            epoch_started: None,
+            batches: 0,
+        }))
+    }
+}

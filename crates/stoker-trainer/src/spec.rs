@@ -1,0 +1,324 @@
+//! `Default_trainer`'s arguments.
+
+use serde::{Deserialize, Serialize};
+use stoker::duration::WallTime;
+use stoker::prelude::*;
+use stoker::trainer::Trainer;
+
+use crate::fit::DefaultTrainer;
+
+/// A number of batches (an integer) or a fraction of them (a float), as Lightning reads
+/// `limit_train_batches: 10` and `limit_train_batches: 0.25`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Limit {
+    /// This many batches.
+    Batches(usize),
+    /// This fraction of the batches.
+    Fraction(f64),
+}
+
+impl Limit {
+    /// The limit applied to `n` batches: a count is capped at `n`; a positive fraction keeps at
+    /// least one batch.
+    pub fn of(self, n: usize) -> usize {
+        match self {
+            Limit::Batches(k) => k.min(n),
+            Limit::Fraction(f) if f <= 0.0 => 0,
+            Limit::Fraction(f) => ((n as f64 * f) as usize).clamp(1.min(n), n),
+        }
+    }
+
+    /// Whether it is zero (off).
+    pub fn is_zero(self) -> bool {
+        matches!(self, Limit::Batches(0)) || matches!(self, Limit::Fraction(f) if f <= 0.0)
+    }
+
+    fn check(self, arg: &str) -> Result<(), BuildError> {
+        match self {
+            Limit::Fraction(f) if !(0.0..=1.0).contains(&f) => Err(BuildError::at(
+                arg,
+                format!("{f} is neither a batch count (an integer) nor a fraction in [0, 1]"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn all() -> Limit {
+    Limit::Fraction(1.0)
+}
+
+fn none() -> Limit {
+    Limit::Batches(0)
+}
+
+/// `fast_dev_run`: `true` (one batch) or a number of batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FastDevRun {
+    /// On (one batch) or off.
+    Flag(bool),
+    /// On, with this many batches.
+    Batches(usize),
+}
+
+impl FastDevRun {
+    /// The batches per split when on.
+    pub fn batches(self) -> Option<usize> {
+        match self {
+            FastDevRun::Flag(false) | FastDevRun::Batches(0) => None,
+            FastDevRun::Flag(true) => Some(1),
+            FastDevRun::Batches(n) => Some(n),
+        }
+    }
+}
+
+/// How gradients are clipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipAlgorithm {
+    /// One global L2 norm over all parameters, as `torch.nn.utils.clip_grad_norm_`.
+    #[default]
+    Norm,
+    /// Each gradient value clamped to [-v, v], as `torch.nn.utils.clip_grad_value_`.
+    Value,
+}
+
+/// Lightning's training loop: epochs and steps limits, gradient accumulation and clipping, validation every N epochs or steps, batch limits, overfitting and dev runs, sanity validation, step logging, anomaly detection, a test run after fitting, checkpoints that resume exactly.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(trainer, name = "Default_trainer")]
+pub struct DefaultTrainerSpec {
+    /// Stop after this many epochs (1000 when neither it nor max_steps nor max_time is set).
+    #[serde(default)]
+    pub max_epochs: Option<usize>,
+    /// Train at least this many epochs, whatever early stopping asks.
+    #[serde(default)]
+    pub min_epochs: usize,
+    /// Stop after this many optimizer steps.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    /// Stop once training has run this long ("DD:HH:MM:SS", "HH:MM:SS" or seconds), resumed time included.
+    #[serde(default)]
+    pub max_time: Option<WallTime>,
+    /// Micro-batches whose gradients add up to one optimizer step (the loss of each is divided by this).
+    #[serde(default = "one")]
+    pub accumulate_grad_batches: usize,
+    /// Clip gradients at this value (off when not given).
+    #[serde(default)]
+    pub gradient_clip_val: Option<f64>,
+    /// `norm` (one global L2 norm, as torch's clip_grad_norm_) or `value` (clamp each value).
+    #[serde(default)]
+    pub gradient_clip_algorithm: ClipAlgorithm,
+    /// Validate in every N-th epoch; null validates on val_check_interval batches alone.
+    #[serde(default = "some_one")]
+    pub check_val_every_n_epoch: Option<usize>,
+    /// Validate every N training batches (an integer) or every fraction of an epoch (a float; 1.0 = at the epoch's end).
+    #[serde(default = "all")]
+    pub val_check_interval: Limit,
+    /// Training batches per epoch: a count or a fraction.
+    #[serde(default = "all")]
+    pub limit_train_batches: Limit,
+    /// Validation batches per validation: a count or a fraction.
+    #[serde(default = "all")]
+    pub limit_val_batches: Limit,
+    /// Test batches: a count or a fraction.
+    #[serde(default = "all")]
+    pub limit_test_batches: Limit,
+    /// Train on the same first batches every epoch, unshuffled (and validate on as many): a count or a fraction; 0 is off.
+    #[serde(default = "none")]
+    pub overfit_batches: Limit,
+    /// `true` (1) or N: one epoch of N train, val and test batches, with no checkpoints and no logs, to find bugs fast.
+    #[serde(default = "no_dev_run")]
+    pub fast_dev_run: FastDevRun,
+    /// Validation batches run before training to catch bugs in validation early; -1 runs them all.
+    #[serde(default = "two")]
+    pub num_sanity_val_steps: i64,
+    /// Log step-level values (train_loss_step, monitors) every N optimizer steps.
+    #[serde(default = "fifty")]
+    pub log_every_n_steps: usize,
+    /// Check every loss and gradient for NaN/Inf and stop with an error naming the step, batch and parameter.
+    #[serde(default)]
+    pub detect_anomaly: bool,
+    /// After fitting, run the test split with the best checkpoint's weights and log test_* metrics.
+    #[serde(default)]
+    pub test_after_fit: bool,
+    /// Add Lightning's implicit ModelCheckpoint (best by val_loss, and last) when no ModelCheckpoint is configured.
+    #[serde(default = "yes")]
+    pub enable_checkpointing: bool,
+    /// Continue from the experiment's newest checkpoint when there is one.
+    #[serde(default)]
+    pub auto_resume: bool,
+}
+
+fn one() -> usize {
+    1
+}
+fn some_one() -> Option<usize> {
+    Some(1)
+}
+fn two() -> i64 {
+    2
+}
+fn fifty() -> usize {
+    50
+}
+fn yes() -> bool {
+    true
+}
+fn no_dev_run() -> FastDevRun {
+    FastDevRun::Flag(false)
+}
+
+/// The epoch limit when nothing else bounds training (Lightning's).
+pub const DEFAULT_MAX_EPOCHS: usize = 1000;
+
+impl DefaultTrainerSpec {
+    /// The epoch limit in effect.
+    pub fn epochs(&self) -> Option<usize> {
+        if self.fast_dev_run.batches().is_some() {
+            return Some(1);
+        }
+        match (self.max_epochs, self.max_steps, self.max_time) {
+            (Some(e), _, _) => Some(e),
+            (None, None, None) => Some(DEFAULT_MAX_EPOCHS),
+            _ => None,
+        }
+    }
+
+    /// Training batches per epoch for a train split of `n` batches.
+    pub fn train_batches(&self, n: usize) -> usize {
+        if let Some(k) = self.fast_dev_run.batches() {
+            return k.min(n);
+        }
+        if !self.overfit_batches.is_zero() {
+            return self.overfit_batches.of(n);
+        }
+        self.limit_train_batches.of(n)
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        if self.max_epochs == Some(0) {
+            return Err(BuildError::at("max_epochs", "must be at least 1"));
+        }
+        if self.max_steps == Some(0) {
+            return Err(BuildError::at("max_steps", "must be at least 1"));
+        }
+        if let Some(max) = self.max_epochs
+            && self.min_epochs > max
+        {
+            return Err(BuildError::at(
+                "min_epochs",
+                format!("{} is more than max_epochs {max}", self.min_epochs),
+            ));
+        }
+        if self.accumulate_grad_batches == 0 {
+            return Err(BuildError::at(
+                "accumulate_grad_batches",
+                "must be at least 1",
+            ));
+        }
+        if self.log_every_n_steps == 0 {
+            return Err(BuildError::at("log_every_n_steps", "must be at least 1"));
+        }
+        if let Some(v) = self.gradient_clip_val
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(BuildError::at(
+                "gradient_clip_val",
+                format!("{v} must be positive"),
+            ));
+        }
+        if self.check_val_every_n_epoch == Some(0) {
+            return Err(BuildError::at(
+                "check_val_every_n_epoch",
+                "must be at least 1, or null",
+            ));
+        }
+        if self.check_val_every_n_epoch.is_none()
+            && !matches!(self.val_check_interval, Limit::Batches(k) if k > 0)
+        {
+            return Err(BuildError::at(
+                "val_check_interval",
+                "with check_val_every_n_epoch null, validation runs every N batches: give N as an integer",
+            ));
+        }
+        if self.val_check_interval.is_zero() {
+            return Err(BuildError::at("val_check_interval", "must be positive"));
+        }
+        if self.num_sanity_val_steps < -1 {
+            return Err(BuildError::at(
+                "num_sanity_val_steps",
+                "must be -1 (all), 0 or a count",
+            ));
+        }
+        for (arg, limit) in [
+            ("val_check_interval", self.val_check_interval),
+            ("limit_train_batches", self.limit_train_batches),
+            ("limit_val_batches", self.limit_val_batches),
+            ("limit_test_batches", self.limit_test_batches),
+            ("overfit_batches", self.overfit_batches),
+        ] {
+            limit.check(arg)?;
+        }
+        Ok(())
+    }
+}
+
+impl TrainerSpec for DefaultTrainerSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Trainer>, BuildError> {
+        self.validate()?;
+        let data = ctx.data()?;
+        let train = data.len(Split::Train).div_ceil(data.batch_size.max(1));
+        if self.train_batches(train) == 0 {
+            return Err(
+                BuildError::at("limit_train_batches", "leaves no training batch")
+                    .hint("raise it, or give the data more samples"),
+            );
+        }
+        Ok(Box::new(DefaultTrainer::new(self.clone())))
+    }
+
+    fn horizon(&self, data: &DataInfo) -> Horizon {
+        let batches = self.train_batches(data.len(Split::Train).div_ceil(data.batch_size.max(1)));
+        let steps_per_epoch = batches.div_ceil(self.accumulate_grad_batches.max(1));
+        let epochs = self.epochs();
+        let total = match (epochs, self.max_steps) {
+            (Some(e), Some(s)) => Some((e * steps_per_epoch).min(s)),
+            (Some(e), None) => Some(e * steps_per_epoch),
+            (None, s) => s,
+        };
+        Horizon {
+            epochs,
+            steps_per_epoch,
+            total_steps: total,
+        }
+    }
+
+    fn auto_resume(&self) -> bool {
+        self.auto_resume
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_integers_as_counts_and_floats_as_fractions() {
+        let parse = |text: &str| serde_yaml_from(text);
+        assert_eq!(parse("3"), Limit::Batches(3));
+        assert_eq!(parse("0.25"), Limit::Fraction(0.25));
+        assert_eq!(parse("1.0"), Limit::Fraction(1.0));
+        assert_eq!(Limit::Batches(3).of(10), 3);
+        assert_eq!(Limit::Batches(30).of(10), 10);
+        assert_eq!(Limit::Fraction(0.25).of(10), 2);
+        assert_eq!(Limit::Fraction(0.01).of(10), 1);
+        assert_eq!(Limit::Fraction(0.0).of(10), 0);
+    }
+
+    fn serde_yaml_from(text: &str) -> Limit {
+        stoker::__private::serde_yaml::from_str(text).unwrap()
+    }
+}

@@ -150,3 +150,31 @@ metrics: [mse]
 optimizer: {name: adam, args: {lr: 0.01}}
 trainer: {name: Default_trainer, args: {max_epochs: 3}}
 ";
+
+/// The rows of a run's `metrics.csv`, each as `column -> cell` (empty cells left out).
+pub fn csv_rows(run_dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(run_dir.join("metrics.csv")).expect("metrics.csv exists");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .zip(line.split(','))
+                .filter(|(_, cell)| !cell.is_empty())
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The model tensors of a checkpoint (its optimizer state left out), by name.
+pub fn weights(checkpoint: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(checkpoint).expect("the checkpoint exists");
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
+    file.tensors()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("__stoker"))
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect()
+}

@@ -55,7 +55,14 @@ pub struct EarlyStopping {
     spec: EarlyStoppingSpec,
     best: Option<f64>,
     wait: usize,
-    best_weights: Option<std::path::PathBuf>,
+    /// Whether the best weights were saved (to `checkpoints/early_stopping_best.safetensors`).
+    best_weights: bool,
+}
+
+fn best_weights_path(run_dir: &std::path::Path) -> std::path::PathBuf {
+    run_dir
+        .join("checkpoints")
+        .join("early_stopping_best.safetensors")
 }
 
 impl EarlyStopping {
@@ -94,12 +101,8 @@ impl EarlyStopping {
             self.best = Some(value);
             self.wait = 0;
             if self.spec.restore_best_weights {
-                let path = ctx
-                    .run_dir
-                    .join("checkpoints")
-                    .join("early_stopping_best.safetensors");
-                ctx.control.save(path.clone(), true);
-                self.best_weights = Some(path);
+                ctx.control.save(best_weights_path(ctx.run_dir), true);
+                self.best_weights = true;
             }
         } else {
             self.wait += 1;
@@ -131,8 +134,8 @@ impl Callback for EarlyStopping {
     }
 
     fn on_fit_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
-        if let Some(path) = &self.best_weights {
-            let weights = checkpoint::load(path)?.weights;
+        if self.best_weights {
+            let weights = checkpoint::load(&best_weights_path(ctx.run_dir))?.weights;
             ctx.model.load_safetensors(weights)?;
             ctx.control.notes.push(format!(
                 "EarlyStopping: restored the weights of the best check ({} = {})",
@@ -152,7 +155,7 @@ impl Callback for EarlyStopping {
     fn on_load_checkpoint(&mut self, state: &serde_json::Value) -> Result<()> {
         self.best = state["best"].as_f64();
         self.wait = state["wait"].as_u64().unwrap_or(0) as usize;
-        self.best_weights = state["best_weights"].as_str().map(Into::into);
+        self.best_weights = state["best_weights"].as_bool().unwrap_or(false);
         Ok(())
     }
 
@@ -170,7 +173,7 @@ impl CallbackSpec for EarlyStoppingSpec {
             spec: self.clone(),
             best: None,
             wait: 0,
-            best_weights: None,
+            best_weights: false,
         }))
     }
 }

@@ -75,9 +75,12 @@ impl ModelCheckpointSpec {
 pub struct ModelCheckpoint {
     spec: ModelCheckpointSpec,
     template: Template,
-    /// Saved checkpoints still kept, with their monitored value (the step without a monitor).
-    kept: Vec<(PathBuf, f64)>,
+    /// Saved checkpoints still kept (file names in the checkpoint directory), with their
+    /// monitored value (the step without a monitor).
+    kept: Vec<(String, f64)>,
     last_check_step: Option<usize>,
+    /// The checkpoint directory, known from the first hook on.
+    dir: Option<PathBuf>,
 }
 
 impl ModelCheckpoint {
@@ -143,10 +146,10 @@ impl ModelCheckpoint {
                 self.spec.filename
             ))
         })?;
-        let mut path = dir.join(format!("{name}.safetensors"));
+        let mut file = format!("{name}.safetensors");
         let mut version = 1;
-        while self.kept.iter().any(|(p, _)| *p == path) {
-            path = dir.join(format!("{name}-v{version}.safetensors"));
+        while self.kept.iter().any(|(f, _)| *f == file) {
+            file = format!("{name}-v{version}.safetensors");
             version += 1;
         }
         let k = self.spec.save_top_k;
@@ -159,14 +162,15 @@ impl ModelCheckpoint {
                 let keep = self.badness(score) < self.badness(self.kept[worst].1);
                 if keep {
                     let (old, _) = self.kept.remove(worst);
-                    ctx.control.deletes.push(old);
+                    ctx.control.deletes.push(dir.join(old));
                 }
                 keep
             }
         };
         if keep {
-            ctx.control.save(path.clone(), self.spec.save_weights_only);
-            self.kept.push((path, score));
+            ctx.control
+                .save(dir.join(&file), self.spec.save_weights_only);
+            self.kept.push((file, score));
         }
         if self.spec.save_last {
             ctx.control
@@ -177,6 +181,11 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    fn on_fit_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
+        self.dir(ctx.run_dir);
+        Ok(())
+    }
+
     fn on_train_epoch_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
         if self.spec.every_n_train_steps.is_some() {
             return Ok(());
@@ -217,13 +226,14 @@ impl Callback for ModelCheckpoint {
 
     fn best_checkpoint(&self) -> Option<BestCheckpoint> {
         let monitor = self.spec.monitor.clone()?;
+        let dir = self.dir.as_ref()?;
         let mode = self.spec.mode;
         self.kept
             .iter()
             .filter(|(_, v)| !v.is_nan())
             .reduce(|a, b| if mode.better(b.1, a.1) { b } else { a })
-            .map(|(path, value)| BestCheckpoint {
-                path: path.clone(),
+            .map(|(file, value)| BestCheckpoint {
+                path: dir.join(file),
                 monitor,
                 value: *value,
             })
@@ -264,6 +274,7 @@ impl CallbackSpec for ModelCheckpointSpec {
             template,
             kept: Vec::new(),
             last_check_step: None,
+            dir: None,
         }))
     }
 }

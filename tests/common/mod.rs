@@ -178,3 +178,56 @@ pub fn weights(checkpoint: &Path) -> std::collections::BTreeMap<String, Vec<u8>>
         .map(|(name, view)| (name, view.data().to_vec()))
         .collect()
 }
+
+/// Trains `config_text` (written as `exp.yaml`) with `--set` overrides; panics unless it succeeds.
+pub fn train_ok(scratch: &Scratch, config_text: &str, sets: &[&str]) -> (PathBuf, Run) {
+    let config = scratch.write("exp.yaml", config_text);
+    let mut args = vec!["train", config.to_str().unwrap()];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let run = scratch.stoker(&args);
+    run.expect_code(0);
+    (run.run_dir(&scratch.dir), run)
+}
+
+/// A run's `summary.json` value at `key` as a float.
+pub fn summary_f64(run_dir: &Path, path: &[&str]) -> f64 {
+    let mut value = &summary(run_dir);
+    let s = value.clone();
+    for key in path {
+        value = &value[*key];
+    }
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("summary.json has no number at {path:?}: {s}"))
+}
+
+/// The float32 values of one tensor of a safetensors file.
+pub fn tensor_f32(file: &Path, name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let view = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("{} has no tensor {name}", file.display()));
+    view.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// The tensor names of a safetensors file.
+pub fn tensor_names(file: &Path) -> Vec<String> {
+    let bytes = std::fs::read(file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+/// Writes `name.npz` with numpy: `code` is Python that defines the arrays in a dict `arrays`.
+pub fn npz(scratch: &Scratch, name: &str, code: &str) {
+    scratch
+        .python(&format!("import numpy as np\nrng = np.random.default_rng(0)\narrays = {{}}\n{code}\nnp.savez('{name}.npz', **arrays)\n"))
+        .expect_code(0);
+}

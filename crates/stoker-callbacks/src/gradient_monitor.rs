@@ -71,7 +71,7 @@ impl Callback for GradientMonitor {
             .max(1);
         // The step about to be taken is global_step + 1.
         let step = ctx.position.global_step + 1;
-        if step % every != 0 {
+        if !step.is_multiple_of(every) {
             return Ok(());
         }
         let norms = squared_norms(ctx.model, grads)?;

@@ -38,17 +38,18 @@ impl Callback for LearningRateMonitor {
         Ok(())
     }
 
-    fn on_train_batch_end(
+    fn on_before_optimizer_step(
         &mut self,
         ctx: &mut HookContext<'_>,
-        _step: &StepView<'_>,
-        stepped: bool,
+        _grads: &stoker::burn::optim::GradientsParams,
     ) -> Result<()> {
+        // As Lightning: logged at the steps taken so far, the rate the coming step uses.
         if self.interval == LoggingInterval::Step
-            && stepped
-            && ctx.position.global_step % ctx.log_every_n_steps == 0
+            && ctx
+                .position
+                .global_step
+                .is_multiple_of(ctx.log_every_n_steps)
         {
-            // The rate the step just taken used is the one logged at that step.
             let name = format!("lr-{}", ctx.optimizer);
             ctx.control.log(name, ctx.lr);
         }

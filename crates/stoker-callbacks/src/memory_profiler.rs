@@ -79,7 +79,10 @@ impl Callback for MemoryProfiler {
         _step: &StepView<'_>,
         stepped: bool,
     ) -> Result<()> {
-        if self.every_n_steps > 0 && stepped && ctx.position.global_step % self.every_n_steps == 0 {
+        if self.every_n_steps > 0
+            && stepped
+            && ctx.position.global_step.is_multiple_of(self.every_n_steps)
+        {
             self.sample(ctx);
         }
         Ok(())

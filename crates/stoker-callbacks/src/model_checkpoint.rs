@@ -84,11 +84,15 @@ pub struct ModelCheckpoint {
 }
 
 impl ModelCheckpoint {
-    fn dir(&self, run_dir: &Path) -> PathBuf {
-        self.spec
+    /// The checkpoint directory (remembered for [`Callback::best_checkpoint`]).
+    fn dir(&mut self, run_dir: &Path) -> PathBuf {
+        let dir = self
+            .spec
             .dirpath
             .clone()
-            .unwrap_or_else(|| run_dir.join("checkpoints"))
+            .unwrap_or_else(|| run_dir.join("checkpoints"));
+        self.dir = Some(dir.clone());
+        dir
     }
 
     /// How bad a kept checkpoint's score is (higher is worse): the oldest without a monitor,
@@ -191,7 +195,7 @@ impl Callback for ModelCheckpoint {
             return Ok(());
         }
         let n = self.spec.every_n_epochs.unwrap_or(1);
-        if (ctx.position.epoch + 1) % n == 0 {
+        if (ctx.position.epoch + 1).is_multiple_of(n) {
             self.check(ctx)?;
         }
         Ok(())
@@ -204,7 +208,7 @@ impl Callback for ModelCheckpoint {
         stepped: bool,
     ) -> Result<()> {
         match self.spec.every_n_train_steps {
-            Some(n) if stepped && ctx.position.global_step % n == 0 => self.check(ctx),
+            Some(n) if stepped && ctx.position.global_step.is_multiple_of(n) => self.check(ctx),
             _ => Ok(()),
         }
     }

@@ -118,7 +118,7 @@ impl SamplePredictions {
 
 impl Callback for SamplePredictions {
     fn on_train_epoch_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
-        if (ctx.position.epoch + 1) % self.spec.every_n_epochs == 0 {
+        if (ctx.position.epoch + 1).is_multiple_of(self.spec.every_n_epochs) {
             self.write(ctx)?;
         }
         Ok(())

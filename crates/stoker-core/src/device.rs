@@ -120,6 +120,12 @@ impl DeviceChoice {
     }
 }
 
+/// The CUDA index of a LibTorch CUDA `device`, `None` for any other device.
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
+pub fn libtorch_cuda_index(device: &Device) -> Option<usize> {
+    (0..cuda_device_count()).find(|&i| *device == Device::libtorch_cuda(i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,10 +141,4 @@ mod tests {
         assert!(error.contains("auto, cpu, cuda, cuda:N, flex"), "{error}");
         assert_eq!(DeviceChoice::Cuda(2).to_string(), "cuda:2");
     }
-}
-
-/// The CUDA index of a LibTorch CUDA `device`, `None` for any other device.
-#[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
-pub fn libtorch_cuda_index(device: &Device) -> Option<usize> {
-    (0..cuda_device_count()).find(|&i| *device == Device::libtorch_cuda(i))
 }

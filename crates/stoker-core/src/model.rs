@@ -114,6 +114,9 @@ pub fn boxed<M: Model>(module: M) -> Box<dyn DynModel> {
     Box::new(ModelHandle::new(module))
 }
 
+/// A function over one flattened tensor of a parameter, given the parameter's path.
+pub type FlatFn<'a> = dyn FnMut(&str, Tensor<1>) -> Tensor<1> + 'a;
+
 /// Tracks the module path while visiting or mapping.
 #[derive(Default)]
 struct PathTracker {
@@ -228,7 +231,7 @@ struct GradMapper<'a> {
     path: PathTracker,
     grads: GradientsParams,
     other: Option<GradientsParams>,
-    f: Option<&'a mut dyn FnMut(&str, Tensor<1>) -> Tensor<1>>,
+    f: Option<&'a mut FlatFn<'a>>,
 }
 
 impl ModuleVisitor for GradMapper<'_> {

@@ -618,7 +618,7 @@ impl<'r> Fit<'r> {
             && self
                 .spec
                 .check_val_every_n_epoch
-                .is_some_and(|c| (self.epoch + 1) % c == 0);
+                .is_some_and(|c| (self.epoch + 1).is_multiple_of(c));
         let interval = match self.spec.val_check_interval {
             Limit::Batches(k) => k.max(1),
             Limit::Fraction(f) => ((n as f64 * f) as usize).max(1),
@@ -708,7 +708,7 @@ impl<'r> Fit<'r> {
                 Some(sum) => self.model.add_gradients(sum, grads),
                 None => grads,
             });
-            let boundary = (index + 1) % accumulate == 0 || index + 1 == n;
+            let boundary = (index + 1).is_multiple_of(accumulate) || index + 1 == n;
             if boundary {
                 self.optimizer_step(n)?;
                 if self.global_step.is_multiple_of(self.spec.log_every_n_steps) {

@@ -60,3 +60,30 @@ pub fn check_gradients(model: &dyn DynModel, grads: &GradientsParams, place: &Pl
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_model::gradients;
+
+    #[test]
+    fn names_the_parameter_with_a_non_finite_gradient() {
+        let place = Place {
+            epoch: 2,
+            step: 31,
+            batch: 4,
+        };
+        let (model, grads) = gradients([1.0, 2.0, 3.0, 4.0]);
+        assert!(check_gradients(model.as_ref(), &grads, &place).is_ok());
+        let (model, grads) = gradients([1.0, f32::NAN, 3.0, 4.0]);
+        let error = check_gradients(model.as_ref(), &grads, &place)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "detect_anomaly: the gradient of parameter `a.weight` has NaN or infinite values at epoch 2, step 31, batch 4 of the epoch"
+        );
+        let (model, grads) = gradients([1.0, 2.0, f32::INFINITY, 4.0]);
+        assert!(check_gradients(model.as_ref(), &grads, &place).is_err());
+    }
+}

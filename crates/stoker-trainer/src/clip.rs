@@ -44,64 +44,13 @@ pub fn clip_by_value(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stoker::burn;
-    use stoker::burn::module::Module;
-    use stoker::burn::nn::{Linear, LinearConfig};
-    use stoker::burn::tensor::{Device, TensorData};
-    use stoker::model::{Model, boxed};
-    use stoker::prelude::{Batch, Output};
-
-    #[derive(Module, Debug)]
-    struct Two {
-        a: Linear,
-        b: Linear,
-    }
-
-    impl Model for Two {
-        fn forward(&self, _batch: &Batch) -> stoker::Result<Output> {
-            Ok(Output::output())
-        }
-    }
-
-    /// Gradients a.weight = [[1, 2], [3, 4]], a.bias = [0, 0], b.weight = [[5], [6]], b.bias = [0].
-    fn setup() -> (Box<dyn DynModel>, GradientsParams) {
-        let device = Device::flex().autodiff();
-        let model = boxed(Two {
-            a: LinearConfig::new(2, 2).init(&device),
-            b: LinearConfig::new(2, 1).init(&device),
-        });
-        let ids = model.param_ids();
-        let mut grads = GradientsParams::new();
-        let tensor = |values: Vec<f32>, shape: [usize; 2]| {
-            Tensor::<2>::from_data(TensorData::new(values, shape), &Device::flex())
-        };
-        grads.register(
-            ids["a.weight"].into(),
-            tensor(vec![1.0, 2.0, 3.0, 4.0], [2, 2]),
-        );
-        grads.register(
-            ids["a.bias"].into(),
-            Tensor::<1>::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Device::flex()),
-        );
-        grads.register(ids["b.weight"].into(), tensor(vec![5.0, 6.0], [2, 1]));
-        grads.register(
-            ids["b.bias"].into(),
-            Tensor::<1>::from_data(TensorData::new(vec![0.0f32], [1]), &Device::flex()),
-        );
-        (model, grads)
-    }
-
-    fn values(model: &dyn DynModel, grads: &GradientsParams, path: &str) -> Vec<f32> {
-        let flat = model.gradients_flat(grads);
-        let g = flat.into_iter().find(|(p, _)| p == path).unwrap().1;
-        g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
+    use crate::test_model::{gradients, values};
 
     #[test]
     fn norm_clipping_matches_torch_clip_grad_norm() {
         // torch.nn.utils.clip_grad_norm_ on these gradients with max_norm 1.0: the total norm is
         // sqrt(1 + 4 + 9 + 16 + 25 + 36) = sqrt(91) and every value is scaled by 1 / (sqrt(91) + 1e-6).
-        let (model, grads) = setup();
+        let (model, grads) = gradients([1.0, 2.0, 3.0, 4.0]);
         let (clipped, total) = clip_by_norm(model.as_ref(), grads, 1.0);
         let total = total.unwrap().into_scalar::<f64>();
         assert!((total - 91f64.sqrt()).abs() < 1e-5, "{total}");
@@ -111,14 +60,14 @@ mod tests {
             assert!((*v as f64 - e * scale).abs() < 1e-6, "{v} vs {}", e * scale);
         }
         // Below the limit nothing changes (the coefficient is clamped to 1).
-        let (model, grads) = setup();
+        let (model, grads) = gradients([1.0, 2.0, 3.0, 4.0]);
         let (kept, _) = clip_by_norm(model.as_ref(), grads, 100.0);
         assert_eq!(values(model.as_ref(), &kept, "b.weight"), vec![5.0, 6.0]);
     }
 
     #[test]
     fn value_clipping_clamps_each_value() {
-        let (model, grads) = setup();
+        let (model, grads) = gradients([1.0, 2.0, 3.0, 4.0]);
         let clipped = clip_by_value(model.as_ref(), grads, 2.5);
         assert_eq!(
             values(model.as_ref(), &clipped, "a.weight"),

@@ -12,3 +12,5 @@ pub mod fit;
 pub mod predict;
 pub mod signals;
 pub mod spec;
+#[cfg(test)]
+mod test_model;

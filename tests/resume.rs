@@ -446,3 +446,24 @@ fn kill_9_while_checkpoints_are_written_leaves_a_loadable_one() {
     ]);
     assert!(resumed.code == 0, "{}\n{}", resumed.stdout, resumed.stderr);
 }
+
+#[test]
+fn resume_best_continues_from_the_best_checkpoint() {
+    let scratch = Scratch::new("resume-best");
+    // mode max on val_loss keeps the worst epoch: the first, as the loss goes down.
+    let config_text = SHORT.replace("trainer:", "callbacks: [{name: ModelCheckpoint, args: {monitor: val_loss, mode: max, save_last: true}}]\ntrainer:");
+    let (config, run_dir) = trained(&scratch, &config_text);
+    let reference = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let run = scratch.stoker(&["train", config.to_str().unwrap(), "--resume", "best"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("epoch=0-step=7.safetensors at epoch 1, batch 0 of the epoch, step 7"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap(),
+        reference
+    );
+}

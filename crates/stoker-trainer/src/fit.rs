@@ -503,16 +503,8 @@ impl<'r> Fit<'r> {
         if n == 0 {
             return Ok(());
         }
-        let eval = self.model.for_eval();
-        evaluate(
-            eval.as_ref(),
-            self.data.as_ref(),
-            Split::Val,
-            self.loss.as_ref(),
-            &mut self.metrics.val,
-            Some(n),
-        )
-        .map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
+        self.evaluate(Split::Val, n)
+            .map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
         for metric in self.metrics.val.iter_mut() {
             metric.reset();
         }
@@ -523,6 +515,19 @@ impl<'r> Fit<'r> {
         Ok(())
     }
 
+    /// The first `limit` batches of `split` through an evaluation copy of the model.
+    fn evaluate(&mut self, split: Split, limit: usize) -> Result<Vec<(String, f64)>> {
+        let eval = self.model.for_eval();
+        evaluate(
+            eval.as_ref(),
+            self.data.as_ref(),
+            split,
+            self.loss.as_ref(),
+            self.metrics.of(split),
+            Some(limit),
+        )
+    }
+
     fn has_val(&self) -> Result<bool> {
         Ok(self.data.info().len(Split::Val) > 0 && self.limit(Split::Val)? > 0)
     }
@@ -530,15 +535,7 @@ impl<'r> Fit<'r> {
     fn validate(&mut self, batches_in_epoch: usize) -> Result<()> {
         self.hook(batches_in_epoch, |c, ctx| c.on_validation_start(ctx))?;
         let limit = self.limit(Split::Val)?;
-        let eval = self.model.for_eval();
-        let values = evaluate(
-            eval.as_ref(),
-            self.data.as_ref(),
-            Split::Val,
-            self.loss.as_ref(),
-            &mut self.metrics.val,
-            Some(limit),
-        )?;
+        let values = self.evaluate(Split::Val, limit)?;
         self.epoch_values.retain(|(n, _)| !n.starts_with("val_"));
         self.epoch_values.extend(values.iter().cloned());
         self.log(values)?;
@@ -575,27 +572,10 @@ impl<'r> Fit<'r> {
         if self.spec.detect_anomaly {
             anomaly::check_gradients(self.model.as_ref(), &grads, &place)?;
         }
-        let mut control = Control::default();
+        self.hook(batches_in_epoch, |c, ctx| {
+            c.on_before_optimizer_step(ctx, &grads)
+        })?;
         let lr = self.scheduler.lr();
-        let position = self.position(batches_in_epoch);
-        for (name, callback) in self.callbacks.iter_mut() {
-            let mut ctx = HookContext {
-                position,
-                metrics: &self.latest,
-                model: self.model.as_mut(),
-                data: self.data.as_ref(),
-                device: &self.device,
-                run_dir: &self.run.dir,
-                lr,
-                optimizer: &self.optimizer_name,
-                log_every_n_steps: self.spec.log_every_n_steps,
-                control: &mut control,
-            };
-            callback
-                .on_before_optimizer_step(&mut ctx, &grads)
-                .map_err(|e| StokerError::msg(format!("callback {name}: {e}")))?;
-        }
-        self.absorb(control)?;
         let grads = match (
             self.spec.gradient_clip_val,
             self.spec.gradient_clip_algorithm,
@@ -906,15 +886,7 @@ impl<'r> Fit<'r> {
             _ => "the final weights".to_string(),
         };
         let limit = self.limit(Split::Test)?;
-        let eval = self.model.for_eval();
-        let values = evaluate(
-            eval.as_ref(),
-            self.data.as_ref(),
-            Split::Test,
-            self.loss.as_ref(),
-            &mut self.metrics.test,
-            Some(limit),
-        )?;
+        let values = self.evaluate(Split::Test, limit)?;
         let line: Vec<String> = values
             .iter()
             .map(|(n, v)| format!("{n} {}", format_value(*v)))

@@ -60,6 +60,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         device: device.clone(),
         seed: env.seed,
         data: None,
+        parameters: None,
         base_lr: None,
         horizon: None,
     };

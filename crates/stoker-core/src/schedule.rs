@@ -24,8 +24,9 @@ pub trait LrScheduler: Send {
     /// One optimizer step was taken.
     fn on_optimizer_step(&mut self);
 
-    /// An epoch ended, with its logged metrics (`val_loss`, ...).
-    fn on_epoch_end(&mut self, metrics: &BTreeMap<String, f64>);
+    /// An epoch ended, with its logged metrics (`val_loss`, ...). An error stops training
+    /// (a monitored metric that is not logged).
+    fn on_epoch_end(&mut self, metrics: &BTreeMap<String, f64>) -> Result<()>;
 
     /// The state to put in a checkpoint.
     fn state(&self) -> serde_json::Value;

@@ -26,6 +26,8 @@ pub struct BuildContext {
     pub seed: u64,
     /// What the data module holds (known from the model on).
     pub data: Option<DataInfo>,
+    /// The model's parameter paths (known from the loss on).
+    pub parameters: Option<Vec<String>>,
     /// The optimizer's learning rate (known from the scheduler on).
     pub base_lr: Option<f64>,
     /// The planned length of training (known from the scheduler on).
@@ -43,6 +45,13 @@ impl BuildContext {
         self.data
             .as_ref()
             .ok_or_else(|| BuildError::new("the data is not known yet at this point of the build"))
+    }
+
+    /// The model's parameter paths (`layers.0.weight`, ...).
+    pub fn parameters(&self) -> Result<&[String], BuildError> {
+        self.parameters
+            .as_deref()
+            .ok_or_else(|| BuildError::new("the model is not known yet at this point of the build"))
     }
 
     /// The optimizer's learning rate.

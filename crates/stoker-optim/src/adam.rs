@@ -1,11 +1,12 @@
 //! `adam` and `adamw`.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::optim::decay::WeightDecayConfig;
-use stoker::burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
+use stoker::burn::optim::ModuleOptimizer;
 use stoker::prelude::*;
 
 use crate::check;
+use crate::groups::{self, GroupSpec};
+use crate::rules::Adam;
 
 fn default_lr() -> f64 {
     1e-3
@@ -31,7 +32,7 @@ fn check_common(lr: f64, betas: [f64; 2], eps: f64, weight_decay: f64) -> Result
     check::non_negative("weight_decay", weight_decay)
 }
 
-/// Adam as torch.optim.Adam (weight_decay is an L2 penalty added to the gradient; amsgrad optional).
+/// Adam as torch.optim.Adam (weight_decay is an L2 penalty added to the gradient; amsgrad optional), with parameter groups.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(optimizer, name = "adam")]
@@ -51,20 +52,25 @@ pub struct AdamSpec {
     /// Use the AMSGrad variant.
     #[serde(default)]
     pub amsgrad: bool,
+    /// Parameter groups with their own lr_scale and weight_decay (see docs/optimizers.md).
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
 }
 
 impl OptimizerSpec for AdamSpec {
-    fn build(&self, _ctx: &BuildContext) -> std::result::Result<ModuleOptimizer, BuildError> {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<ModuleOptimizer, BuildError> {
         check_common(self.lr, self.betas, self.eps, self.weight_decay)?;
-        let weight_decay =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
-        Ok(AdamConfig::new()
-            .with_beta_1(self.betas[0] as f32)
-            .with_beta_2(self.betas[1] as f32)
-            .with_epsilon(self.eps as f32)
-            .with_amsgrad(self.amsgrad)
-            .with_weight_decay(weight_decay)
-            .init())
+        let rule = |weight_decay, lr_scale| Adam {
+            betas: self.betas,
+            eps: self.eps,
+            weight_decay,
+            decoupled: false,
+            amsgrad: self.amsgrad,
+            lr_scale,
+        };
+        groups::build(rule(self.weight_decay, 1.0), &self.groups, ctx, |g| {
+            rule(g.weight_decay.unwrap_or(self.weight_decay), g.lr_scale)
+        })
     }
 
     fn lr(&self) -> f64 {
@@ -72,7 +78,7 @@ impl OptimizerSpec for AdamSpec {
     }
 }
 
-/// AdamW as torch.optim.AdamW: Adam with decoupled weight decay.
+/// AdamW as torch.optim.AdamW: Adam with decoupled weight decay (the parameter shrinks by lr * weight_decay each step), with parameter groups.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(optimizer, name = "adamw")]
@@ -92,18 +98,25 @@ pub struct AdamWSpec {
     /// Use the AMSGrad variant.
     #[serde(default)]
     pub amsgrad: bool,
+    /// Parameter groups with their own lr_scale and weight_decay (see docs/optimizers.md).
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
 }
 
 impl OptimizerSpec for AdamWSpec {
-    fn build(&self, _ctx: &BuildContext) -> std::result::Result<ModuleOptimizer, BuildError> {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<ModuleOptimizer, BuildError> {
         check_common(self.lr, self.betas, self.eps, self.weight_decay)?;
-        Ok(AdamWConfig::new()
-            .with_beta_1(self.betas[0] as f32)
-            .with_beta_2(self.betas[1] as f32)
-            .with_epsilon(self.eps as f32)
-            .with_weight_decay(self.weight_decay as f32)
-            .with_amsgrad(self.amsgrad)
-            .init())
+        let rule = |weight_decay, lr_scale| Adam {
+            betas: self.betas,
+            eps: self.eps,
+            weight_decay,
+            decoupled: true,
+            amsgrad: self.amsgrad,
+            lr_scale,
+        };
+        groups::build(rule(self.weight_decay, 1.0), &self.groups, ctx, |g| {
+            rule(g.weight_decay.unwrap_or(self.weight_decay), g.lr_scale)
+        })
     }
 
     fn lr(&self) -> f64 {

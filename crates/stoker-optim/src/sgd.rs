@@ -1,14 +1,14 @@
 //! `sgd`: stochastic gradient descent with momentum.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::optim::decay::WeightDecayConfig;
-use stoker::burn::optim::momentum::MomentumConfig;
-use stoker::burn::optim::{ModuleOptimizer, SgdConfig};
+use stoker::burn::optim::ModuleOptimizer;
 use stoker::prelude::*;
 
 use crate::check;
+use crate::groups::{self, GroupSpec};
+use crate::rules::Sgd;
 
-/// Stochastic gradient descent as torch.optim.SGD: momentum, dampening, Nesterov and L2 weight decay.
+/// Stochastic gradient descent as torch.optim.SGD: momentum, dampening, Nesterov and L2 weight decay, with parameter groups.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(optimizer, name = "sgd")]
@@ -27,10 +27,25 @@ pub struct SgdSpec {
     /// L2 penalty added to the gradient.
     #[serde(default)]
     pub weight_decay: f64,
+    /// Parameter groups with their own lr_scale and weight_decay (see docs/optimizers.md).
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+}
+
+impl SgdSpec {
+    fn rule(&self, weight_decay: f64, lr_scale: f64) -> Sgd {
+        Sgd {
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay,
+            lr_scale,
+        }
+    }
 }
 
 impl OptimizerSpec for SgdSpec {
-    fn build(&self, _ctx: &BuildContext) -> std::result::Result<ModuleOptimizer, BuildError> {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<ModuleOptimizer, BuildError> {
         check::lr(self.lr)?;
         check::unit("momentum", self.momentum)?;
         check::unit("dampening", self.dampening)?;
@@ -41,18 +56,9 @@ impl OptimizerSpec for SgdSpec {
                 "Nesterov momentum needs momentum > 0 and dampening 0",
             ));
         }
-        let momentum = (self.momentum > 0.0).then(|| {
-            MomentumConfig::new()
-                .with_momentum(self.momentum)
-                .with_dampening(self.dampening)
-                .with_nesterov(self.nesterov)
-        });
-        let weight_decay =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
-        Ok(SgdConfig::new()
-            .with_momentum(momentum)
-            .with_weight_decay(weight_decay)
-            .init())
+        groups::build(self.rule(self.weight_decay, 1.0), &self.groups, ctx, |g| {
+            self.rule(g.weight_decay.unwrap_or(self.weight_decay), g.lr_scale)
+        })
     }
 
     fn lr(&self) -> f64 {

@@ -140,6 +140,7 @@ impl<'r> Fit<'r> {
                     device: device.clone(),
                     seed,
                     data: None,
+                    parameters: None,
                     base_lr: None,
                     horizon: None,
                 })
@@ -630,7 +631,7 @@ impl<'r> Fit<'r> {
             self.validate(n)?;
         }
         self.hook(n, |c, ctx| c.on_train_epoch_end(ctx))?;
-        self.scheduler.on_epoch_end(&self.latest);
+        self.scheduler.on_epoch_end(&self.latest)?;
         self.print_epoch(lr, epoch_started.elapsed().as_secs_f64());
         self.epoch += 1;
         self.batch = 0;

@@ -1,4 +1,10 @@
-//! Learning-rate schedulers: `constant` and `cosine`.
+//! Learning-rate schedulers. Every schedule but `plateau` is a [`Curve`]: the rate as a pure
+//! function of how many times it has advanced, per optimizer step or per epoch ([`Interval`]);
+//! [`Scheduled`] advances it and saves the count in checkpoints.
+
+pub mod curves;
+pub mod plateau;
+pub mod warmup;
 
 use std::collections::BTreeMap;
 
@@ -16,8 +22,52 @@ pub enum Interval {
     Epoch,
 }
 
+impl Interval {
+    /// The planned length of training in this unit, if known.
+    pub fn length(self, horizon: &Horizon) -> Option<usize> {
+        match self {
+            Interval::Step => horizon.total_steps,
+            Interval::Epoch => horizon.epochs,
+        }
+    }
+}
+
+/// `explicit`, else the run's length in `interval` units, else an error naming `arg`.
+pub fn length_or_horizon(
+    explicit: Option<usize>,
+    interval: Interval,
+    ctx: &BuildContext,
+    arg: &str,
+) -> Result<usize, BuildError> {
+    let length = match explicit {
+        Some(n) => n,
+        None => interval.length(&ctx.horizon()?).ok_or_else(|| {
+            BuildError::at(
+                arg,
+                format!(
+                    "the run has no {} limit to take it from",
+                    if interval == Interval::Step {
+                        "step"
+                    } else {
+                        "epoch"
+                    }
+                ),
+            )
+            .hint(format!("set {arg}"))
+        })?,
+    };
+    if length == 0 {
+        return Err(BuildError::at(arg, "must be at least 1"));
+    }
+    Ok(length)
+}
+
+pub(crate) fn step_interval() -> Interval {
+    Interval::Step
+}
+
 /// A schedule that is a pure function of how many times it has advanced.
-pub trait Curve: Send {
+pub trait Curve: Send + Sync {
     /// The learning rate after `t` advances.
     fn at(&self, t: usize) -> f64;
 }
@@ -51,10 +101,11 @@ impl<C: Curve> LrScheduler for Scheduled<C> {
         }
     }
 
-    fn on_epoch_end(&mut self, _metrics: &BTreeMap<String, f64>) {
+    fn on_epoch_end(&mut self, _metrics: &BTreeMap<String, f64>) -> Result<()> {
         if self.interval == Interval::Epoch {
             self.t += 1;
         }
+        Ok(())
     }
 
     fn state(&self) -> serde_json::Value {
@@ -71,93 +122,9 @@ impl<C: Curve> LrScheduler for Scheduled<C> {
     }
 }
 
-/// The optimizer's learning rate, unchanged.
-#[derive(Debug, Clone, Serialize, Deserialize, Component)]
-#[serde(deny_unknown_fields)]
-#[component(scheduler, name = "constant")]
-pub struct ConstantSpec {}
-
-struct Constant(f64);
-
-impl Curve for Constant {
-    fn at(&self, _t: usize) -> f64 {
-        self.0
-    }
-}
-
-impl SchedulerSpec for ConstantSpec {
-    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn LrScheduler>, BuildError> {
-        Ok(Box::new(Scheduled::new(
-            Constant(ctx.base_lr()?),
-            Interval::Epoch,
-        )))
-    }
-}
-
-/// Cosine annealing from the optimizer's learning rate to eta_min over t_max steps or epochs, as torch.optim.lr_scheduler.CosineAnnealingLR.
-#[derive(Debug, Clone, Serialize, Deserialize, Component)]
-#[serde(deny_unknown_fields)]
-#[component(scheduler, name = "cosine")]
-pub struct CosineSpec {
-    /// Length of the half cosine, in `interval` units; the whole run (max_epochs or all steps) when not given.
-    #[serde(default)]
-    pub t_max: Option<usize>,
-    /// The final learning rate.
-    #[serde(default)]
-    pub eta_min: f64,
-    /// Advance per `step` or per `epoch`.
-    #[serde(default)]
-    pub interval: Interval,
-}
-
-/// lr(t) = eta_min + (base - eta_min) (1 + cos(pi t / t_max)) / 2.
-pub struct Cosine {
-    base: f64,
-    eta_min: f64,
-    t_max: usize,
-}
-
-impl Curve for Cosine {
-    fn at(&self, t: usize) -> f64 {
-        let phase = std::f64::consts::PI * t as f64 / self.t_max as f64;
-        self.eta_min + (self.base - self.eta_min) * (1.0 + phase.cos()) / 2.0
-    }
-}
-
-impl SchedulerSpec for CosineSpec {
-    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn LrScheduler>, BuildError> {
-        let base = ctx.base_lr()?;
-        let horizon = ctx.horizon()?;
-        let t_max = match (self.t_max, self.interval) {
-            (Some(t), _) => t,
-            (None, Interval::Epoch) => horizon.epochs.ok_or_else(|| {
-                BuildError::at("t_max", "the run has no epoch limit to anneal over")
-                    .hint("set t_max")
-            })?,
-            (None, Interval::Step) => horizon.total_steps.ok_or_else(|| {
-                BuildError::at("t_max", "the run has no step limit to anneal over")
-                    .hint("set t_max")
-            })?,
-        };
-        if t_max == 0 {
-            return Err(BuildError::at("t_max", "must be at least 1"));
-        }
-        if !(self.eta_min.is_finite() && self.eta_min >= 0.0) {
-            return Err(BuildError::at("eta_min", "must be >= 0"));
-        }
-        Ok(Box::new(Scheduled::new(
-            Cosine {
-                base,
-                eta_min: self.eta_min,
-                t_max,
-            },
-            self.interval,
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::curves::Cosine;
     use super::*;
 
     #[test]
@@ -185,7 +152,7 @@ mod tests {
             },
             Interval::Step,
         );
-        s.on_epoch_end(&BTreeMap::new());
+        s.on_epoch_end(&BTreeMap::new()).unwrap();
         assert_eq!(s.lr(), 1.0);
         s.on_optimizer_step();
         s.on_optimizer_step();

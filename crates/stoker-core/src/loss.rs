@@ -29,3 +29,10 @@ pub trait Loss: Send {
     /// The loss of one batch given the model's output.
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue>;
 }
+
+/// A physics constraint on a model's output: a PDE residual or a boundary condition, as a
+/// penalty (usually a mean squared residual) that a `physics_informed` loss weighs in.
+pub trait PhysicsTerm: Send {
+    /// The penalty on one batch, shape `[1]`.
+    fn penalty(&self, output: &Output, batch: &Batch) -> Result<Tensor<1>>;
+}

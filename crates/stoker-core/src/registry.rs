@@ -13,7 +13,7 @@ use serde_yaml::Value;
 
 use crate::spec::{
     CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec,
-    SchedulerSpec, TrainerSpec,
+    PhysicsSpec, SchedulerSpec, TrainerSpec,
 };
 
 /// The kinds of component an experiment selects by name.
@@ -35,13 +35,15 @@ pub enum Kind {
     Trainer,
     /// A callback (`callbacks:`).
     Callback,
+    /// A physics term (a PDE residual, a boundary condition) inside a `physics_informed` loss.
+    Physics,
     /// A logger (`loggers:`).
     Logger,
 }
 
 impl Kind {
     /// Every kind, in the order an experiment file lists them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Data,
         Kind::Model,
         Kind::Loss,
@@ -50,6 +52,7 @@ impl Kind {
         Kind::Scheduler,
         Kind::Trainer,
         Kind::Callback,
+        Kind::Physics,
         Kind::Logger,
     ];
 
@@ -64,6 +67,7 @@ impl Kind {
             Kind::Scheduler => "scheduler",
             Kind::Trainer => "trainer",
             Kind::Callback => "callback",
+            Kind::Physics => "physics",
             Kind::Logger => "logger",
         }
     }
@@ -115,6 +119,8 @@ pub enum AnySpec {
     Trainer(Box<dyn TrainerSpec>),
     /// A callback spec.
     Callback(Box<dyn CallbackSpec>),
+    /// A physics-term spec.
+    Physics(Box<dyn PhysicsSpec>),
     /// A logger spec.
     Logger(Box<dyn LoggerSpec>),
 }
@@ -228,6 +234,50 @@ pub fn closest_of<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     scored.into_iter().map(|(_, c)| c).take(3).collect()
+}
+
+/// Parses a component named inside another one's args (a scheduler after a warm-up, the terms
+/// of a composite loss): `at` is where it sits in the outer args (`after`, `terms[1]`), and an
+/// error names the argument below it (`terms[1].args.beta`).
+pub fn parse_nested(
+    kind: Kind,
+    name: &str,
+    args: Option<Value>,
+    at: &str,
+) -> Result<ParsedSpec, crate::error::BuildError> {
+    use crate::error::BuildError;
+    let registration = find(kind, name).ok_or_else(|| {
+        let close = closest(kind, name);
+        let hint = match close.as_slice() {
+            [] => format!("registered {kind}s: {}", names(kind).join(", ")),
+            _ => format!(
+                "did you mean `{}`? registered {kind}s: {}",
+                close[0],
+                names(kind).join(", ")
+            ),
+        };
+        BuildError::at(format!("{at}.name"), format!("unknown {kind} `{name}`")).hint(hint)
+    })?;
+    let args = match args {
+        None | Some(Value::Null) => Value::Mapping(serde_yaml::Mapping::new()),
+        Some(mapping @ Value::Mapping(_)) => mapping,
+        Some(_) => return Err(BuildError::at(format!("{at}.args"), "must be a mapping")),
+    };
+    (registration.parse)(args).map_err(|e| {
+        let mut path = format!("{at}.args");
+        if !e.path.is_empty() {
+            path = format!("{path}.{}", e.path);
+        }
+        if let Some(field) = e
+            .message
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+            && !path.ends_with(field)
+        {
+            path = format!("{path}.{field}");
+        }
+        BuildError::at(path, format!("{kind} `{name}`: {}", e.message))
+    })
 }
 
 /// Two crates registering the same name for the same kind: a build problem the runner reports

@@ -10,7 +10,7 @@ use crate::callback::Callback;
 use crate::data::{DataInfo, DataModule};
 use crate::error::BuildError;
 use crate::logger::Logger;
-use crate::loss::Loss;
+use crate::loss::{Loss, PhysicsTerm};
 use crate::metric::Metric;
 use crate::model::DynModel;
 use crate::schedule::{Horizon, LrScheduler};
@@ -127,6 +127,13 @@ pub trait TrainerSpec: Debug + Send + Sync {
 pub trait CallbackSpec: Debug + Send + Sync {
     /// Builds the callback.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Callback>, BuildError>;
+}
+
+/// Builds a physics term (a PDE residual, a boundary condition) that a `physics_informed` loss
+/// names.
+pub trait PhysicsSpec: Debug + Send + Sync {
+    /// Builds the term.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn PhysicsTerm>, BuildError>;
 }
 
 /// Builds a logger (`loggers:`).

@@ -1,28 +1,12 @@
-//! `cross_entropy`: softmax cross entropy on class scores and integer labels.
+//! `cross_entropy` and `label_smoothing_cross_entropy`: softmax cross entropy on class scores and
+//! integer labels, with class weights, an ignored label and label smoothing as PyTorch has them.
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::activation::log_softmax;
+use stoker::burn::tensor::{Int, TensorData};
 use stoker::prelude::*;
 
 use crate::names::{check_target, default_pred, default_target};
-
-/// Softmax cross entropy between class scores [batch, classes] and integer labels [batch], as `torch.nn.functional.cross_entropy`.
-#[derive(Debug, Clone, Serialize, Deserialize, Component)]
-#[serde(deny_unknown_fields)]
-#[component(loss, name = "cross_entropy")]
-pub struct CrossEntropySpec {
-    /// The model output holding the class scores (logits).
-    #[serde(default = "default_pred")]
-    pub pred: String,
-    /// The batch tensor holding the integer labels.
-    #[serde(default = "default_target")]
-    pub target: String,
-}
-
-/// Softmax cross entropy.
-pub struct CrossEntropy {
-    spec: CrossEntropySpec,
-}
 
 /// Labels as `[batch]`, whether stored as `[batch]` or `[batch, 1]`.
 pub fn labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
@@ -32,21 +16,136 @@ pub fn labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
     }
 }
 
+fn default_ignore_index() -> i64 {
+    -100
+}
+
+/// Softmax cross entropy between class scores [batch, classes] and integer labels [batch], as torch.nn.functional.cross_entropy: class weights, ignore_index, label_smoothing.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(loss, name = "cross_entropy")]
+pub struct CrossEntropySpec {
+    /// A weight per class (the weighted mean divides by the weights of the labels).
+    #[serde(default)]
+    pub weight: Option<Vec<f64>>,
+    /// Samples with this label count for nothing.
+    #[serde(default = "default_ignore_index")]
+    pub ignore_index: i64,
+    /// Mix the one-hot target with the uniform distribution by this much.
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// The model output holding the class scores (logits).
+    #[serde(default = "default_pred")]
+    pub pred: String,
+    /// The batch tensor holding the integer labels.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+fn default_smoothing() -> f64 {
+    0.1
+}
+
+/// Cross entropy against labels smoothed towards the uniform distribution: (1 - smoothing) x the negative log-likelihood + smoothing x the mean negative log-probability over classes (the bearing seed's LabelSmoothingCrossEntropy).
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(loss, name = "label_smoothing_cross_entropy")]
+pub struct LabelSmoothingSpec {
+    /// How much of the target is uniform.
+    #[serde(default = "default_smoothing")]
+    pub smoothing: f64,
+    /// The model output holding the class scores (logits).
+    #[serde(default = "default_pred")]
+    pub pred: String,
+    /// The batch tensor holding the integer labels.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+/// The built loss (both names).
+pub struct CrossEntropy {
+    weight: Option<Vec<f32>>,
+    ignore_index: i64,
+    smoothing: f64,
+    pred: String,
+    target: String,
+}
+
+/// Cross entropy of `logits` [n, c] against `labels` [n] as PyTorch computes it (mean reduction).
+pub fn cross_entropy(
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    weight: Option<&[f32]>,
+    ignore_index: i64,
+    smoothing: f64,
+) -> Result<Tensor<1>> {
+    let [n, classes] = logits.dims();
+    if labels.dims() != [n] {
+        return Err(StokerError::msg(format!(
+            "{n} rows of scores but labels of shape {:?}",
+            labels.dims()
+        )));
+    }
+    if let Some(w) = weight
+        && w.len() != classes
+    {
+        return Err(StokerError::msg(format!(
+            "{} class weights for {classes} classes",
+            w.len()
+        )));
+    }
+    let device = logits.device();
+    let keep = labels.clone().not_equal_elem(ignore_index);
+    let safe = labels.mask_fill(keep.clone().bool_not(), 0);
+    let keep = keep.float();
+    let log_probs = log_softmax(logits, 1);
+    let picked = log_probs
+        .clone()
+        .gather(1, safe.clone().reshape([n, 1]))
+        .reshape([n]);
+    let (label_weight, class_weight) = match weight {
+        Some(w) => {
+            let w = Tensor::<1>::from_data(TensorData::new(w.to_vec(), [classes]), &device);
+            (w.clone().select(0, safe) * keep.clone(), Some(w))
+        }
+        None => (keep.clone(), None),
+    };
+    let denominator = label_weight.clone().sum();
+    let nll = (picked * label_weight).sum().neg() / denominator.clone();
+    if smoothing == 0.0 {
+        return Ok(nll);
+    }
+    let per_class = match class_weight {
+        Some(w) => log_probs * w.reshape([1, classes]),
+        None => log_probs,
+    };
+    let smooth = (per_class.sum_dim(1).reshape([n]) * keep)
+        .sum()
+        .neg()
+        .div_scalar(classes as f64)
+        / denominator;
+    Ok(nll.mul_scalar(1.0 - smoothing) + smooth.mul_scalar(smoothing))
+}
+
 impl Loss for CrossEntropy {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
-        let logits = output.float::<2>(&self.spec.pred)?;
-        let labels = labels(batch, &self.spec.target)?;
-        let [n, _classes] = logits.dims();
-        if labels.dims() != [n] {
-            return Err(StokerError::msg(format!(
-                "`{}` has {n} rows but `{}` has shape {:?}",
-                self.spec.pred,
-                self.spec.target,
-                labels.dims()
-            )));
-        }
-        let picked = log_softmax(logits, 1).gather(1, labels.reshape([n, 1]));
-        Ok(LossValue::single(picked.mean().neg()))
+        let logits = output.float::<2>(&self.pred)?;
+        let labels = labels(batch, &self.target)?;
+        Ok(LossValue::single(cross_entropy(
+            logits,
+            labels,
+            self.weight.as_deref(),
+            self.ignore_index,
+            self.smoothing,
+        )?))
+    }
+}
+
+fn check_smoothing(arg: &str, value: f64) -> std::result::Result<(), BuildError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(BuildError::at(arg, format!("{value} is not in [0, 1]")))
     }
 }
 
@@ -58,6 +157,43 @@ impl LossSpec for CrossEntropySpec {
             ElementKind::Int,
             "cross_entropy needs integer class labels",
         )?;
-        Ok(Box::new(CrossEntropy { spec: self.clone() }))
+        check_smoothing("label_smoothing", self.label_smoothing)?;
+        if let Some(w) = &self.weight
+            && let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return Err(BuildError::at(
+                format!("weight[{i}]"),
+                "class weights must be >= 0",
+            ));
+        }
+        Ok(Box::new(CrossEntropy {
+            weight: self
+                .weight
+                .as_ref()
+                .map(|w| w.iter().map(|&v| v as f32).collect()),
+            ignore_index: self.ignore_index,
+            smoothing: self.label_smoothing,
+            pred: self.pred.clone(),
+            target: self.target.clone(),
+        }))
+    }
+}
+
+impl LossSpec for LabelSmoothingSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
+        check_target(
+            ctx.data()?,
+            &self.target,
+            ElementKind::Int,
+            "label_smoothing_cross_entropy needs integer class labels",
+        )?;
+        check_smoothing("smoothing", self.smoothing)?;
+        Ok(Box::new(CrossEntropy {
+            weight: None,
+            ignore_index: i64::MIN,
+            smoothing: self.smoothing,
+            pred: self.pred.clone(),
+            target: self.target.clone(),
+        }))
     }
 }

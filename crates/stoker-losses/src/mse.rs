@@ -30,16 +30,7 @@ pub fn squared_errors(
     batch: &Batch,
     target: &str,
 ) -> Result<Tensor<2>> {
-    let pred_t = output.float_flat(pred)?;
-    let target_t = batch.float_flat(target)?;
-    if pred_t.dims() != target_t.dims() {
-        return Err(StokerError::msg(format!(
-            "`{pred}` has shape {:?} but `{target}` has shape {:?}: they must hold as many values per sample",
-            output.shape(pred)?,
-            batch.shape(target)?
-        )));
-    }
-    Ok((pred_t - target_t).square())
+    Ok(crate::pointwise::difference(output, pred, batch, target)?.square())
 }
 
 impl Loss for Mse {

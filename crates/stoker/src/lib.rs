@@ -30,13 +30,13 @@ pub mod prelude {
     };
     pub use stoker_core::error::{BatchError, BuildError, Result, StokerError};
     pub use stoker_core::logger::{LogRow, Logger, RunInfo};
-    pub use stoker_core::loss::{Loss, LossValue};
+    pub use stoker_core::loss::{Loss, LossValue, PhysicsTerm};
     pub use stoker_core::metric::{Metric, Mode, StepView};
     pub use stoker_core::model::{DynModel, Model, ModelHandle, boxed};
     pub use stoker_core::schedule::{Horizon, LrScheduler};
     pub use stoker_core::spec::{
         BuildContext, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
-        OptimizerSpec, SchedulerSpec, TrainerSpec,
+        OptimizerSpec, PhysicsSpec, SchedulerSpec, TrainerSpec,
     };
     pub use stoker_derive::Component;
 }

@@ -103,36 +103,25 @@ impl WarmupSpec {
             name: "constant".into(),
             args: None,
         });
-        let registration = registry::find(Kind::Scheduler, &nested.name).ok_or_else(|| {
-            let close = registry::closest(Kind::Scheduler, &nested.name);
-            BuildError::at("after.name", format!("unknown scheduler `{}`", nested.name)).hint(
-                format!(
-                    "registered schedulers: {} (closest: {})",
-                    registry::names(Kind::Scheduler).join(", "),
-                    close.join(", ")
-                ),
-            )
-        })?;
-        let mut args = match nested.args {
-            None | Some(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
-            Some(serde_yaml::Value::Mapping(m)) => m,
-            Some(_) => return Err(BuildError::at("after.args", "must be a mapping")),
+        let takes_interval = registry::find(Kind::Scheduler, &nested.name)
+            .is_some_and(|r| (r.args)().iter().any(|a| a.name == "interval"));
+        let mut args = match nested.args.clone() {
+            None | Some(serde_yaml::Value::Null) => {
+                Some(serde_yaml::Value::Mapping(serde_yaml::Mapping::new()))
+            }
+            other => other,
         };
-        let takes_interval = (registration.args)().iter().any(|a| a.name == "interval");
-        if takes_interval && !args.contains_key("interval") {
+        if takes_interval
+            && let Some(serde_yaml::Value::Mapping(m)) = args.as_mut()
+            && !m.contains_key("interval")
+        {
             let interval =
                 serde_yaml::to_value(self.interval).map_err(|e| BuildError::new(e.to_string()))?;
-            args.insert("interval".into(), interval);
+            m.insert("interval".into(), interval);
         }
-        let parsed = (registration.parse)(serde_yaml::Value::Mapping(args)).map_err(|e| {
-            let at = if e.path.is_empty() {
-                "after.args".to_string()
-            } else {
-                format!("after.args.{}", e.path)
-            };
-            BuildError::at(at, format!("scheduler `{}`: {}", nested.name, e.message))
-        })?;
-        let AnySpec::Scheduler(spec) = parsed.spec else {
+        let AnySpec::Scheduler(spec) =
+            registry::parse_nested(Kind::Scheduler, &nested.name, args, "after")?.spec
+        else {
             return Err(BuildError::at(
                 "after.name",
                 format!("`{}` is not a scheduler", nested.name),

@@ -70,6 +70,12 @@ pub trait Metric: Send {
     fn load_state(&mut self, _state: &serde_json::Value, _device: &Device) -> Result<()> {
         Ok(())
     }
+
+    /// Files to keep with the run after [`compute`](Metric::compute), as `(name, CSV text)`;
+    /// the loop writes each to `<run>/<name>_<split>.csv` (a confusion matrix, say).
+    fn artifacts(&mut self) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

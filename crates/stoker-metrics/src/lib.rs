@@ -1,10 +1,14 @@
-//! stoker's metrics. Each accumulates exactly over an epoch, on the device.
+//! stoker's metrics. Each accumulates exactly over an epoch (sums and counts on the device, not
+//! a mean of batch means) and is checked against scikit-learn (`tests/sklearn_reference.rs`).
 //!
 //! - `loss` ([`loss::LossMetricSpec`]): the epoch's mean loss (always tracked).
-//! - `mse` ([`mse::MseMetricSpec`]): mean squared error.
-//! - `accuracy` ([`accuracy::AccuracySpec`]): top-1 accuracy.
+//! - Regression: `mse`, `mae`, `rmse`, `r2`, `rel_l2`, `max_error` ([`regression`]).
+//! - Classification: `accuracy`, `top_k_accuracy`, `precision`, `recall`, `f1`, `per_class`,
+//!   `confusion_matrix` ([`classification`]).
 
 pub mod accuracy;
+pub mod classification;
 pub mod loss;
 pub mod mse;
+pub mod regression;
 pub mod sum;

@@ -504,8 +504,16 @@ impl<'r> Fit<'r> {
         if n == 0 {
             return Ok(());
         }
-        self.evaluate(Split::Val, n)
-            .map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
+        let eval = self.model.for_eval();
+        evaluate(
+            eval.as_ref(),
+            self.data.as_ref(),
+            Split::Val,
+            self.loss.as_ref(),
+            &mut self.metrics.val,
+            Some(n),
+        )
+        .map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
         for metric in self.metrics.val.iter_mut() {
             metric.reset();
         }
@@ -519,14 +527,31 @@ impl<'r> Fit<'r> {
     /// The first `limit` batches of `split` through an evaluation copy of the model.
     fn evaluate(&mut self, split: Split, limit: usize) -> Result<Vec<(String, f64)>> {
         let eval = self.model.for_eval();
-        evaluate(
+        let values = evaluate(
             eval.as_ref(),
             self.data.as_ref(),
             split,
             self.loss.as_ref(),
             self.metrics.of(split),
             Some(limit),
-        )
+        )?;
+        self.write_artifacts(split)?;
+        Ok(values)
+    }
+
+    /// Writes the files the metrics of `split` keep with the run (`confusion_matrix_val.csv`).
+    fn write_artifacts(&mut self, split: Split) -> Result<()> {
+        for metric in self.metrics.of(split).iter_mut() {
+            for (name, content) in metric.artifacts()? {
+                if self.saving {
+                    write_atomic(
+                        &self.run.dir.join(format!("{name}_{split}.csv")),
+                        content.as_bytes(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn has_val(&self) -> Result<bool> {
@@ -622,6 +647,7 @@ impl<'r> Fit<'r> {
 
         // The epoch's end: its training metrics, validation, callbacks, the scheduler.
         let values = collect(Split::Train, &mut self.metrics.train)?;
+        self.write_artifacts(Split::Train)?;
         self.epoch_values.splice(0..0, values.iter().cloned());
         self.log(values)?;
         let validated_at_end = has_val

@@ -84,6 +84,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         &experiment.model,
         experiment.model.spec.build(&ctx),
     )?;
+    ctx.parameters = Some(model.parameters().into_iter().map(|p| p.path).collect());
     let loss = built(
         &experiment,
         &experiment.loss,

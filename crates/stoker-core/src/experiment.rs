@@ -270,11 +270,17 @@ impl Experiment {
             );
         }
         for (i, metric) in metrics.iter().enumerate() {
-            if metrics[..i].iter().any(|m| m.name == metric.name) {
+            if metrics[..i]
+                .iter()
+                .any(|m| m.name == metric.name && m.resolved_args == metric.resolved_args)
+            {
                 return Err(raw
                     .error_at(
                         &metric.path,
-                        format!("metric `{}` is listed twice", metric.name),
+                        format!(
+                            "metric `{}` is listed twice with the same arguments",
+                            metric.name
+                        ),
                     )
                     .hint("list each metric once"));
             }

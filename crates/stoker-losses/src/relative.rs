@@ -126,8 +126,8 @@ fn h1_terms<const D: usize>(u: Tensor<D>, length: f64) -> Vec<Tensor<2>> {
         t.reshape([n, values])
     };
     let mut terms = vec![flat(u.clone())];
-    for axis in 1..D {
-        let h = length / dims[axis] as f64;
+    for (axis, &size) in dims.iter().enumerate().skip(1) {
+        let h = length / size as f64;
         let forward = u.clone().roll_dim(-1, axis);
         let backward = u.clone().roll_dim(1, axis);
         terms.push(flat((forward - backward).div_scalar(2.0 * h)));

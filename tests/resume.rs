@@ -127,19 +127,41 @@ fn interrupt(scratch: &Scratch, args: &[&str], signals: &[&str]) -> (i32, String
         }
         line.clear();
     }
+    // Standard signals that are pending together merge into one, so each further signal waits
+    // until the handler has acknowledged the one before (a line on stderr).
+    let (lines, acknowledgements) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let stderr_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("signal again to abort") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     let sent = Instant::now();
-    for signal in signals {
+    for (index, signal) in signals.iter().enumerate() {
         std::process::Command::new("kill")
             .arg(signal)
             .arg(child.id().to_string())
             .status()
             .unwrap();
+        if index + 1 < signals.len() {
+            acknowledgements
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the first signal was not acknowledged on stderr");
+        }
     }
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
     out.push_str(&rest);
     let status = child.wait().unwrap();
-    (status.code().unwrap_or(-1), out, sent.elapsed())
+    let took = sent.elapsed();
+    out.push_str(&stderr_reader.join().unwrap());
+    (status.code().unwrap_or(-1), out, took)
 }
 
 const LONG: &str = "\

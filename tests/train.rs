@@ -73,7 +73,7 @@ fn train_quickstart_on(device: &str) {
     let rows = metrics_rows(&run_dir);
     assert_eq!(
         rows[0],
-        "epoch,step,train_loss_step,train_loss,train_mse,val_loss,val_mse"
+        "epoch,step,train_loss_step,lr,train_loss,train_mse,val_loss,val_mse"
     );
     // One row per epoch, and one per 50 steps (log_every_n_steps) for train_loss_step.
     assert_eq!(
@@ -87,6 +87,36 @@ fn train_quickstart_on(device: &str) {
         "{config_yaml}"
     );
     assert!(config_yaml.contains("activation: gelu"), "{config_yaml}");
+    // Not a terminal: one plain line per epoch, no progress bar, no control codes.
+    assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
+    assert!(run.stdout.contains("model summary"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("parameters: ") && run.stdout.contains("trainable"),
+        "{}",
+        run.stdout
+    );
+    // After it ends: the report, its plots, the application log.
+    let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(report.contains("<svg") && report.contains("val_mse"));
+    for plot in ["loss", "mse", "lr"] {
+        assert!(
+            run_dir.join("plots").join(format!("{plot}.png")).is_file(),
+            "{plot}.png"
+        );
+    }
+    let log = std::fs::read_to_string(run_dir.join("run.log")).unwrap();
+    assert!(
+        log.contains("resolved config:") && log.contains("activation: gelu"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("device {device}")) || log.contains("device "),
+        "{log}"
+    );
+    assert!(
+        log.contains("epoch 20/20") && log.contains("fit took"),
+        "{log}"
+    );
     // The resolved config is itself a valid experiment.
     scratch
         .stoker(&["check", run_dir.join("config.yaml").to_str().unwrap()])

@@ -7,6 +7,7 @@ use std::path::Path;
 use stoker::config::{ConfigError, PathStep, RawConfig};
 use stoker::data::{Order, Split};
 use stoker::experiment::{Component, Experiment, SpecKind};
+use stoker::logger::Loggers;
 use stoker::metric::StepView;
 use stoker::spec::BuildContext;
 use stoker::trainer::{SplitMetrics, Trainer, TrainingParts};
@@ -143,7 +144,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         optimizer,
         optimizer_name: experiment.optimizer.name.clone(),
         scheduler,
-        loggers,
+        loggers: Loggers::new(loggers),
         callbacks,
         resume: None,
     };

@@ -6,16 +6,19 @@ use std::time::Instant;
 
 use stoker::checkpoint;
 use stoker::config::ConfigError;
+use stoker::console;
 use stoker::data::Split;
 use stoker::fs::write_atomic;
-use stoker::logger::RunInfo;
+use stoker::logger::{RunInfo, RunStatus};
 use stoker::run::create_run_dir;
-use stoker::trainer::FitReport;
+use stoker::trainer::{FitReport, TrainingParts};
 use stoker_trainer::evaluate::evaluate;
 use stoker_trainer::predict::predict as write_predictions;
 
 use crate::assemble::{Assembled, assemble, load, panic_message};
+use crate::close::close_run;
 use crate::resume::{self, Refusal};
+use crate::run_log;
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED};
 
 /// Exit status after a signal interrupted training (a checkpoint was written).
@@ -44,15 +47,18 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 fn describe(assembled: &Assembled) -> String {
-    let e = &assembled.experiment;
-    let info = assembled.parts.data.info();
+    describe_parts(&assembled.experiment, &assembled.parts)
+}
+
+fn describe_parts(e: &stoker::experiment::Experiment, parts: &TrainingParts) -> String {
+    let info = parts.data.info();
     format!(
         "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}, test {} samples)",
         e.name,
         e.trainer.name,
         e.environment.device.describe(),
         e.model.name,
-        assembled.parts.model.num_params(),
+        parts.model.num_params(),
         e.data.name,
         info.len(Split::Train),
         info.len(Split::Val),
@@ -84,10 +90,12 @@ pub fn train(
     if let Some(dir) = output_dir {
         sets.push(format!("environment.output_dir={}", dir.display()));
     }
+    let assembling = Instant::now();
     let mut assembled = match prepare(config, &sets) {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let assembled_in = assembling.elapsed().as_secs_f64();
     let which = match resume_from {
         Some(which) => Some(which.to_string()),
         None if assembled.experiment.trainer.spec.auto_resume() => {
@@ -110,7 +118,6 @@ pub fn train(
             Err(refusal) => return refused(refusal, &format!("--resume {which}")),
         }
     }
-    println!("stoker: {}", describe(&assembled));
     let Assembled {
         experiment,
         parts,
@@ -127,7 +134,23 @@ pub fn train(
             }
         },
     };
+    run_log::init(&dir);
+    tracing::info!(
+        "stoker {} train {}{}",
+        env!("CARGO_PKG_VERSION"),
+        config.display(),
+        sets.iter()
+            .map(|s| format!(" --set {s}"))
+            .collect::<String>()
+    );
+    console::note(describe_parts(&experiment, &parts));
+    tracing::info!(
+        "device {}; components built in {:.2}s",
+        experiment.environment.device.describe(),
+        assembled_in
+    );
     let config_yaml = experiment.resolved_yaml();
+    tracing::info!("resolved config:\n{config_yaml}");
     if let Err(e) = write_atomic(&dir.join("config.yaml"), config_yaml.as_bytes()) {
         eprintln!("error: {e}");
         return EXIT_FAILED;
@@ -138,22 +161,25 @@ pub fn train(
         dir: dir.clone(),
         config_yaml,
     };
-    println!("stoker: run directory {}", dir.display());
+    console::note(format!("run directory {}", dir.display()));
 
+    let loggers = parts.loggers.clone();
     let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| trainer.fit(parts, &run)));
-    let report = match outcome {
-        Ok(Ok(report)) => report,
-        Ok(Err(e)) => {
-            eprintln!("error: training failed: {e}");
-            eprintln!(
-                "  --> the run directory keeps what was written: {}",
-                dir.display()
+    let failure = match outcome {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(panic_message(&panic)),
+    };
+    let report = match failure {
+        Ok(report) => report,
+        Err(message) => {
+            tracing::error!(
+                "training failed after {:.2}s: {message}",
+                started.elapsed().as_secs_f64()
             );
-            return EXIT_FAILED;
-        }
-        Err(panic) => {
-            eprintln!("error: training failed: {}", panic_message(&panic));
+            close_run(&dir, &loggers, RunStatus::Failed, None, 0);
+            eprintln!("error: training failed: {message}");
             eprintln!(
                 "  --> the run directory keeps what was written: {}",
                 dir.display()
@@ -161,46 +187,48 @@ pub fn train(
             return EXIT_FAILED;
         }
     };
-    if let Err(code) = write_summary(
-        &dir,
-        version,
-        &experiment,
-        &report,
-        started.elapsed().as_secs_f64(),
-    ) {
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!("fit took {seconds:.2}s");
+    let summary = summary_of(&dir, version, &experiment, &report, seconds);
+    let status = if report.interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Finished
+    };
+    let written = write_summary(&dir, &summary);
+    close_run(&dir, &loggers, status, Some(&summary), report.global_step);
+    if let Err(code) = written {
         return code;
     }
     if report.interrupted {
         if let Some(path) = &report.last_checkpoint {
-            println!(
-                "stoker: resume with: cargo xtask train {} --resume {}",
+            console::note(format!(
+                "resume with: cargo xtask train {} --resume {}",
                 config.display(),
                 path.display()
-            );
+            ));
         }
         return EXIT_INTERRUPTED;
     }
     if let (Some(best), Some(monitor)) = (&report.best_checkpoint, &report.monitor) {
-        println!("stoker: best checkpoint by {monitor}: {}", best.display());
+        console::note(format!("best checkpoint by {monitor}: {}", best.display()));
     }
-    println!(
-        "stoker: {} epochs, {} steps, {:.2}s",
-        report.epochs,
-        report.global_step,
-        started.elapsed().as_secs_f64()
-    );
+    console::note(format!(
+        "{} epochs, {} steps, {seconds:.2}s",
+        report.epochs, report.global_step
+    ));
     println!("{}", dir.display());
     0
 }
 
-fn write_summary(
+fn summary_of(
     dir: &Path,
     version: usize,
     experiment: &stoker::experiment::Experiment,
     report: &FitReport,
     seconds: f64,
-) -> Result<(), i32> {
-    let summary = serde_json::json!({
+) -> serde_json::Value {
+    serde_json::json!({
         "run_dir": absolute(dir),
         "name": experiment.name,
         "version": version,
@@ -217,8 +245,11 @@ fn write_summary(
         "interrupted": report.interrupted,
         "best_checkpoint": report.best_checkpoint.as_deref().map(absolute),
         "last_checkpoint": report.last_checkpoint.as_deref().map(absolute),
-    });
-    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    })
+}
+
+fn write_summary(dir: &Path, summary: &serde_json::Value) -> Result<(), i32> {
+    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
     write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILED

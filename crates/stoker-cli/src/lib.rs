@@ -15,9 +15,12 @@ use stoker_optim as _;
 use stoker_trainer as _;
 
 pub mod assemble;
+pub mod close;
 pub mod commands;
 pub mod list;
+pub mod report;
 pub mod resume;
+pub mod run_log;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -86,6 +89,20 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Regenerate RUN_DIR's report.html and plots/*.png from what the run logged.
+    Report {
+        /// The run directory (`runs/<name>/version_<N>`).
+        run_dir: PathBuf,
+    },
+    /// Overlay the learning curves and final metrics of several runs in one HTML page.
+    Compare {
+        /// The run directories.
+        #[arg(required = true, num_args = 1..)]
+        run_dirs: Vec<PathBuf>,
+        /// The page written.
+        #[arg(long, default_value = "compare.html")]
+        output: PathBuf,
+    },
     /// Evaluate a checkpoint on a split of the experiment's data.
     Eval {
         /// The experiment file (a run's `config.yaml` works).
@@ -139,6 +156,8 @@ pub fn run() -> i32 {
         } => commands::predict(&config, &ckpt, split.as_deref(), output, &sets),
         Command::Check { config, sets } => commands::check(&config, &sets),
         Command::List { kind } => list::list(kind.as_deref()),
+        Command::Report { run_dir } => report::report(&run_dir),
+        Command::Compare { run_dirs, output } => report::compare(&run_dirs, &output),
         Command::Eval {
             config,
             ckpt,

@@ -5,12 +5,13 @@
 //! - [`config`] and [`experiment`]: experiment files, `extends:`, `--set`, resolution and errors.
 //! - [`batch`], [`data`], [`model`], [`loss`], [`metric`], [`schedule`], [`logger`],
 //!   [`trainer`]: the runtime contracts.
-//! - [`checkpoint`], [`run`], [`fs`], [`rng`], [`device`]: the pieces around them.
+//! - [`checkpoint`], [`run`], [`fs`], [`rng`], [`device`], [`console`]: the pieces around them.
 
 pub mod batch;
 pub mod callback;
 pub mod checkpoint;
 pub mod config;
+pub mod console;
 pub mod data;
 pub mod device;
 pub mod duration;

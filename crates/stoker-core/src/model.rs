@@ -28,6 +28,10 @@ pub struct ParamInfo {
     pub path: String,
     /// Its shape.
     pub shape: Vec<usize>,
+    /// Whether the optimizer updates it.
+    pub trainable: bool,
+    /// Bytes per element (4 for f32, 2 for bf16).
+    pub element_bytes: usize,
 }
 
 /// The object-safe model the training loop drives. [`ModelHandle`] implements it for any
@@ -281,6 +285,8 @@ impl burn::module::ModuleVisitor for ParamCollector {
         self.params.push(ParamInfo {
             path: self.path.join("."),
             shape: param.lazy_shape().to_vec(),
+            trainable: param.is_require_grad(),
+            element_bytes: param.val().dtype().size(),
         });
     }
 }

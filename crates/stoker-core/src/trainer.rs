@@ -11,7 +11,7 @@ use crate::callback::Callback;
 use crate::checkpoint::{Checkpoint, CheckpointState};
 use crate::data::{DataModule, Split};
 use crate::error::Result;
-use crate::logger::{Logger, RunInfo};
+use crate::logger::{Loggers, RunInfo};
 use crate::loss::Loss;
 use crate::metric::Metric;
 use crate::model::DynModel;
@@ -58,8 +58,9 @@ pub struct TrainingParts {
     pub optimizer_name: String,
     /// The learning-rate scheduler.
     pub scheduler: Box<dyn LrScheduler>,
-    /// The loggers, with their registered names.
-    pub loggers: Vec<(String, Box<dyn Logger>)>,
+    /// The loggers, with their registered names. The loop starts (or resumes) them and logs;
+    /// the runner keeps a handle and closes them after the loop.
+    pub loggers: Loggers,
     /// The callbacks, with their registered names, in config order.
     pub callbacks: Vec<(String, Box<dyn Callback>)>,
     /// The checkpoint to resume from, if resuming.
@@ -105,6 +106,7 @@ pub struct FitReport {
 
 /// A built training loop.
 pub trait Trainer: Send {
-    /// Trains, validating and checkpointing as configured, and logs into `run`.
+    /// Trains, validating and checkpointing as configured, and logs into `run`: starts (or
+    /// resumes) the loggers and flushes every row, but leaves closing them to the runner.
     fn fit(&mut self, parts: TrainingParts, run: &RunInfo) -> Result<FitReport>;
 }

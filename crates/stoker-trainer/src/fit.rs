@@ -11,9 +11,10 @@ use stoker::burn::optim::{GradientsParams, ModuleOptimizer};
 use stoker::burn::tensor::Bytes;
 use stoker::callback::{BestCheckpoint, Callback, Control, HookContext, Position, SaveRequest};
 use stoker::checkpoint::{self, CheckpointState, ResumeState};
+use stoker::console;
 use stoker::data::{DataModule, Order, Split};
 use stoker::fs::write_atomic;
-use stoker::logger::{LogRow, Logger, RunInfo};
+use stoker::logger::{LogRow, Loggers, RunInfo};
 use stoker::loss::Loss;
 use stoker::metric::StepView;
 use stoker::model::DynModel;
@@ -27,8 +28,10 @@ use stoker_callbacks::model_checkpoint::ModelCheckpointSpec;
 use crate::anomaly::{self, Place};
 use crate::clip;
 use crate::evaluate::{collect, evaluate};
+use crate::progress::EpochProgress;
 use crate::signals::Interrupt;
 use crate::spec::{ClipAlgorithm, DefaultTrainerSpec, Limit};
+use crate::summary::model_summary;
 
 /// The built loop.
 pub struct DefaultTrainer {
@@ -80,7 +83,7 @@ struct Fit<'r> {
     optimizer: ModuleOptimizer,
     optimizer_name: String,
     scheduler: Box<dyn LrScheduler>,
-    loggers: Vec<(String, Box<dyn Logger>)>,
+    loggers: Loggers,
     callbacks: Vec<(String, Box<dyn Callback>)>,
     /// Whether checkpoints are written (not in a fast dev run).
     saving: bool,
@@ -103,6 +106,8 @@ struct Fit<'r> {
     grads: Option<GradientsParams>,
     interrupt: Option<Interrupt>,
     resumed: bool,
+    /// The LR of the latest optimizer step.
+    step_lr: f64,
 }
 
 impl<'r> Fit<'r> {
@@ -121,7 +126,7 @@ impl<'r> Fit<'r> {
             optimizer,
             optimizer_name,
             scheduler,
-            mut loggers,
+            loggers,
             mut callbacks,
             mut resume,
         } = parts;
@@ -202,6 +207,7 @@ impl<'r> Fit<'r> {
             grads: None,
             interrupt: None,
             resumed: false,
+            step_lr: 0.0,
         };
         Ok((fit, resume))
     }
@@ -279,7 +285,7 @@ impl<'r> Fit<'r> {
 
     fn absorb(&mut self, control: Control) -> Result<()> {
         for note in control.notes {
-            println!("stoker: {note}");
+            console::note(note);
         }
         if !control.log.is_empty() {
             self.log(control.log)?;
@@ -338,9 +344,7 @@ impl<'r> Fit<'r> {
                 step: row.step,
                 values: row.values,
             };
-            for (_, logger) in self.loggers.iter_mut() {
-                logger.log(&row)?;
-            }
+            self.loggers.each(|_, logger| logger.log(&row))?;
         }
         Ok(())
     }
@@ -367,11 +371,7 @@ impl<'r> Fit<'r> {
                 scheduler: self.scheduler.state(),
                 train_metrics,
                 callbacks,
-                loggers: self
-                    .loggers
-                    .iter()
-                    .map(|(n, l)| (n.clone(), l.state()))
-                    .collect(),
+                loggers: self.loggers.states(),
                 best_checkpoint: self.best.as_ref().map(|b| b.path.clone()),
                 elapsed_seconds: self.elapsed(),
             };
@@ -467,12 +467,13 @@ impl<'r> Fit<'r> {
         for ((_, callback), (_, s)) in self.callbacks.iter_mut().zip(&saved.callbacks) {
             callback.on_load_checkpoint(s)?;
         }
-        for (name, logger) in self.loggers.iter_mut() {
-            match saved.loggers.iter().find(|(n, _)| n == name) {
-                Some((_, s)) => logger.resume(self.run, s)?,
-                None => logger.start(self.run)?,
-            }
-        }
+        let run = self.run;
+        self.loggers.each(
+            |name, logger| match saved.loggers.iter().find(|(n, _)| n == name) {
+                Some((_, s)) => logger.resume(run, s),
+                None => logger.start(run),
+            },
+        )?;
         self.epoch = state.epoch;
         self.batch = state.batch;
         self.global_step = state.global_step;
@@ -480,10 +481,10 @@ impl<'r> Fit<'r> {
         self.elapsed_before = saved.elapsed_seconds;
         self.resumed = true;
         self.update_best();
-        println!(
-            "stoker: resumed from {path} at epoch {}, batch {} of the epoch, step {}",
+        console::note(format!(
+            "resumed from {path} at epoch {}, batch {} of the epoch, step {}",
             self.epoch, self.batch, self.global_step
-        );
+        ));
         Ok(())
     }
 
@@ -517,10 +518,10 @@ impl<'r> Fit<'r> {
         for metric in self.metrics.val.iter_mut() {
             metric.reset();
         }
-        println!(
-            "stoker: sanity check passed ({n} validation batch{})",
+        console::note(format!(
+            "sanity check passed ({n} validation batch{})",
             if n == 1 { "" } else { "es" }
-        );
+        ));
         Ok(())
     }
 
@@ -548,6 +549,10 @@ impl<'r> Fit<'r> {
                         &self.run.dir.join(format!("{name}_{split}.csv")),
                         content.as_bytes(),
                     )?;
+                    let tag = format!("{name}_{split}");
+                    let step = self.global_step;
+                    self.loggers
+                        .each(|_, logger| logger.log_table(&tag, step, &content))?;
                 }
             }
         }
@@ -601,7 +606,9 @@ impl<'r> Fit<'r> {
         self.hook(batches_in_epoch, |c, ctx| {
             c.on_before_optimizer_step(ctx, &grads)
         })?;
+        self.log_histograms(&grads)?;
         let lr = self.scheduler.lr();
+        self.step_lr = lr;
         let grads = match (
             self.spec.gradient_clip_val,
             self.spec.gradient_clip_algorithm,
@@ -676,6 +683,12 @@ impl<'r> Fit<'r> {
     ) -> Result<EpochEnd> {
         let data = Arc::clone(&self.data);
         let mut batches = data.epoch(Split::Train, self.epoch, self.train_order())?;
+        let mut progress = EpochProgress::start(
+            self.spec.enable_progress_bar,
+            self.epoch_label(),
+            self.batch,
+            n,
+        );
         while self.batch < n {
             let index = self.batch;
             let epoch = self.epoch;
@@ -720,10 +733,19 @@ impl<'r> Fit<'r> {
                 self.optimizer_step(n)?;
                 if self.global_step.is_multiple_of(self.spec.log_every_n_steps) {
                     let value = loss.total.clone().into_scalar::<f64>();
-                    self.log(vec![("train_loss_step".into(), value)])?;
+                    self.log(vec![
+                        ("train_loss_step".into(), value),
+                        ("lr".into(), self.step_lr),
+                    ])?;
                 }
             }
             self.batch = index + 1;
+            if progress.message_due() {
+                let value = loss.total.clone().into_scalar::<f64>();
+                progress.advance(self.batch, Some(self.progress_message(value)));
+            } else {
+                progress.advance(self.batch, None);
+            }
             self.hook(n, |c, ctx| c.on_train_batch_end(ctx, &view, boundary))?;
             if !boundary {
                 continue;
@@ -750,20 +772,79 @@ impl<'r> Fit<'r> {
         Ok(EpochEnd::Done)
     }
 
-    fn print_epoch(&self, lr: f64, seconds: f64) {
-        let mut line = match self.spec.epochs() {
+    /// `epoch 3/20` (or `epoch 3` when only steps or time bound training).
+    fn epoch_label(&self) -> String {
+        match self.spec.epochs() {
             Some(max) => {
                 let width = max.to_string().len();
                 format!("epoch {:>width$}/{max}", self.epoch + 1)
             }
             None => format!("epoch {}", self.epoch + 1),
+        }
+    }
+
+    /// The progress bar's message: the live loss, the chosen metrics, the LR.
+    fn progress_message(&self, loss: f64) -> String {
+        let mut parts = vec![format!("loss {}", format_value(loss))];
+        let chosen: Vec<&String> = if self.spec.progress_bar_metrics.is_empty() {
+            self.latest
+                .keys()
+                .filter(|k| k.starts_with("val_"))
+                .collect()
+        } else {
+            self.spec.progress_bar_metrics.iter().collect()
         };
+        for name in chosen {
+            if let Some(value) = self.latest.get(name) {
+                parts.push(format!("{name} {}", format_value(*value)));
+            }
+        }
+        parts.push(format!("lr {:.2e}", self.scheduler.lr()));
+        parts.join("  ")
+    }
+
+    /// Histograms of every weight and gradient, for the loggers that want them at this step.
+    fn log_histograms(&mut self, grads: &GradientsParams) -> Result<()> {
+        let step = self.global_step + 1;
+        if !self.loggers.wants_histograms(step) {
+            return Ok(());
+        }
+        let values = |tensor: stoker::prelude::Tensor<1>| {
+            tensor
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| StokerError::msg(format!("histogram values: {e:?}")))
+        };
+        let mut tensors = Vec::new();
+        for (path, tensor) in self.model.parameters_flat() {
+            tensors.push((format!("weights/{path}"), values(tensor)?));
+        }
+        for (path, tensor) in self.model.gradients_flat(grads) {
+            tensors.push((format!("gradients/{path}"), values(tensor)?));
+        }
+        self.loggers.each(|_, logger| {
+            if !logger
+                .histogram_every_n_steps()
+                .is_some_and(|n| n > 0 && step.is_multiple_of(n))
+            {
+                return Ok(());
+            }
+            for (tag, values) in &tensors {
+                logger.log_histogram(tag, step, values)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn print_epoch(&self, lr: f64, seconds: f64) {
+        let mut line = self.epoch_label();
         line.push_str(&format!("  step {}", self.global_step));
         for (name, value) in &self.epoch_values {
             line.push_str(&format!("  {name} {}", format_value(*value)));
         }
         line.push_str(&format!("  lr {lr:.2e}  {seconds:.2}s"));
-        println!("{line}");
+        console::line(line);
     }
 
     /// The whole fit (after [`Fit::new`]).
@@ -771,15 +852,20 @@ impl<'r> Fit<'r> {
         match resume {
             Some(resume) => self.restore(resume)?,
             None => {
-                for (_, logger) in self.loggers.iter_mut() {
-                    logger.start(self.run)?;
-                }
+                let run = self.run;
+                self.loggers.each(|_, logger| logger.start(run))?;
             }
         }
+        if self.spec.enable_model_summary {
+            console::line(format!(
+                "model summary\n{}",
+                model_summary(&self.model.parameters())
+            ));
+        }
         if let Some(k) = self.spec.fast_dev_run.batches() {
-            println!(
-                "stoker: fast_dev_run: {k} batch(es) of train, val and test, no checkpoints, no logs"
-            );
+            console::note(format!(
+                "fast_dev_run: {k} batch(es) of train, val and test, no checkpoints, no logs"
+            ));
         }
         self.interrupt = Interrupt::install().ok();
         let n = self.train_batches()?;
@@ -800,10 +886,10 @@ impl<'r> Fit<'r> {
                     break;
                 }
                 if !self.min_epochs_noted {
-                    println!(
-                        "stoker: {reason}, but min_epochs is {}: training goes on",
+                    console::note(format!(
+                        "{reason}, but min_epochs is {}: training goes on",
                         self.spec.min_epochs
-                    );
+                    ));
                     self.min_epochs_noted = true;
                 }
             }
@@ -825,9 +911,6 @@ impl<'r> Fit<'r> {
         self.write_saves()?;
         let test_metrics = self.test_after_fit()?;
         self.flush_row()?;
-        for (_, logger) in self.loggers.iter_mut() {
-            logger.finish()?;
-        }
         let stopped_early = self.stop.clone().or_else(|| {
             if self.steps_exhausted() && self.spec.epochs().is_some_and(|e| self.epoch < e) {
                 Some(format!("max_steps {} reached", self.global_step))
@@ -838,7 +921,7 @@ impl<'r> Fit<'r> {
             }
         });
         if let Some(reason) = &stopped_early {
-            println!("stoker: stopped: {reason}");
+            console::note(format!("stopped: {reason}"));
         }
         Ok(self.report(false, stopped_early, test_metrics))
     }
@@ -879,16 +962,14 @@ impl<'r> Fit<'r> {
         self.saving = true;
         self.write_saves()?;
         self.saving = saving;
-        for (_, logger) in self.loggers.iter_mut() {
-            logger.finish()?;
-        }
-        println!(
-            "stoker: interrupted at epoch {}, batch {} of the epoch, step {}; checkpoint {}",
+        self.flush_row()?;
+        console::note(format!(
+            "interrupted at epoch {}, batch {} of the epoch, step {}; checkpoint {}",
             self.epoch,
             self.batch,
             self.global_step,
             path.display()
-        );
+        ));
         Ok(self.report(
             true,
             Some("interrupted by a signal".into()),
@@ -901,7 +982,7 @@ impl<'r> Fit<'r> {
             return Ok(BTreeMap::new());
         }
         if self.data.info().len(Split::Test) == 0 {
-            println!("stoker: test_after_fit: the data has no test split; skipped");
+            console::note("test_after_fit: the data has no test split; skipped");
             return Ok(BTreeMap::new());
         }
         let weights = match &self.best {
@@ -918,7 +999,7 @@ impl<'r> Fit<'r> {
             .iter()
             .map(|(n, v)| format!("{n} {}", format_value(*v)))
             .collect();
-        println!("test ({weights}): {}", line.join("  "));
+        console::line(format!("test ({weights}): {}", line.join("  ")));
         self.log(values.clone())?;
         Ok(values.into_iter().collect())
     }
@@ -932,12 +1013,12 @@ impl<'r> Fit<'r> {
         self.saving = true;
         let saved = self.write_saves();
         self.saving = saving;
-        let _ = self.flush_row();
-        for (_, logger) in self.loggers.iter_mut() {
-            let _ = logger.finish();
-        }
-        for problem in [hooks.err(), saved.err()].into_iter().flatten() {
-            eprintln!("stoker: while handling the failure: {problem}");
+        let flushed = self.flush_row();
+        for problem in [hooks.err(), saved.err(), flushed.err()]
+            .into_iter()
+            .flatten()
+        {
+            console::warn(format!("while handling the failure: {problem}"));
         }
         error
     }

@@ -4,13 +4,16 @@
 //! - [`evaluate::evaluate`]: the evaluation loop `stoker eval` shares.
 //! - [`predict::predict`]: predictions for a split, written to a file.
 //! - [`clip`], [`anomaly`], [`signals`]: gradient clipping, NaN/Inf detection, SIGINT/SIGTERM.
+//! - [`progress`], [`summary`]: the per-epoch progress bar and the model summary.
 
 pub mod anomaly;
 pub mod clip;
 pub mod evaluate;
 pub mod fit;
 pub mod predict;
+pub mod progress;
 pub mod signals;
 pub mod spec;
+pub mod summary;
 #[cfg(test)]
 mod test_model;

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
 
+/// Printed to stderr by the first signal's handler.
+pub const ACKNOWLEDGED: &str = "stoker: stopping after the current step and saving a checkpoint; signal again to abort at once\n";
+
 /// Set once SIGINT or SIGTERM has arrived.
 pub struct Interrupt {
     requested: Arc<AtomicBool>,
@@ -27,6 +30,18 @@ impl Interrupt {
                 Arc::clone(&requested),
             )?);
             ids.push(flag::register(signal, Arc::clone(&requested))?);
+            // Reached only by the first signal (a second one has exited above). Says at once
+            // that the signal was seen, with `write(2)`, which is async-signal-safe.
+            // SAFETY: the action only calls `write` on stderr with a static buffer.
+            ids.push(unsafe {
+                signal_hook::low_level::register(signal, || {
+                    let _ = libc::write(
+                        libc::STDERR_FILENO,
+                        ACKNOWLEDGED.as_ptr().cast(),
+                        ACKNOWLEDGED.len(),
+                    );
+                })
+            }?);
         }
         Ok(Interrupt { requested, ids })
     }

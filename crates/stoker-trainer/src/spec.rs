@@ -150,6 +150,15 @@ pub struct DefaultTrainerSpec {
     /// Continue from the experiment's newest checkpoint when there is one.
     #[serde(default)]
     pub auto_resume: bool,
+    /// A progress bar per epoch when stdout is a terminal (one plain line per epoch otherwise, and always).
+    #[serde(default = "yes")]
+    pub enable_progress_bar: bool,
+    /// Logged values the progress bar shows besides the loss and the LR (default: the latest val_* values).
+    #[serde(default)]
+    pub progress_bar_metrics: Vec<String>,
+    /// Print each layer's parameter count, the total, the trainable count and the size at the start.
+    #[serde(default = "yes")]
+    pub enable_model_summary: bool,
 }
 
 fn one() -> usize {

@@ -5,6 +5,9 @@
 //! cargo xtask check CONFIG [--set KEY=VALUE]...
 //! cargo xtask list [KIND]
 //! cargo xtask eval CONFIG --ckpt PATH [--split val|test|train] [--json]
+//! cargo xtask predict CONFIG --ckpt PATH [--split S] [--output F]
+//! cargo xtask report RUN_DIR
+//! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
 //! cargo xtask setup
 //! cargo xtask new-plugin NAME
@@ -29,6 +32,8 @@ commands:
   list [KIND]                                            list registered components
   eval CONFIG --ckpt PATH [--split S] [--json]           evaluate a checkpoint
   predict CONFIG --ckpt PATH [--split S] [--output F]    write a checkpoint's predictions
+  report RUN_DIR                                         (re)write a run's report.html
+  compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
   setup                                                  install libtorch (PyPI torch) if missing
   new-plugin NAME                                        create plugins/NAME from the template
@@ -42,7 +47,9 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
-        "train" | "check" | "list" | "eval" | "predict" => runner::run_stoker(command, rest),
+        "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" => {
+            runner::run_stoker(command, rest)
+        }
         "test" => runner::test(rest),
         "setup" => setup::ensure_torch().map(|t| {
             println!("libtorch ready: {}", t.lib_dir.display());

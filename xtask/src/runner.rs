@@ -161,6 +161,7 @@ fn has_nextest() -> bool {
 /// `cargo xtask test`: every test of the workspace (with cargo-nextest when installed).
 pub fn test(args: &[String]) -> Result<i32, String> {
     let torch = setup::ensure_torch()?;
+    setup::ensure_test_extras(&torch)?;
     let binary = build(&torch)?;
     let mut command = env::cargo(&torch);
     if has_nextest() {

@@ -10,6 +10,10 @@ pub const TORCH_VERSION: &str = "2.11.0";
 /// The Python packages installed beside it (numpy and safetensors serve the cross-check scripts).
 pub const PACKAGES: [&str; 3] = ["torch==2.11.0", "numpy", "safetensors"];
 
+/// What `cargo xtask test` adds to the same environment: the readers and servers the logger
+/// tests check stoker's output against (TensorBoard's event reader, an MLflow tracking server).
+pub const TEST_PACKAGES: [&str; 2] = ["tensorboard==2.21.0", "mlflow==3.17.2"];
+
 /// A ready torch installation.
 pub struct Torch {
     /// The virtual environment.
@@ -165,4 +169,36 @@ pub fn ensure_torch() -> Result<Torch, String> {
         .map_err(|e| format!("cannot write the ready marker: {e}"))?;
     eprintln!("stoker setup: libtorch ready ({})", lib_dir.display());
     Ok(Torch { venv, lib_dir })
+}
+
+fn test_marker(venv: &Path) -> PathBuf {
+    venv.join(".stoker-test-extras")
+}
+
+/// Makes sure the test-only Python packages ([`TEST_PACKAGES`]) are installed beside torch.
+/// Idempotent: once installed, the call only reads a marker file.
+pub fn ensure_test_extras(torch: &Torch) -> Result<(), String> {
+    let wanted = TEST_PACKAGES.join(" ");
+    let is_ready = || {
+        std::fs::read_to_string(test_marker(&torch.venv)).is_ok_and(|text| text.trim() == wanted)
+    };
+    if is_ready() {
+        return Ok(());
+    }
+    let _lock = InstallLock::acquire(cache_dir().join(".install-lock"))?;
+    if is_ready() {
+        return Ok(());
+    }
+    eprintln!("stoker setup: installing the test readers and servers once ({wanted}) into");
+    eprintln!("stoker setup:   {}", torch.venv.display());
+    run(
+        Command::new(torch.venv.join("bin").join("pip"))
+            .args(["install", "--disable-pip-version-check"])
+            .args(TEST_PACKAGES),
+        "pip install (test packages)",
+    )?;
+    std::fs::write(test_marker(&torch.venv), &wanted)
+        .map_err(|e| format!("cannot write the test packages' marker: {e}"))?;
+    eprintln!("stoker setup: test packages ready");
+    Ok(())
 }

@@ -103,32 +103,40 @@ fn metrics_table(out: &mut String, run: &RunData) {
     let best_epoch = summary
         .and_then(|s| s.get("best_epoch"))
         .and_then(|m| m.as_u64());
-    let mut names: Vec<&String> = final_metrics.keys().chain(best.keys()).collect();
-    names.sort();
-    names.dedup();
     out.push_str("<h2>Final and best metrics</h2>\n");
     if let Some(monitor) = monitor {
         let _ = writeln!(
             out,
-            "<p class=\"meta\">Best: the checkpoint with the best <b>{}</b>{}.</p>",
+            "<p class=\"meta\">Best: the checkpoint with the best <b>{}</b>{}; test: {}.</p>",
             escape(monitor),
-            best_epoch.map_or(String::new(), |e| format!(", at epoch {}", e + 1))
+            best_epoch.map_or(String::new(), |e| format!(", at epoch {}", e + 1)),
+            if test.is_empty() {
+                "not run"
+            } else {
+                "evaluated after fit"
+            }
         );
     }
-    out.push_str("<table id=\"metrics\">\n<tr><th>metric</th><th>final</th><th>best</th></tr>\n");
-    for name in names {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(name),
-            number(final_metrics.get(name).copied()),
-            number(best.get(name).copied())
-        );
+    let table = MetricsTable::new(&final_metrics, &best, &test);
+    out.push_str(
+        "<table id=\"metrics\">\n<tr><th>metric</th><th>train</th><th>val</th>\
+         <th>best: train</th><th>best: val</th><th>test</th></tr>\n",
+    );
+    let mut rows: Vec<_> = table.rows.iter().collect();
+    rows.sort_by_key(|(metric, _)| (!metric.starts_with("loss"), metric.as_str()));
+    for (metric, cells) in rows {
+        let _ = write!(out, "<tr><td>{}</td>", escape(metric));
+        for cell in cells {
+            let _ = write!(out, "<td>{}</td>", number(*cell));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-    if !test.is_empty() {
-        out.push_str("<h2>Test metrics</h2>\n<table id=\"test-metrics\">\n<tr><th>metric</th><th>value</th></tr>\n");
-        for (name, value) in &test {
+    if !table.others.is_empty() {
+        out.push_str(
+            "<h3>Other logged values (last)</h3>\n<table id=\"other-values\">\n<tr><th>name</th><th>value</th></tr>\n",
+        );
+        for (name, value) in &table.others {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td></tr>",
@@ -140,12 +148,67 @@ fn metrics_table(out: &mut String, run: &RunData) {
     }
 }
 
+/// The metrics of a run as one row per metric (`loss`, `f1_macro`, ...) with its train, val,
+/// best-checkpoint and test values side by side; the rest (`lr`, step-level values) apart.
+struct MetricsTable {
+    /// Metric name and its cells: train, val, best train, best val, test.
+    rows: BTreeMap<String, [Option<f64>; 5]>,
+    /// Values that are not a split's metric, with their last value.
+    others: BTreeMap<String, f64>,
+}
+
+impl MetricsTable {
+    fn new(
+        final_metrics: &BTreeMap<String, f64>,
+        best: &BTreeMap<String, f64>,
+        test: &BTreeMap<String, f64>,
+    ) -> MetricsTable {
+        let mut table = MetricsTable {
+            rows: BTreeMap::new(),
+            others: BTreeMap::new(),
+        };
+        let columns: [(&BTreeMap<String, f64>, &str, usize); 5] = [
+            (final_metrics, "train_", 0),
+            (final_metrics, "val_", 1),
+            (best, "train_", 2),
+            (best, "val_", 3),
+            (test, "test_", 4),
+        ];
+        for (values, prefix, column) in columns {
+            for (name, value) in values {
+                match name.strip_prefix(prefix) {
+                    Some(metric) if !metric.ends_with("_step") => {
+                        table.rows.entry(metric.to_string()).or_default()[column] = Some(*value);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (name, value) in final_metrics.iter().chain(test) {
+            let split_metric = ["train_", "val_", "test_"]
+                .iter()
+                .any(|p| name.strip_prefix(p).is_some_and(|m| !m.ends_with("_step")));
+            if !split_metric {
+                table.others.insert(name.clone(), *value);
+            }
+        }
+        table
+    }
+}
+
 fn confusion_section(out: &mut String, run: &RunData) -> Result<(), String> {
     if run.confusion.is_empty() {
         return Ok(());
     }
     out.push_str("<h2>Confusion matrices</h2>\n<div class=\"charts\">\n");
-    for (split, matrix) in &run.confusion {
+    let mut splits: Vec<_> = run.confusion.iter().collect();
+    splits.sort_by_key(|(split, _)| match split.as_str() {
+        "val" => 0,
+        "test" => 1,
+        "train" => 2,
+        _ => 3,
+    });
+    for (split, matrix) in splits {
         let svg = plot::heatmap_svg(&format!("confusion matrix ({split})"), matrix)?;
         let _ = writeln!(
             out,

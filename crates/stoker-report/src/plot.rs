@@ -64,6 +64,9 @@ fn bounds(chart: &LineChart) -> Option<((f64, f64), (f64, f64))> {
     if x1 == x0 {
         x1 = x0 + 1.0;
     }
+    // A little room on both sides, so that markers at the ends are drawn whole.
+    let pad = (x1 - x0) * 0.02;
+    (x0, x1) = (x0 - pad, x1 + pad);
     if y1 == y0 {
         let pad = if y0 == 0.0 { 1.0 } else { y0.abs() * 0.1 };
         (y0, y1) = (y0 - pad, y1 + pad);
@@ -81,6 +84,39 @@ fn axis_number(v: f64) -> String {
         let text = format!("{v:.4}");
         text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// The corner of the plot with the fewest data points under it, where the legend hides least
+/// (upper right when several are equally free).
+fn legend_corner(chart: &LineChart, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    let log = wants_log(y);
+    let y_of = |v: f64| if log { v.ln() } else { v };
+    let (y0, y1) = (y_of(y.0), y_of(y.1));
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let covered = |right: bool, upper: bool| {
+        chart
+            .series
+            .iter()
+            .flat_map(|(_, points)| points.iter())
+            .filter(|&&(px, py)| {
+                let fx = (px - x.0) / (x.1 - x.0);
+                let fy = (y_of(py) - y0) / (y1 - y0);
+                let in_x = if right { fx > 0.6 } else { fx < 0.4 };
+                let in_y = if upper { fy > 0.65 } else { fy < 0.35 };
+                in_x && in_y
+            })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|(_, right, upper)| covered(*right, *upper))
+        .map(|(position, _, _)| position)
+        .unwrap_or(SeriesLabelPosition::UpperRight)
 }
 
 /// Whether a chart's values span enough orders of magnitude (all positive) for a log scale.
@@ -139,7 +175,7 @@ where
                 }
             }
             ctx.configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(legend_corner(chart, (x0, x1), (y0, y1)))
                 .label_font(("sans-serif", 13))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(180, 180, 180))
@@ -177,7 +213,16 @@ where
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d(0..n, 0..n)?;
+        // An integer range covers both its ends: 0..n-1 makes the n cells.
+        .build_cartesian_2d(
+            (0..n.saturating_sub(1)).into_segmented(),
+            (0..n.saturating_sub(1)).into_segmented(),
+        )?;
+    // Row i (true class i) is drawn at y = n - 1 - i, so that class 0 is the top row.
+    let class_at = |v: &SegmentValue<usize>, flip: bool| match v {
+        SegmentValue::CenterOf(k) if *k < n => (if flip { n - 1 - k } else { *k }).to_string(),
+        _ => String::new(),
+    };
     ctx.configure_mesh()
         .disable_mesh()
         .x_desc("predicted class")
@@ -186,15 +231,10 @@ where
         .y_labels(n)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
-        .x_label_formatter(&|v| if *v < n { v.to_string() } else { String::new() })
-        .y_label_formatter(&|v| {
-            if *v < n {
-                (n - 1 - *v).to_string()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v| class_at(v, false))
+        .y_label_formatter(&|v| class_at(v, true))
         .draw()?;
+    let font_size = if n <= 10 { 15 } else { 10 };
     for (i, row) in matrix.iter().enumerate() {
         for (j, &count) in row.iter().enumerate() {
             let shade = count as f64 / max;
@@ -205,19 +245,23 @@ where
             );
             let y = n - 1 - i;
             ctx.draw_series(std::iter::once(Rectangle::new(
-                [(j, y), (j + 1, y + 1)],
+                [
+                    (SegmentValue::Exact(j), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(j + 1), SegmentValue::Exact(y + 1)),
+                ],
                 color.filled(),
             )))?;
             let text_color = if shade > 0.55 { WHITE } else { BLACK };
             ctx.draw_series(std::iter::once(Text::new(
                 count.to_string(),
-                (j, y + 1),
-                ("sans-serif", 15).into_font().color(&text_color).pos(
-                    plotters::style::text_anchor::Pos::new(
-                        plotters::style::text_anchor::HPos::Left,
-                        plotters::style::text_anchor::VPos::Top,
-                    ),
-                ),
+                (SegmentValue::CenterOf(j), SegmentValue::CenterOf(y)),
+                ("sans-serif", font_size)
+                    .into_font()
+                    .color(&text_color)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    )),
             )))?;
         }
     }

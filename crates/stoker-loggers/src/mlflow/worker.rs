@@ -16,7 +16,7 @@ use super::client::{Client, Failure, MetricPoint};
 
 /// What the logger hands the worker, in order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "record")]
+#[serde(rename_all = "snake_case", tag = "record", content = "data")]
 pub enum Record {
     /// Find or create the experiment, then create the run (or reopen `resume_run_id`).
     Open {
@@ -341,4 +341,43 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_is_kept_as_one_json_line() {
+        let records = [
+            Record::Params(vec![("lr".into(), "0.1".into())]),
+            Record::Metrics(vec![MetricPoint {
+                key: "loss".into(),
+                value: 0.5,
+                timestamp: 1,
+                step: 2,
+            }]),
+            Record::Tags(vec![("team".into(), "fluids".into())]),
+            Record::Artifact {
+                file: "runs/x/config.yaml".into(),
+                artifact_path: "config.yaml".into(),
+            },
+            Record::End {
+                status: "FINISHED".into(),
+                end_ms: 3,
+            },
+        ];
+        let lines: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        assert_eq!(
+            lines[1],
+            r#"{"record":"metrics","data":[{"key":"loss","value":0.5,"timestamp":1,"step":2}]}"#
+        );
+        assert_eq!(
+            lines[3],
+            r#"{"record":"artifact","data":{"file":"runs/x/config.yaml","artifact_path":"config.yaml"}}"#
+        );
+    }
 }

@@ -79,6 +79,21 @@ fn read_events(scratch: &Scratch, run_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The scalars TensorBoard shows, by (tag, step); panics if a step shows twice.
+fn scalar_points(events: &serde_json::Value) -> BTreeMap<(String, u64), f64> {
+    let mut seen = BTreeMap::new();
+    for (tag, points) in events["scalars"].as_object().unwrap() {
+        for point in points.as_array().unwrap() {
+            let key = (tag.clone(), point[0].as_u64().unwrap());
+            let value = point[1].as_f64().unwrap();
+            if let Some(before) = seen.insert(key.clone(), value) {
+                panic!("{key:?} shows twice: {before} and {value}");
+            }
+        }
+    }
+    seen
+}
+
 #[test]
 fn tensorboard_reads_back_scalars_hparams_text_histograms_and_images() {
     let scratch = Scratch::new("tensorboard");
@@ -91,15 +106,7 @@ fn tensorboard_reads_back_scalars_hparams_text_histograms_and_images() {
 
     // Scalars: exactly the values of metrics.csv, at the same steps (as float32).
     let expected = csv_values(&run_dir);
-    let mut seen = BTreeMap::new();
-    for (tag, points) in events["scalars"].as_object().unwrap() {
-        for point in points.as_array().unwrap() {
-            seen.insert(
-                (tag.clone(), point[0].as_u64().unwrap()),
-                point[1].as_f64().unwrap(),
-            );
-        }
-    }
+    let seen = scalar_points(&events);
     assert_eq!(
         seen.keys().collect::<Vec<_>>(),
         expected.keys().collect::<Vec<_>>()
@@ -169,6 +176,46 @@ fn tensorboard_reads_back_scalars_hparams_text_histograms_and_images() {
         assert!(image[2].as_u64().unwrap() > 100, "{tag}: {image}");
         assert_eq!(image[3], "89504e470d0a1a0a", "{tag} is not a PNG");
     }
+}
+
+#[test]
+fn a_resumed_run_shows_each_step_once_in_tensorboard() {
+    let scratch = Scratch::new("tensorboard-resume");
+    let config = scratch.write(
+        "exp.yaml",
+        &common::SMALL.replace(
+            "args: {max_epochs: 3}}",
+            "args: {max_epochs: 3, log_every_n_steps: 4}}\n\
+             callbacks: [{name: ModelCheckpoint, args: {every_n_train_steps: 5, save_top_k: -1}}]\n\
+             loggers: [csv, tensorboard]",
+        ),
+    );
+    let config = config.to_str().unwrap();
+    let full = scratch.stoker(&["train", config]);
+    full.expect_code(0);
+    let run_dir = full.run_dir(&scratch.dir);
+    let uninterrupted = scalar_points(&read_events(&scratch, &run_dir));
+
+    // Resume the finished run from step 15 (mid-epoch 1): steps 16.. are logged again, into a
+    // second event file that TensorBoard reads after the first.
+    let checkpoint = run_dir.join("checkpoints/epoch=1-step=15.safetensors");
+    assert!(checkpoint.is_file());
+    scratch
+        .stoker(&["train", config, "--resume", checkpoint.to_str().unwrap()])
+        .expect_code(0);
+    let files = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .count();
+    assert_eq!(files, 2);
+    let resumed = scalar_points(&read_events(&scratch, &run_dir));
+    assert_eq!(resumed, uninterrupted);
 }
 
 #[test]

@@ -102,7 +102,8 @@ pub struct InMemoryData {
 
 impl InMemoryData {
     /// Uploads the train, val and test tensors to `device`. Every split must have the same
-    /// tensor names, kinds and sample shapes (an empty split may have no tensors).
+    /// tensor names, kinds and sample ranks (an empty split may have no tensors); val and test
+    /// may differ from train in the size of each sample axis (another resolution).
     pub fn new(
         splits: [Vec<HostTensor>; 3],
         options: BatchOptions,
@@ -132,10 +133,13 @@ impl InMemoryData {
                     )));
                 }
                 let expected = tensors.iter().find(|e| e.name == t.name);
-                if expected.is_none_or(|e| e.sample_shape != t.sample_shape() || e.kind != t.kind())
-                {
+                // Val and test may hold another grid of the same rank (an operator evaluated
+                // at a resolution it was not trained on); the kind and rank must agree.
+                if expected.is_none_or(|e| {
+                    e.sample_shape.len() != t.sample_shape().len() || e.kind != t.kind()
+                }) {
                     return Err(StokerError::msg(format!(
-                        "tensor `{}` of the {} split has sample shape {:?} ({:?}); the train split's is {:?}",
+                        "tensor `{}` of the {} split has sample shape {:?} ({:?}); the train split's is {:?}: the ranks and element types must agree",
                         t.name,
                         Split::ALL[i],
                         t.sample_shape(),

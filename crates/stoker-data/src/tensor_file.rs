@@ -182,7 +182,7 @@ impl DataSpec for TensorFileSpec {
         };
         let data = InMemoryData::new([train, val, test], options, &ctx.device).map_err(|e| {
             BuildError::new(e.to_string())
-                .hint("all files must hold the same tensors with the same per-sample shapes")
+                .hint("all files must hold the same tensors, of the same element type and per-sample rank")
         })?;
         Ok(Box::new(data))
     }

@@ -51,6 +51,14 @@ pub struct Mlp {
 impl Model for Mlp {
     fn forward(&self, batch: &Batch) -> Result<Output> {
         let mut x = batch.float_flat(&self.input)?;
+        let expected = self.layers[0].weight.dims()[0];
+        if x.dims()[1] != expected {
+            return Err(StokerError::msg(format!(
+                "MLP: each sample of `{}` has {} values, but the model was built for {expected} (a split with another sample shape?)",
+                self.input,
+                x.dims()[1]
+            )));
+        }
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);

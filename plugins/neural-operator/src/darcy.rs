@@ -54,8 +54,8 @@ impl DarcyResidual {
         let flux = |axis: usize, n: usize, h: f64| {
             let face_a = (a.clone().narrow(axis, 1, n - 1) + a.clone().narrow(axis, 0, n - 1))
                 .mul_scalar(0.5);
-            let grad = (u.clone().narrow(axis, 1, n - 1) - u.clone().narrow(axis, 0, n - 1))
-                .div_scalar(h);
+            let grad =
+                (u.clone().narrow(axis, 1, n - 1) - u.clone().narrow(axis, 0, n - 1)).div_scalar(h);
             face_a * grad
         };
         let f1 = flux(1, n1, h1).narrow(2, 1, n2 - 2);

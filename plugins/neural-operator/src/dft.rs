@@ -54,11 +54,7 @@ pub fn irdft(re: Tensor<2>, im: Tensor<2>, n: usize) -> Tensor<2> {
     let [_, modes] = re.dims();
     let device = re.device();
     let weight = |k: usize| {
-        if k == 0 || 2 * k == n {
-            1.0
-        } else {
-            2.0
-        }
+        if k == 0 || 2 * k == n { 1.0 } else { 2.0 }
     };
     let a = matrix(modes, n, &device, |k, t| {
         weight(k) * angle(k, t, n).cos() / n as f64

@@ -120,7 +120,13 @@ impl Trunk {
 /// Evenly spaced coordinates in [0, 1] on `n` points.
 fn linspace(n: usize) -> Vec<f32> {
     (0..n)
-        .map(|i| if n > 1 { i as f32 / (n - 1) as f32 } else { 0.0 })
+        .map(|i| {
+            if n > 1 {
+                i as f32 / (n - 1) as f32
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -210,11 +216,8 @@ impl Model for Fno2d {
         };
         let mut h = self.trunk.lift.forward(x);
         let last = self.spectral.len() - 1;
-        for (l, (spectral, pointwise)) in self
-            .spectral
-            .iter()
-            .zip(&self.trunk.pointwise)
-            .enumerate()
+        for (l, (spectral, pointwise)) in
+            self.spectral.iter().zip(&self.trunk.pointwise).enumerate()
         {
             let k = spectral
                 .forward(h.clone().permute([0, 3, 1, 2]))
@@ -240,8 +243,9 @@ impl ModelSpec for Fno2dSpec {
             [m] => [m, m],
             [m1, m2] => [m1, m2],
             _ => {
-                return Err(BuildError::at("modes", "give [m1, m2] or [m]")
-                    .hint("e.g. `modes: [8, 8]`"));
+                return Err(
+                    BuildError::at("modes", "give [m1, m2] or [m]").hint("e.g. `modes: [8, 8]`")
+                );
             }
         };
         if modes.contains(&0) {
@@ -359,11 +363,8 @@ impl Model for Fno1d {
         };
         let mut h = self.trunk.lift.forward(x);
         let last = self.spectral.len() - 1;
-        for (l, (spectral, pointwise)) in self
-            .spectral
-            .iter()
-            .zip(&self.trunk.pointwise)
-            .enumerate()
+        for (l, (spectral, pointwise)) in
+            self.spectral.iter().zip(&self.trunk.pointwise).enumerate()
         {
             let k = spectral
                 .forward(h.clone().permute([0, 2, 1]))

@@ -115,7 +115,11 @@ impl SpectralConv2d {
         let k1 = frequencies.len();
         // Real transform along n2, then complex transform along n1.
         let (re, im) = rdft(x.reshape([b * c * n1, n2]), m2);
-        let n1_last = |t: Tensor<2>| t.reshape([b, c, n1, m2]).swap_dims(2, 3).reshape([b * c * m2, n1]);
+        let n1_last = |t: Tensor<2>| {
+            t.reshape([b, c, n1, m2])
+                .swap_dims(2, 3)
+                .reshape([b * c * m2, n1])
+        };
         let (re, im) = cdft(n1_last(re), n1_last(im), &frequencies);
         // [b, c, m2, k1] -> [k1 * m2, b, c]: one channel-mixing matmul per mode.
         let to_modes = |t: Tensor<2>| {
@@ -131,7 +135,11 @@ impl SpectralConv2d {
                 .reshape([b * o * m2, k1])
         };
         let (re, im) = icdft(from_modes(re), from_modes(im), &frequencies, n1);
-        let n2_last = |t: Tensor<2>| t.reshape([b, o, m2, n1]).swap_dims(2, 3).reshape([b * o * n1, m2]);
+        let n2_last = |t: Tensor<2>| {
+            t.reshape([b, o, m2, n1])
+                .swap_dims(2, 3)
+                .reshape([b * o * n1, m2])
+        };
         irdft(n2_last(re), n2_last(im), n2).reshape([b, o, n1, n2])
     }
 }
@@ -173,7 +181,8 @@ mod tests {
                     for k2 in 0..n2 {
                         for t1 in 0..n1 {
                             for t2 in 0..n2 {
-                                let a = -2.0 * std::f64::consts::PI
+                                let a = -2.0
+                                    * std::f64::consts::PI
                                     * ((k1 * t1) as f64 / n1 as f64 + (k2 * t2) as f64 / n2 as f64);
                                 s[k1 * n2 + k2].0 += plane[t1 * n2 + t2] * a.cos();
                                 s[k1 * n2 + k2].1 += plane[t1 * n2 + t2] * a.sin();
@@ -207,7 +216,8 @@ mod tests {
             // Row transforms, then column transforms, with the direct 1-D DFT.
             let mut rows = vec![(0.0, 0.0); n1 * n2];
             for k1 in 0..n1 {
-                let (r, i): (Vec<f64>, Vec<f64>) = full[k1 * n2..(k1 + 1) * n2].iter().copied().unzip();
+                let (r, i): (Vec<f64>, Vec<f64>) =
+                    full[k1 * n2..(k1 + 1) * n2].iter().copied().unzip();
                 let (tr, ti) = direct_dft(&r, &i, 1.0);
                 for t2 in 0..n2 {
                     rows[k1 * n2 + t2] = (tr[t2], ti[t2]);

@@ -1,0 +1,212 @@
+//! `CNN1d`: a 1-D convolutional classifier on raw signals. Each block is convolution, batch
+//! norm, ReLU and max-pooling by 2; a global average pool and a linear layer give the class
+//! scores. The defaults follow WDCNN (Zhang et al., 2017): a wide, strided first kernel that
+//! acts as a learned filter bank, then small kernels.
+
+use serde::{Deserialize, Serialize};
+use stoker::burn::nn::conv::{Conv1d, Conv1dConfig};
+use stoker::burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
+use stoker::burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d,
+};
+use stoker::burn::tensor::activation::relu;
+use stoker::prelude::*;
+
+fn default_channels() -> Vec<usize> {
+    vec![16, 32, 64, 64]
+}
+fn default_kernels() -> Vec<usize> {
+    vec![64, 3, 3, 3]
+}
+fn default_strides() -> Vec<usize> {
+    vec![8, 1, 1, 1]
+}
+fn default_classes() -> usize {
+    4
+}
+fn default_input() -> String {
+    "x".into()
+}
+fn default_output() -> String {
+    "pred".into()
+}
+
+/// A 1-D CNN classifier on signals [batch, length] or [batch, channels, length]: blocks of conv (kernels, strides), batch norm, ReLU and max-pool by 2, then global average pooling, dropout and a linear layer to n_classes scores.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(model, name = "CNN1d")]
+pub struct Cnn1dSpec {
+    /// Output channels of each convolution block.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<usize>,
+    /// Kernel size of each block's convolution.
+    #[serde(default = "default_kernels")]
+    pub kernels: Vec<usize>,
+    /// Stride of each block's convolution.
+    #[serde(default = "default_strides")]
+    pub strides: Vec<usize>,
+    /// Number of classes (the output's width).
+    #[serde(default = "default_classes")]
+    pub n_classes: usize,
+    /// Dropout before the classifier.
+    #[serde(default)]
+    pub dropout: f64,
+    /// The batch tensor the model reads.
+    #[serde(default = "default_input")]
+    pub input: String,
+    /// The name of the output tensor (class scores).
+    #[serde(default = "default_output")]
+    pub output: String,
+}
+
+/// One convolution block.
+#[derive(Module, Debug)]
+pub struct Block {
+    conv: Conv1d,
+    norm: BatchNorm,
+    pool: MaxPool1d,
+}
+
+/// The classifier.
+#[derive(Module, Debug)]
+pub struct Cnn1d {
+    blocks: Vec<Block>,
+    dropout: Dropout,
+    classifier: Linear,
+    #[module(skip)]
+    input: String,
+    #[module(skip)]
+    output: String,
+}
+
+impl Model for Cnn1d {
+    fn forward(&self, batch: &Batch) -> Result<Output> {
+        let mut x: Tensor<3> = match batch.shape(&self.input)?.len() {
+            2 => batch.float::<2>(&self.input)?.unsqueeze_dim(1),
+            3 => batch.float::<3>(&self.input)?,
+            rank => {
+                return Err(StokerError::msg(format!(
+                    "CNN1d: `{}` has rank {rank}; it needs [batch, length] or [batch, channels, length]",
+                    self.input
+                )));
+            }
+        };
+        for block in &self.blocks {
+            x = block
+                .pool
+                .forward(relu(block.norm.forward(block.conv.forward(x))));
+        }
+        let [b, c, l] = x.dims();
+        let pooled = x.sum_dim(2).div_scalar(l as f64).reshape([b, c]);
+        let scores = self.classifier.forward(self.dropout.forward(pooled));
+        Ok(Output::output().with_float(self.output.clone(), scores))
+    }
+}
+
+/// The length after a convolution with symmetric padding `k / 2`, then pooling by 2.
+fn block_length(length: usize, kernel: usize, stride: usize) -> usize {
+    let padded = length + 2 * (kernel / 2);
+    let conv = if padded >= kernel {
+        (padded - kernel) / stride + 1
+    } else {
+        0
+    };
+    conv / 2
+}
+
+impl ModelSpec for Cnn1dSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn DynModel>, BuildError> {
+        let blocks = self.channels.len();
+        if blocks == 0 {
+            return Err(BuildError::at("channels", "needs at least one block"));
+        }
+        for (name, list) in [("kernels", &self.kernels), ("strides", &self.strides)] {
+            if list.len() != blocks {
+                return Err(BuildError::at(
+                    name,
+                    format!("has {} entries for {blocks} blocks (channels)", list.len()),
+                ));
+            }
+            if list.contains(&0) {
+                return Err(BuildError::at(name, "every entry must be at least 1"));
+            }
+        }
+        if self.channels.contains(&0) || self.n_classes < 2 {
+            return Err(BuildError::new(
+                "channels must be at least 1 and n_classes at least 2",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(BuildError::at("dropout", "must be a probability in [0, 1)"));
+        }
+        let data = ctx.data()?;
+        let info = data.tensor(&self.input).ok_or_else(|| {
+            BuildError::at("input", format!("the data has no tensor `{}`", self.input))
+                .hint(format!("the data's tensors are: {}", data.tensor_names()))
+        })?;
+        let (in_channels, length) = match info.sample_shape[..] {
+            [l] => (1, l),
+            [c, l] => (c, l),
+            _ => {
+                return Err(BuildError::at(
+                    "input",
+                    format!(
+                        "each sample of `{}` has shape {:?}; CNN1d needs [length] or [channels, length]",
+                        self.input, info.sample_shape
+                    ),
+                ));
+            }
+        };
+        let mut l = length;
+        for (i, (&k, &s)) in self.kernels.iter().zip(&self.strides).enumerate() {
+            l = block_length(l, k, s);
+            if l == 0 {
+                return Err(BuildError::at(
+                    format!("kernels[{i}]"),
+                    format!("signals of {length} samples are pooled away by block {i}"),
+                )
+                .hint("use fewer blocks, smaller strides or longer signals"));
+            }
+        }
+        let device = ctx.train_device();
+        let mut previous = in_channels;
+        let blocks = self
+            .channels
+            .iter()
+            .zip(self.kernels.iter().zip(&self.strides))
+            .map(|(&c, (&k, &s))| {
+                let block = Block {
+                    conv: Conv1dConfig::new(previous, c, k)
+                        .with_stride(s)
+                        .with_padding(PaddingConfig1d::Explicit(k / 2, k / 2))
+                        .init(&device),
+                    norm: BatchNormConfig::new(c).init(&device),
+                    pool: MaxPool1dConfig::new(2).init(),
+                };
+                previous = c;
+                block
+            })
+            .collect();
+        Ok(boxed(Cnn1d {
+            blocks,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classifier: LinearConfig::new(previous, self.n_classes).init(&device),
+            input: self.input.clone(),
+            output: self.output.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_follow_the_convolution_arithmetic() {
+        // 2048 samples, kernel 64 stride 8 padding 32: (2048 + 64 - 64) / 8 + 1 = 257, pooled 128.
+        assert_eq!(block_length(2048, 64, 8), 128);
+        // kernel 3 stride 1 padding 1 keeps the length, pooling halves it.
+        assert_eq!(block_length(128, 3, 1), 64);
+        assert_eq!(block_length(1, 3, 1), 0);
+    }
+}

@@ -1,0 +1,14 @@
+//! Rolling-bearing fault diagnosis as a stoker plugin.
+//!
+//! Registers, from this crate alone:
+//! - the data `BearingSignals` ([`data::BearingSignalsSpec`]): vibration signals generated from
+//!   the physics of a rolling bearing ([`geometry`], [`signal`]) for four classes (normal, outer
+//!   race, inner race, ball fault) over shaft speeds, fault severities and loads, with chosen
+//!   speeds or severities held out for the test split;
+//! - the model `CNN1d` ([`cnn1d::Cnn1dSpec`]): a 1-D convolutional classifier on raw signals
+//!   (a wide first kernel, as WDCNN).
+
+pub mod cnn1d;
+pub mod data;
+pub mod geometry;
+pub mod signal;

@@ -19,6 +19,13 @@ pub trait Model: Module + 'static {
     /// The forward pass. Read inputs by name (`batch.float::<2>("x")?`) and return named outputs
     /// (conventionally `pred`).
     fn forward(&self, batch: &Batch) -> Result<Output>;
+
+    /// The forward pass of evaluation (validation, test, `eval`, `predict`): what the model
+    /// does at inference time when that differs from training, such as an autoregressive
+    /// rollout beside the teacher-forced predictions. Defaults to [`forward`](Model::forward).
+    fn forward_eval(&self, batch: &Batch) -> Result<Output> {
+        self.forward(batch)
+    }
 }
 
 /// What one parameter is, for summaries.
@@ -95,6 +102,8 @@ pub trait DynModel: Send {
 pub struct ModelHandle<M: Model> {
     // `None` only for the instant an optimizer step moves the module through the optimizer.
     module: Option<M>,
+    // The evaluation copy ([`DynModel::for_eval`]) runs [`Model::forward_eval`].
+    evaluating: bool,
 }
 
 impl<M: Model> ModelHandle<M> {
@@ -102,6 +111,7 @@ impl<M: Model> ModelHandle<M> {
     pub fn new(module: M) -> Self {
         ModelHandle {
             module: Some(module),
+            evaluating: false,
         }
     }
 
@@ -293,7 +303,11 @@ impl burn::module::ModuleVisitor for ParamCollector {
 
 impl<M: Model> DynModel for ModelHandle<M> {
     fn forward(&self, batch: &Batch) -> Result<Output> {
-        self.module().forward(batch)
+        if self.evaluating {
+            self.module().forward_eval(batch)
+        } else {
+            self.module().forward(batch)
+        }
     }
 
     fn backward(&self, loss: Tensor<1>) -> GradientsParams {
@@ -306,7 +320,10 @@ impl<M: Model> DynModel for ModelHandle<M> {
     }
 
     fn for_eval(&self) -> Box<dyn DynModel> {
-        Box::new(ModelHandle::new(self.module().valid()))
+        Box::new(ModelHandle {
+            module: Some(self.module().valid()),
+            evaluating: true,
+        })
     }
 
     fn num_params(&self) -> usize {

@@ -56,8 +56,8 @@ fn default_true() -> bool {
     true
 }
 
-/// The tensor names a file holds.
-fn names_in(path: &Path) -> Result<Vec<String>, String> {
+/// The tensor names a file holds (`.npz` or `.safetensors`).
+pub fn names_in(path: &Path) -> Result<Vec<String>, String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => npy::npz_names(path),
         Some("safetensors") => safetensors_file::names(path),
@@ -65,7 +65,8 @@ fn names_in(path: &Path) -> Result<Vec<String>, String> {
     }
 }
 
-fn read(path: &Path, names: &[&str]) -> Result<Vec<HostTensor>, String> {
+/// Reads the tensors `names` of a `.npz` or `.safetensors` file.
+pub fn read(path: &Path, names: &[&str]) -> Result<Vec<HostTensor>, String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => npy::read_npz(path, names),
         Some("safetensors") => safetensors_file::read(path, names),
@@ -96,7 +97,7 @@ impl TensorFileSpec {
         if !path.is_file() {
             return Err(BuildError::at(arg, format!("data file `{}` does not exist", path.display()))
                 .hint(format!(
-                    "paths are relative to the current directory ({here}); the FNO datasets are fetched by `cargo xtask data`"
+                    "paths are relative to the current directory ({here}); the FNO datasets are in data/fno/ of the repository"
                 )));
         }
         let names = names_in(path)

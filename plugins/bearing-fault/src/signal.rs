@@ -130,9 +130,10 @@ impl SignalModel {
                     1.0
                 };
                 let first = (strike * fs).ceil() as usize;
-                for i in first..(first + ring).min(n) {
+                let end = (first + ring).min(n);
+                for (i, value) in x.iter_mut().enumerate().take(end).skip(first) {
                     let dt = i as f64 / fs - strike;
-                    x[i] += amplitude * gain * (-decay * dt).exp() * (omega * dt).sin();
+                    *value += amplitude * gain * (-decay * dt).exp() * (omega * dt).sin();
                 }
                 // Slip: each interval varies by 1 %.
                 strike += period * (1.0 + 0.01 * rng.normal());

@@ -165,7 +165,7 @@ impl ModelSpec for FluidDecoderSpec {
                 return Err(BuildError::at(name, "must be at least 1"));
             }
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err(BuildError::at(
                 "n_heads",
                 format!(

@@ -200,8 +200,8 @@ mod tests {
                 for k2 in 0..m2 {
                     let mode = q * m2 + k2;
                     let (mut yr, mut yi) = (0.0, 0.0);
-                    for i in 0..c {
-                        let (xr, xi) = spectra[i][k1 * n2 + k2];
+                    for (i, spectrum) in spectra.iter().enumerate() {
+                        let (xr, xi) = spectrum[k1 * n2 + k2];
                         let idx = (mode * c + i) * o + j;
                         yr += xr * wr[idx] - xi * wi[idx];
                         yi += xr * wi[idx] + xi * wr[idx];

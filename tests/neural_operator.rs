@@ -145,3 +145,90 @@ fn modes_that_do_not_fit_the_grid_are_refused_with_the_largest_that_do() {
         check.stderr
     );
 }
+
+#[test]
+fn normalization_is_fitted_on_train_kept_with_the_run_and_undone_for_metrics() {
+    let scratch = Scratch::new("darcy-normalize");
+    let normalize = "data.args.normalize={x: gaussian_pixel, y: gaussian_pixel}";
+
+    // stats: the training split in physical units (numpy: x.mean() 0.499445, y.mean() 0.386316).
+    let mut args = vec![
+        "stats".to_string(),
+        repo("configs/darcy_fno.yaml").display().to_string(),
+    ];
+    for set in short(&scratch).into_iter().chain([normalize.to_string()]) {
+        args.extend(["--set".to_string(), set]);
+    }
+    args.extend([
+        "--output".into(),
+        scratch.path("norm.safetensors").display().to_string(),
+    ]);
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stats = scratch.stoker(&args_ref);
+    stats.expect_code(0);
+    let row = |name: &str| -> Vec<f64> {
+        let line = stats
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{}", stats.stdout));
+        line.split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    assert!((row("x")[0] - 0.499445).abs() < 1e-5, "{}", stats.stdout);
+    assert!((row("y")[0] - 0.386316).abs() < 1e-5, "{}", stats.stdout);
+    assert_eq!(
+        common::tensor_names(&scratch.path("norm.safetensors")),
+        ["x.scale", "x.shift", "y.scale", "y.shift"]
+    );
+
+    // Training: the loss sees normalized targets, the metrics physical ones.
+    let (run_dir, run) = train(&scratch, "configs/darcy_fno.yaml", &[normalize, "loss=mse"]);
+    assert!(
+        run.stdout
+            .contains("normalization fitted on the training split")
+    );
+    assert!(run_dir.join("normalization.safetensors").is_file());
+    let y_shift = common::tensor_f32(&run_dir.join("normalization.safetensors"), "y.shift");
+    assert_eq!(y_shift.len(), 256);
+    let last = csv_rows(&run_dir)
+        .into_iter()
+        .rev()
+        .find(|r| r.contains_key("train_mse"))
+        .unwrap();
+    let loss: f64 = last["train_loss"].parse().unwrap();
+    let mse: f64 = last["train_mse"].parse().unwrap();
+    // Pressure values are ~0.4 with per-pixel std ~0.23: the physical MSE is far below the
+    // normalized one.
+    assert!(mse < loss / 4.0, "train_mse {mse} vs train_loss {loss}");
+
+    // Per-pixel statistics cannot serve another resolution: a clear error before training.
+    let mut args = vec![
+        "check".to_string(),
+        repo("configs/darcy_fno.yaml").display().to_string(),
+    ];
+    for set in short(&scratch).into_iter().chain([
+        normalize.to_string(),
+        format!(
+            "data.args.test={}",
+            repo("data/fno/darcy_test_32.npz").display()
+        ),
+    ]) {
+        args.extend(["--set".to_string(), set]);
+    }
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let check = scratch.stoker(&args_ref);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stderr.contains("data.args.normalize.x"),
+        "{}",
+        check.stderr
+    );
+    assert!(
+        check.stderr.contains("gaussian_channel"),
+        "{}",
+        check.stderr
+    );
+}

@@ -6,6 +6,7 @@
 //! cargo xtask list [KIND]
 //! cargo xtask eval CONFIG --ckpt PATH [--split val|test|train] [--json]
 //! cargo xtask predict CONFIG --ckpt PATH [--split S] [--output F]
+//! cargo xtask stats CONFIG [--set KEY=VALUE]... [--output FILE]
 //! cargo xtask report RUN_DIR
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
@@ -32,6 +33,7 @@ commands:
   list [KIND]                                            list registered components
   eval CONFIG --ckpt PATH [--split S] [--json]           evaluate a checkpoint
   predict CONFIG --ckpt PATH [--split S] [--output F]    write a checkpoint's predictions
+  stats CONFIG [--set KEY=VALUE]... [--output F]         training-split and normalization statistics
   report RUN_DIR                                         (re)write a run's report.html
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
-        "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" => {
+        "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" | "stats" => {
             runner::run_stoker(command, rest)
         }
         "test" => runner::test(rest),

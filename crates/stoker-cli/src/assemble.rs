@@ -173,9 +173,11 @@ fn trial_batch(experiment: &Experiment, parts: &mut TrainingParts) -> Result<(),
         let model = parts.model.for_eval();
         let output = model.forward(&batch)?;
         let loss = parts.loss.forward(&output, &batch)?;
+        let decoded = parts.data.decode(&batch, &output)?;
+        let (batch, output) = decoded.as_ref().map_or((&batch, &output), |(b, o)| (b, o));
         let view = StepView {
-            batch: &batch,
-            output: &output,
+            batch,
+            output,
             loss: &loss,
         };
         for metric in parts.metrics.val.iter_mut() {

@@ -37,7 +37,8 @@ fn refused(refusal: Refusal, source: &str) -> i32 {
     EXIT_BAD_INPUT
 }
 
-fn prepare(config: &Path, sets: &[String]) -> Result<Assembled, i32> {
+/// Loads and builds the experiment, printing its errors (the exit code on failure).
+pub fn prepare(config: &Path, sets: &[String]) -> Result<Assembled, i32> {
     let experiment = load(config, sets).map_err(bad_input)?;
     assemble(experiment).map_err(bad_input)
 }
@@ -154,6 +155,20 @@ pub fn train(
     if let Err(e) = write_atomic(&dir.join("config.yaml"), config_yaml.as_bytes()) {
         eprintln!("error: {e}");
         return EXIT_FAILED;
+    }
+    if let Some(report) = parts.data.normalization() {
+        tracing::info!(
+            "normalization fitted on the training split:\n{}",
+            report.summary
+        );
+        if let Err(e) = crate::normalization::write(&dir, &report) {
+            eprintln!("error: cannot write {}: {e}", report.file_name);
+            return EXIT_FAILED;
+        }
+        console::note(format!(
+            "normalization fitted on the training split: {}",
+            report.file_name
+        ));
     }
     let run = RunInfo {
         name: experiment.name.clone(),

@@ -18,9 +18,11 @@ pub mod assemble;
 pub mod close;
 pub mod commands;
 pub mod list;
+pub mod normalization;
 pub mod report;
 pub mod resume;
 pub mod run_log;
+pub mod stats;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -66,6 +68,17 @@ pub enum Command {
         /// Override a key (as for `train`).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Statistics of the training split's tensors and the normalization the config fits.
+    Stats {
+        /// The experiment file.
+        config: PathBuf,
+        /// Override a key (as for `train`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Also write the normalization statistics to this safetensors file.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// List the registered components of every kind, or of KIND.
     List {
@@ -156,6 +169,11 @@ pub fn run() -> i32 {
         } => commands::predict(&config, &ckpt, split.as_deref(), output, &sets),
         Command::Check { config, sets } => commands::check(&config, &sets),
         Command::List { kind } => list::list(kind.as_deref()),
+        Command::Stats {
+            config,
+            sets,
+            output,
+        } => stats::stats(&config, &sets, output.as_deref()),
         Command::Report { run_dir } => report::report(&run_dir),
         Command::Compare { run_dirs, output } => report::compare(&run_dirs, &output),
         Command::Eval {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Output};
 use crate::error::Result;
 
 /// A split of the data.
@@ -110,6 +110,29 @@ pub trait DataModule: Send {
     /// same config: the property exact resume relies on.
     fn epoch(&self, split: Split, epoch: usize, order: Order)
     -> Result<Box<dyn EpochBatches + '_>>;
+
+    /// Copies of a batch and of the model's output on it with every normalized tensor decoded
+    /// back to physical units, for metrics and predictions (the loss stays on the normalized
+    /// values). `None`, the default, when the data is not normalized.
+    fn decode(&self, _batch: &Batch, _output: &Output) -> Result<Option<(Batch, Output)>> {
+        Ok(None)
+    }
+
+    /// The normalization statistics, fitted on the training split, to keep with the run.
+    fn normalization(&self) -> Option<NormalizationReport> {
+        None
+    }
+}
+
+/// Normalization statistics as a data module reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizationReport {
+    /// The file written in the run directory (`normalization.safetensors`).
+    pub file_name: String,
+    /// Its float32 tensors: name, shape, little-endian bytes.
+    pub tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    /// One readable line per normalized tensor.
+    pub summary: String,
 }
 
 /// The order of an epoch's samples.

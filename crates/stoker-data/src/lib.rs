@@ -1,6 +1,7 @@
 //! stoker's data modules.
 //!
-//! - `TensorFile`: tensors chosen by name from `.npz` or `.safetensors` files.
+//! - `TensorFile`: tensors chosen by name from `.npz` or `.safetensors` files, optionally
+//!   normalized with statistics fitted on the training split ([`normalize`]).
 //! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
 //!
 //! All of them hold their splits on the training device ([`in_memory::InMemoryData`]); a
@@ -8,7 +9,9 @@
 //! epoch, so that resuming reproduces it.
 
 pub mod host;
+#[macro_use]
 pub mod in_memory;
+pub mod normalize;
 pub mod npy;
 pub mod safetensors_file;
 pub mod synthetic;

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::normalize::{Method, Normalized, Stats};
 use stoker::Component;
 use stoker::data::DataModule;
 use stoker::error::BuildError;
@@ -46,6 +48,12 @@ pub struct TensorFileSpec {
     /// Drop the last training batch when it is smaller than `batch_size`.
     #[serde(default)]
     pub drop_last: bool,
+    /// Normalize tensors with statistics fitted on the training split: `{x: gaussian_pixel, y: gaussian_pixel}` (gaussian_pixel, gaussian_channel or min_max). Metrics and predictions see normalized targets and outputs decoded back to physical units; the statistics are saved as normalization.safetensors in the run directory.
+    #[serde(default)]
+    pub normalize: std::collections::BTreeMap<String, Method>,
+    /// Which model output each normalized target decodes (default: `pred` with the first target, when that target is normalized).
+    #[serde(default)]
+    pub decode_outputs: std::collections::BTreeMap<String, String>,
 }
 
 fn default_batch_size() -> usize {
@@ -166,15 +174,28 @@ impl DataSpec for TensorFileSpec {
                 train_file.iter().map(|t| t.rows(rows)).collect()
             }
         };
-        let train = take(&train_rows);
-        let val = match &self.val {
+        let mut train = take(&train_rows);
+        let mut val = match &self.val {
             Some(path) => self.load("val", path)?,
             None => take(&val_rows),
         };
-        let test = match &self.test {
+        let mut test = match &self.test {
             Some(path) => self.load("test", path)?,
             None => take(&test_rows),
         };
+        let stats = self.fit_normalization(&train)?;
+        for (split, tensors) in [
+            ("train", &mut train),
+            ("val", &mut val),
+            ("test", &mut test),
+        ] {
+            for t in tensors.iter_mut() {
+                if let Some(s) = stats.iter().find(|s| s.name == t.name) {
+                    s.encode(t, split)
+                        .map_err(|e| BuildError::at(format!("normalize.{}", t.name), e))?;
+                }
+            }
+        }
         let options = BatchOptions {
             batch_size: self.batch_size,
             shuffle: self.shuffle,
@@ -185,6 +206,56 @@ impl DataSpec for TensorFileSpec {
             BuildError::new(e.to_string())
                 .hint("all files must hold the same tensors, of the same element type and per-sample rank")
         })?;
-        Ok(Box::new(data))
+        if stats.is_empty() {
+            return Ok(Box::new(data));
+        }
+        Ok(Box::new(Normalized {
+            inner: data,
+            outputs: self.output_decoding(&stats)?,
+            stats,
+        }))
+    }
+}
+
+impl TensorFileSpec {
+    /// The statistics of every tensor named in `normalize`, fitted on the training split.
+    fn fit_normalization(&self, train: &[HostTensor]) -> Result<Vec<Stats>, BuildError> {
+        self.normalize
+            .iter()
+            .map(|(name, &method)| {
+                let at = format!("normalize.{name}");
+                let tensor = train.iter().find(|t| &t.name == name).ok_or_else(|| {
+                    BuildError::at(&at, format!("`{name}` is not among the inputs and targets"))
+                })?;
+                Stats::fit(method, tensor).map_err(|e| BuildError::at(&at, e))
+            })
+            .collect()
+    }
+
+    /// Output name -> normalized target whose statistics decode it.
+    fn output_decoding(&self, stats: &[Stats]) -> Result<Vec<(String, String)>, BuildError> {
+        let normalized = |name: &str| stats.iter().any(|s| s.name == name);
+        if self.decode_outputs.is_empty() {
+            return Ok(self
+                .targets
+                .first()
+                .filter(|t| normalized(t))
+                .map(|t| vec![("pred".to_string(), t.clone())])
+                .unwrap_or_default());
+        }
+        self.decode_outputs
+            .iter()
+            .map(|(output, target)| {
+                if normalized(target) {
+                    Ok((output.clone(), target.clone()))
+                } else {
+                    Err(BuildError::at(
+                        format!("decode_outputs.{output}"),
+                        format!("`{target}` is not normalized"),
+                    )
+                    .hint("name a tensor listed under `normalize`"))
+                }
+            })
+            .collect()
     }
 }

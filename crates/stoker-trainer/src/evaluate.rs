@@ -26,9 +26,12 @@ pub fn evaluate(
         let batch = batches.batch(index).map_err(at)?;
         let output = model.forward(&batch).map_err(at)?;
         let value = loss.forward(&output, &batch).map_err(at)?;
+        // Metrics see physical units when the data is normalized.
+        let decoded = data.decode(&batch, &output).map_err(at)?;
+        let (batch, output) = decoded.as_ref().map_or((&batch, &output), |(b, o)| (b, o));
         let view = StepView {
-            batch: &batch,
-            output: &output,
+            batch,
+            output,
             loss: &value,
         };
         for metric in metrics.iter_mut() {

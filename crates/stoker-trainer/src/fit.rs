@@ -710,9 +710,17 @@ impl<'r> Fit<'r> {
             if self.spec.detect_anomaly {
                 anomaly::check_loss(&loss.total, &place)?;
             }
+            // Metrics see physical units when the data is normalized.
+            let decoded = if self.metrics.train.is_empty() {
+                None
+            } else {
+                self.data.decode(&batch, &output).map_err(at)?
+            };
+            let (metric_batch, metric_output) =
+                decoded.as_ref().map_or((&batch, &output), |(b, o)| (b, o));
             let view = StepView {
-                batch: &batch,
-                output: &output,
+                batch: metric_batch,
+                output: metric_output,
                 loss: &loss,
             };
             for metric in self.metrics.train.iter_mut() {

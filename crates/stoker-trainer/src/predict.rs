@@ -86,6 +86,8 @@ pub fn predict(
     for index in 0..batches.len() {
         let batch = batches.batch(index)?;
         let output = model.forward(&batch)?;
+        // Predictions in physical units when the data is normalized.
+        let (batch, output) = data.decode(&batch, &output)?.unwrap_or((batch, output));
         samples += batch.batch_size();
         gather(&mut gathered, "", &output)?;
         gather(&mut gathered, "batch.", &batch)?;

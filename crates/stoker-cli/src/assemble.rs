@@ -134,6 +134,15 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         ));
     }
 
+    let mut augmentations = Vec::new();
+    for augmentation in &experiment.augmentations {
+        augmentations.push(built(
+            &experiment,
+            augmentation,
+            augmentation.spec.build(&ctx),
+        )?);
+    }
+
     let mut parts = TrainingParts {
         device,
         seed: env.seed,
@@ -146,6 +155,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         scheduler,
         loggers: Loggers::new(loggers),
         callbacks,
+        augmentations,
         resume: None,
     };
     trial_batch(&experiment, &mut parts)?;

@@ -10,8 +10,8 @@ use crate::config::{ConfigError, PathStep, RawConfig, parse_path};
 use crate::device::DeviceChoice;
 use crate::registry::{self, AnySpec, ArgsError, Kind, Registration, closest, closest_of};
 use crate::spec::{
-    CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec,
-    SchedulerSpec, TrainerSpec,
+    AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
+    OptimizerSpec, SchedulerSpec, TrainerSpec,
 };
 
 /// `environment:`: where and how the run happens.
@@ -68,6 +68,7 @@ spec_kind!(SchedulerSpec, Scheduler);
 spec_kind!(TrainerSpec, Trainer);
 spec_kind!(CallbackSpec, Callback);
 spec_kind!(LoggerSpec, Logger);
+spec_kind!(AugmentationSpec, Augmentation);
 
 /// A component selected by the experiment file.
 pub struct Component<S: ?Sized> {
@@ -116,10 +117,12 @@ pub struct Experiment {
     pub callbacks: Vec<Component<dyn CallbackSpec>>,
     /// `loggers:` (defaults to `[csv]`).
     pub loggers: Vec<Component<dyn LoggerSpec>>,
+    /// `augmentations:` of training batches (defaults to none).
+    pub augmentations: Vec<Component<dyn AugmentationSpec>>,
 }
 
 /// The top-level keys an experiment file may have.
-pub const TOP_LEVEL_KEYS: [&str; 12] = [
+pub const TOP_LEVEL_KEYS: [&str; 13] = [
     "extends",
     "name",
     "environment",
@@ -132,6 +135,7 @@ pub const TOP_LEVEL_KEYS: [&str; 12] = [
     "trainer",
     "callbacks",
     "loggers",
+    "augmentations",
 ];
 
 fn key(name: &str) -> Vec<PathStep> {
@@ -287,6 +291,7 @@ impl Experiment {
         }
         let callbacks = component_list::<dyn CallbackSpec>(&raw, "callbacks", &[])?;
         let loggers = component_list::<dyn LoggerSpec>(&raw, "loggers", &["csv"])?;
+        let augmentations = component_list::<dyn AugmentationSpec>(&raw, "augmentations", &[])?;
 
         Ok(Experiment {
             raw,
@@ -301,6 +306,7 @@ impl Experiment {
             trainer,
             callbacks,
             loggers,
+            augmentations,
         })
     }
 
@@ -331,6 +337,12 @@ impl Experiment {
             "loggers".into(),
             Value::Sequence(self.loggers.iter().map(Component::resolved).collect()),
         );
+        if !self.augmentations.is_empty() {
+            root.insert(
+                "augmentations".into(),
+                Value::Sequence(self.augmentations.iter().map(Component::resolved).collect()),
+            );
+        }
         serde_yaml::to_string(&Value::Mapping(root)).unwrap_or_default()
     }
 

@@ -7,6 +7,7 @@
 //!   [`trainer`]: the runtime contracts.
 //! - [`checkpoint`], [`run`], [`fs`], [`rng`], [`device`], [`console`]: the pieces around them.
 
+pub mod augment;
 pub mod batch;
 pub mod callback;
 pub mod checkpoint;

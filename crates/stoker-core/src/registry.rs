@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use crate::spec::{
-    CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec, OptimizerSpec,
-    PhysicsSpec, SchedulerSpec, TrainerSpec,
+    AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
+    OptimizerSpec, PhysicsSpec, SchedulerSpec, TrainerSpec,
 };
 
 /// The kinds of component an experiment selects by name.
@@ -39,11 +39,13 @@ pub enum Kind {
     Physics,
     /// A logger (`loggers:`).
     Logger,
+    /// A training-batch augmentation (`augmentations:`).
+    Augmentation,
 }
 
 impl Kind {
     /// Every kind, in the order an experiment file lists them.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Data,
         Kind::Model,
         Kind::Loss,
@@ -54,6 +56,7 @@ impl Kind {
         Kind::Callback,
         Kind::Physics,
         Kind::Logger,
+        Kind::Augmentation,
     ];
 
     /// The kind's name as the CLI and error messages spell it (`model`, `metric`, ...).
@@ -69,6 +72,7 @@ impl Kind {
             Kind::Callback => "callback",
             Kind::Physics => "physics",
             Kind::Logger => "logger",
+            Kind::Augmentation => "augmentation",
         }
     }
 
@@ -123,6 +127,8 @@ pub enum AnySpec {
     Physics(Box<dyn PhysicsSpec>),
     /// A logger spec.
     Logger(Box<dyn LoggerSpec>),
+    /// An augmentation spec.
+    Augmentation(Box<dyn AugmentationSpec>),
 }
 
 /// The result of parsing a component's `args`: the spec, and the args with every default

@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 
+use crate::augment::Augmentation;
 use crate::callback::Callback;
 use crate::data::{DataInfo, DataModule};
 use crate::error::BuildError;
@@ -127,6 +128,12 @@ pub trait TrainerSpec: Debug + Send + Sync {
 pub trait CallbackSpec: Debug + Send + Sync {
     /// Builds the callback.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Callback>, BuildError>;
+}
+
+/// Builds a training-batch augmentation (`augmentations:`).
+pub trait AugmentationSpec: Debug + Send + Sync {
+    /// Builds the augmentation.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Augmentation>, BuildError>;
 }
 
 /// Builds a physics term (a PDE residual, a boundary condition) that a `physics_informed` loss

@@ -7,6 +7,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::Serialize;
 
+use crate::augment::Augmentation;
 use crate::callback::Callback;
 use crate::checkpoint::{Checkpoint, CheckpointState};
 use crate::data::{DataModule, Split};
@@ -63,6 +64,8 @@ pub struct TrainingParts {
     pub loggers: Loggers,
     /// The callbacks, with their registered names, in config order.
     pub callbacks: Vec<(String, Box<dyn Callback>)>,
+    /// The augmentations of training batches, in config order.
+    pub augmentations: Vec<Box<dyn Augmentation>>,
     /// The checkpoint to resume from, if resuming.
     pub resume: Option<Resume>,
 }

@@ -3,6 +3,8 @@
 //! - `TensorFile`: tensors chosen by name from `.npz` or `.safetensors` files, optionally
 //!   normalized with statistics fitted on the training split ([`normalize`]).
 //! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
+//! - Augmentations of training batches ([`augment`]): `gaussian_noise`, `amplitude_scale`,
+//!   `time_shift`, `time_masking`.
 //!
 //! All of them hold their splits on the training device ([`in_memory::InMemoryData`]); a
 //! training batch is a seeded row selection whose order depends only on the seed and the
@@ -11,6 +13,7 @@
 pub mod host;
 #[macro_use]
 pub mod in_memory;
+pub mod augment;
 pub mod normalize;
 pub mod npy;
 pub mod safetensors_file;

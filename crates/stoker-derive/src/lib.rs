@@ -33,12 +33,13 @@ const KINDS: &[(&str, &str)] = &[
     ("callback", "Callback"),
     ("physics", "Physics"),
     ("logger", "Logger"),
+    ("augmentation", "Augmentation"),
 ];
 
 /// Registers a spec struct as a named component of one kind.
 ///
 /// Attribute: `#[component(KIND, name = "NAME")]`, where KIND is one of `data`, `model`, `loss`,
-/// `metric`, `optimizer`, `scheduler`, `trainer`, `callback`, `physics`, `logger`. The struct must implement
+/// `metric`, `optimizer`, `scheduler`, `trainer`, `callback`, `physics`, `logger`, `augmentation`. The struct must implement
 /// the matching spec trait (`ModelSpec` for `model`, ...), `serde::Deserialize` and
 /// `serde::Serialize`.
 #[proc_macro_derive(Component, attributes(component))]

@@ -85,6 +85,7 @@ struct Fit<'r> {
     scheduler: Box<dyn LrScheduler>,
     loggers: Loggers,
     callbacks: Vec<(String, Box<dyn Callback>)>,
+    augmentations: Vec<Box<dyn stoker::augment::Augmentation>>,
     /// Whether checkpoints are written (not in a fast dev run).
     saving: bool,
     epoch: usize,
@@ -128,6 +129,7 @@ impl<'r> Fit<'r> {
             scheduler,
             loggers,
             mut callbacks,
+            augmentations,
             mut resume,
         } = parts;
         let dev_run = spec.fast_dev_run.batches().is_some();
@@ -187,6 +189,7 @@ impl<'r> Fit<'r> {
             scheduler,
             loggers,
             callbacks,
+            augmentations,
             saving: !dev_run,
             epoch: 0,
             batch: 0,
@@ -695,11 +698,17 @@ impl<'r> Fit<'r> {
             let at = move |e: StokerError| {
                 StokerError::msg(format!("epoch {epoch}, train batch {index}: {e}"))
             };
-            let batch = batches.batch(index).map_err(at)?;
+            let mut batch = batches.batch(index).map_err(at)?;
+            // Randomness inside the step (augmentations, dropout) depends only on the seed, the
+            // epoch and the batch.
+            let step_seed = derive_seed(&[self.seed, self.epoch as u64, index as u64]);
+            self.device.seed(step_seed);
+            for (i, augmentation) in self.augmentations.iter().enumerate() {
+                batch = augmentation
+                    .apply(batch, derive_seed(&[step_seed, i as u64]))
+                    .map_err(at)?;
+            }
             self.hook(n, |c, ctx| c.on_train_batch_start(ctx, &batch))?;
-            // Randomness inside the step (dropout) depends only on the seed, the epoch and the batch.
-            self.device
-                .seed(derive_seed(&[self.seed, self.epoch as u64, index as u64]));
             let output = self.model.forward(&batch).map_err(at)?;
             let loss = self.loss.forward(&output, &batch).map_err(at)?;
             let place = Place {

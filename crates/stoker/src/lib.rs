@@ -20,6 +20,7 @@ pub use stoker_derive::Component;
 /// What a plugin usually needs, in one `use stoker::prelude::*;`.
 pub mod prelude {
     pub use serde::{Deserialize, Serialize};
+    pub use stoker_core::augment::Augmentation;
     pub use stoker_core::batch::{Batch, Output, TensorMap};
     pub use stoker_core::burn;
     pub use stoker_core::burn::module::Module;
@@ -35,8 +36,8 @@ pub mod prelude {
     pub use stoker_core::model::{DynModel, Model, ModelHandle, boxed};
     pub use stoker_core::schedule::{Horizon, LrScheduler};
     pub use stoker_core::spec::{
-        BuildContext, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
-        OptimizerSpec, PhysicsSpec, SchedulerSpec, TrainerSpec,
+        AugmentationSpec, BuildContext, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec,
+        ModelSpec, OptimizerSpec, PhysicsSpec, SchedulerSpec, TrainerSpec,
     };
     pub use stoker_derive::Component;
 }

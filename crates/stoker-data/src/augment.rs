@@ -1,0 +1,340 @@
+//! Augmentations of training batches, registered by name (`augmentations:` in the experiment):
+//! `gaussian_noise`, `amplitude_scale`, `time_shift`, `time_masking`. Each draws its randomness
+//! from the seed the loop gives it (derived from the run's seed, the epoch and the batch), on the
+//! host, so a resumed run and any backend augment a batch identically.
+
+use serde::{Deserialize, Serialize};
+use stoker::Component;
+use stoker::augment::Augmentation;
+use stoker::batch::Batch;
+use stoker::burn::tensor::{Int, Tensor, TensorData};
+use stoker::data::ElementKind;
+use stoker::error::{BuildError, Result, StokerError};
+use stoker::rng::Rng;
+use stoker::spec::{AugmentationSpec, BuildContext};
+
+fn default_tensor() -> String {
+    "x".into()
+}
+
+/// Checks that `tensor` is a float tensor of the data with at least `min_rank` axes per sample.
+fn check_tensor(
+    ctx: &BuildContext,
+    tensor: &str,
+    min_rank: usize,
+) -> std::result::Result<(), BuildError> {
+    let data = ctx.data()?;
+    let info = data.tensor(tensor).ok_or_else(|| {
+        BuildError::at("tensor", format!("the data has no tensor `{tensor}`"))
+            .hint(format!("the data's tensors are: {}", data.tensor_names()))
+    })?;
+    if info.kind != ElementKind::Float {
+        return Err(BuildError::at(
+            "tensor",
+            format!("`{tensor}` holds integers; augmentations change floats"),
+        ));
+    }
+    if info.sample_shape.len() < min_rank {
+        return Err(BuildError::at(
+            "tensor",
+            format!(
+                "each sample of `{tensor}` has shape {:?}; this augmentation needs a time axis (the last)",
+                info.sample_shape
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The tensor as `[batch, channels, time]` (the middle axes folded), with its full shape.
+fn as_3d(batch: &Batch, name: &str) -> Result<(Tensor<3>, Vec<usize>)> {
+    let shape = batch.shape(name)?;
+    let rank = shape.len();
+    let b = shape[0];
+    let (m, l) = if rank == 1 {
+        (1, 1)
+    } else {
+        (shape[1..rank - 1].iter().product(), shape[rank - 1])
+    };
+    let t: Tensor<3> = by_rank!(rank, R => {
+        let t: Tensor<R> = batch.float::<R>(name)?;
+        t.reshape([b, m, l])
+    }, return Err(StokerError::msg(format!("`{name}` has an unsupported rank {rank}"))));
+    Ok((t, shape))
+}
+
+/// Puts a `[batch, channels, time]` tensor back under `name` with its original `shape`.
+fn put_3d(mut batch: Batch, name: &str, t: Tensor<3>, shape: &[usize]) -> Result<Batch> {
+    let rank = shape.len();
+    let bridge = by_rank!(rank, R => {
+        let dims: [usize; R] = shape.try_into().expect("the rank matches");
+        t.reshape(dims).into_bridge()
+    }, return Err(StokerError::msg(format!("`{name}` has an unsupported rank {rank}"))));
+    batch.insert_bridge(name.to_string(), bridge);
+    Ok(batch)
+}
+
+fn host_tensor(values: Vec<f32>, shape: [usize; 3], like: &Tensor<3>) -> Tensor<3> {
+    Tensor::from_data(TensorData::new(values, shape), &like.device())
+}
+
+/// Adds Gaussian noise of standard deviation `std` to every value of a training tensor.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(augmentation, name = "gaussian_noise")]
+pub struct GaussianNoiseSpec {
+    /// The batch tensor changed.
+    #[serde(default = "default_tensor")]
+    pub tensor: String,
+    /// The noise's standard deviation.
+    pub std: f64,
+}
+
+impl Augmentation for GaussianNoiseSpec {
+    fn apply(&self, batch: Batch, seed: u64) -> Result<Batch> {
+        let (t, shape) = as_3d(&batch, &self.tensor)?;
+        let dims = t.dims();
+        let mut rng = Rng::new(seed);
+        let noise: Vec<f32> = (0..dims.iter().product::<usize>())
+            .map(|_| (self.std * rng.normal()) as f32)
+            .collect();
+        let noisy = t.clone() + host_tensor(noise, dims, &t);
+        put_3d(batch, &self.tensor, noisy, &shape)
+    }
+}
+
+impl AugmentationSpec for GaussianNoiseSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Augmentation>, BuildError> {
+        if !(self.std.is_finite() && self.std >= 0.0) {
+            return Err(BuildError::at("std", "must be a non-negative number"));
+        }
+        check_tensor(ctx, &self.tensor, 0)?;
+        Ok(Box::new(self.clone()))
+    }
+}
+
+fn default_low() -> f64 {
+    0.8
+}
+fn default_high() -> f64 {
+    1.2
+}
+
+/// Multiplies each training sample of a tensor by its own factor, uniform in [low, high].
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(augmentation, name = "amplitude_scale")]
+pub struct AmplitudeScaleSpec {
+    /// The batch tensor changed.
+    #[serde(default = "default_tensor")]
+    pub tensor: String,
+    /// The smallest factor.
+    #[serde(default = "default_low")]
+    pub low: f64,
+    /// The largest factor.
+    #[serde(default = "default_high")]
+    pub high: f64,
+}
+
+impl Augmentation for AmplitudeScaleSpec {
+    fn apply(&self, batch: Batch, seed: u64) -> Result<Batch> {
+        let (t, shape) = as_3d(&batch, &self.tensor)?;
+        let [b, _, _] = t.dims();
+        let mut rng = Rng::new(seed);
+        let factors: Vec<f32> = (0..b)
+            .map(|_| (self.low + (self.high - self.low) * rng.next_f64()) as f32)
+            .collect();
+        let scaled = t.clone() * host_tensor(factors, [b, 1, 1], &t);
+        put_3d(batch, &self.tensor, scaled, &shape)
+    }
+}
+
+impl AugmentationSpec for AmplitudeScaleSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Augmentation>, BuildError> {
+        if !(self.low.is_finite() && self.high.is_finite() && self.low <= self.high) {
+            return Err(BuildError::at("high", "needs finite low <= high"));
+        }
+        check_tensor(ctx, &self.tensor, 0)?;
+        Ok(Box::new(self.clone()))
+    }
+}
+
+/// Rolls each training sample of a tensor along its last (time) axis by its own shift, uniform in [-max_shift, max_shift] steps; values leaving one end come back at the other.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(augmentation, name = "time_shift")]
+pub struct TimeShiftSpec {
+    /// The batch tensor changed.
+    #[serde(default = "default_tensor")]
+    pub tensor: String,
+    /// The largest shift, in steps of the last axis.
+    pub max_shift: usize,
+}
+
+impl Augmentation for TimeShiftSpec {
+    fn apply(&self, batch: Batch, seed: u64) -> Result<Batch> {
+        let (t, shape) = as_3d(&batch, &self.tensor)?;
+        let [b, m, l] = t.dims();
+        let mut rng = Rng::new(seed);
+        let span = 2 * self.max_shift as u64 + 1;
+        let mut indices = Vec::with_capacity(b * m * l);
+        for _ in 0..b {
+            let shift = rng.below(span) as i64 - self.max_shift as i64;
+            for _ in 0..m {
+                // out[i] = in[(i - shift) mod l]: a positive shift delays the signal.
+                indices.extend((0..l as i64).map(|i| (i - shift).rem_euclid(l as i64)));
+            }
+        }
+        let indices: Tensor<3, Int> =
+            Tensor::from_data(TensorData::new(indices, [b, m, l]), &t.device());
+        put_3d(batch, &self.tensor, t.gather(2, indices), &shape)
+    }
+}
+
+impl AugmentationSpec for TimeShiftSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Augmentation>, BuildError> {
+        check_tensor(ctx, &self.tensor, 1)?;
+        Ok(Box::new(self.clone()))
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Zeroes `masks` windows of each training sample along its last (time) axis, each of a width uniform in [0, max_width] at a uniform position (SpecAugment's time masking).
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(augmentation, name = "time_masking")]
+pub struct TimeMaskingSpec {
+    /// The batch tensor changed.
+    #[serde(default = "default_tensor")]
+    pub tensor: String,
+    /// The widest window, in steps of the last axis.
+    pub max_width: usize,
+    /// Windows per sample.
+    #[serde(default = "one")]
+    pub masks: usize,
+}
+
+impl Augmentation for TimeMaskingSpec {
+    fn apply(&self, batch: Batch, seed: u64) -> Result<Batch> {
+        let (t, shape) = as_3d(&batch, &self.tensor)?;
+        let [b, _, l] = t.dims();
+        let mut rng = Rng::new(seed);
+        let mut keep = vec![1f32; b * l];
+        for sample in 0..b {
+            for _ in 0..self.masks {
+                let width = (rng.below(self.max_width as u64 + 1) as usize).min(l);
+                let start = rng.below((l - width + 1) as u64) as usize;
+                keep[sample * l + start..sample * l + start + width].fill(0.0);
+            }
+        }
+        let masked = t.clone() * host_tensor(keep, [b, 1, l], &t);
+        put_3d(batch, &self.tensor, masked, &shape)
+    }
+}
+
+impl AugmentationSpec for TimeMaskingSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Augmentation>, BuildError> {
+        check_tensor(ctx, &self.tensor, 1)?;
+        Ok(Box::new(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stoker::burn::tensor::Device;
+
+    fn batch(values: Vec<f32>, shape: [usize; 2]) -> Batch {
+        let mut batch = Batch::batch();
+        batch.insert_float(
+            "x",
+            Tensor::<2>::from_data(TensorData::new(values, shape), &Device::flex()),
+        );
+        batch
+    }
+
+    fn values(batch: &Batch) -> Vec<f32> {
+        batch
+            .float::<2>("x")
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn time_shift_rolls_each_sample_circularly() {
+        let spec = TimeShiftSpec {
+            tensor: "x".into(),
+            max_shift: 2,
+        };
+        let input: Vec<f32> = (0..10).map(|v| v as f32).collect();
+        let out = values(&spec.apply(batch(input, [2, 5]), 11).unwrap());
+        for row in out.chunks(5) {
+            // A rotation of [0..5) or [5..10): consecutive values modulo 5.
+            let base = (row[0] as i32 / 5) * 5;
+            let start = row[0] as i32 - base;
+            for (i, v) in row.iter().enumerate() {
+                assert_eq!(*v as i32, base + (start + i as i32) % 5, "{row:?}");
+            }
+        }
+        // The same seed, the same shifts.
+        let again = values(
+            &spec
+                .apply(batch((0..10).map(|v| v as f32).collect(), [2, 5]), 11)
+                .unwrap(),
+        );
+        assert_eq!(out, again);
+    }
+
+    #[test]
+    fn masking_zeroes_windows_and_scaling_keeps_the_shape_of_each_sample() {
+        let mask = TimeMaskingSpec {
+            tensor: "x".into(),
+            max_width: 3,
+            masks: 1,
+        };
+        let out = values(&mask.apply(batch(vec![1.0; 40], [4, 10]), 5).unwrap());
+        for row in out.chunks(10) {
+            let zeros: Vec<usize> = (0..10).filter(|&i| row[i] == 0.0).collect();
+            assert!(zeros.len() <= 3);
+            // One contiguous window.
+            if let (Some(a), Some(b)) = (zeros.first(), zeros.last()) {
+                assert_eq!(b - a + 1, zeros.len());
+            }
+        }
+        let scale = AmplitudeScaleSpec {
+            tensor: "x".into(),
+            low: 0.5,
+            high: 2.0,
+        };
+        let input: Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        let out = values(&scale.apply(batch(input.clone(), [2, 4]), 3).unwrap());
+        for (row, original) in out.chunks(4).zip(input.chunks(4)) {
+            let factor = row[0] / original[0];
+            assert!((0.5..=2.0).contains(&factor));
+            for (v, o) in row.iter().zip(original) {
+                assert!((v - factor * o).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn noise_has_the_asked_standard_deviation() {
+        let spec = GaussianNoiseSpec {
+            tensor: "x".into(),
+            std: 0.5,
+        };
+        let out = values(&spec.apply(batch(vec![0.0; 20_000], [4, 5000]), 9).unwrap());
+        let n = out.len() as f64;
+        let mean = out.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let std = (out.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert!(
+            mean.abs() < 0.02 && (std - 0.5).abs() < 0.02,
+            "{mean} {std}"
+        );
+    }
+}

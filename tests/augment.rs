@@ -1,0 +1,79 @@
+//! Augmentations end to end: they change training batches only, and a resumed run augments
+//! exactly as the uninterrupted one.
+
+mod common;
+
+use common::{SMALL, Scratch, csv_rows, train_ok};
+
+fn with(augmentations: &str, extra: &str) -> String {
+    format!("{SMALL}{extra}augmentations: {augmentations}\n")
+}
+
+#[test]
+fn augmentations_change_training_batches_only() {
+    // With a learning rate of 1e-30 no float32 weight changes: validation must not notice the
+    // noise, training must.
+    let frozen = ["optimizer.args.lr=1.0e-30"];
+    let plain_dir = Scratch::new("augment-plain");
+    let (plain, _) = train_ok(&plain_dir, &with("[]", ""), &frozen);
+    let noisy_dir = Scratch::new("augment-noisy");
+    let (noisy, run) = train_ok(
+        &noisy_dir,
+        &with("[{name: gaussian_noise, args: {std: 3.0}}]", ""),
+        &frozen,
+    );
+    let config = std::fs::read_to_string(noisy.join("config.yaml")).unwrap();
+    assert!(config.contains("gaussian_noise"), "{config}");
+    let epoch_rows = |dir| {
+        csv_rows(dir)
+            .into_iter()
+            .filter(|r| r.contains_key("val_loss"))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (epoch_rows(&plain), epoch_rows(&noisy));
+    assert_eq!(a.len(), 3, "{}", run.stdout);
+    for (p, n) in a.iter().zip(&b) {
+        assert_eq!(p["val_loss"], n["val_loss"]);
+        assert_ne!(p["train_loss"], n["train_loss"]);
+    }
+}
+
+#[test]
+fn a_resumed_run_augments_like_the_uninterrupted_one() {
+    let scratch = Scratch::new("augment-resume");
+    let text = with(
+        "[{name: time_shift, args: {max_shift: 2}}, {name: amplitude_scale}, {name: gaussian_noise, args: {std: 0.1}}]",
+        "callbacks: [{name: ModelCheckpoint, args: {every_n_train_steps: 5, save_top_k: -1}}]\n",
+    );
+    let (run_dir, _) = train_ok(&scratch, &text, &[]);
+    let uninterrupted = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let checkpoint = run_dir.join("checkpoints/epoch=1-step=20.safetensors");
+    assert!(checkpoint.is_file());
+    let config = scratch.path("exp.yaml");
+    scratch
+        .stoker(&[
+            "train",
+            config.to_str().unwrap(),
+            "--resume",
+            checkpoint.to_str().unwrap(),
+        ])
+        .expect_code(0);
+    let resumed = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(resumed, uninterrupted);
+}
+
+#[test]
+fn an_augmentation_of_a_missing_tensor_is_refused() {
+    let scratch = Scratch::new("augment-bad");
+    let config = scratch.write(
+        "exp.yaml",
+        &with(
+            "[{name: time_masking, args: {tensor: z, max_width: 2}}]",
+            "",
+        ),
+    );
+    let check = scratch.stoker(&["check", config.to_str().unwrap()]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stderr.contains("augmentations"), "{}", check.stderr);
+    assert!(check.stderr.contains("no tensor `z`"), "{}", check.stderr);
+}

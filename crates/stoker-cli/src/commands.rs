@@ -279,13 +279,14 @@ pub fn check(config: &Path, sets: &[String]) -> i32 {
             let e = &assembled.experiment;
             let names = |list: Vec<&str>| list.join(", ");
             println!(
-                "  loss {}, metrics [{}], optimizer {}, scheduler {}, callbacks [{}], loggers [{}]",
+                "  loss {}, metrics [{}], optimizer {}, scheduler {}, callbacks [{}], loggers [{}], augmentations [{}]",
                 e.loss.name,
                 names(e.metrics.iter().map(|m| m.name.as_str()).collect()),
                 e.optimizer.name,
                 e.scheduler.name,
                 names(e.callbacks.iter().map(|c| c.name.as_str()).collect()),
                 names(e.loggers.iter().map(|l| l.name.as_str()).collect()),
+                names(e.augmentations.iter().map(|a| a.name.as_str()).collect()),
             );
             0
         }

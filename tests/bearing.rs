@@ -61,3 +61,42 @@ fn a_held_out_speed_that_is_not_generated_is_refused() {
     );
     assert!(check.stderr.contains("1800"), "{}", check.stderr);
 }
+
+#[test]
+fn the_spectrogram_model_trains_from_its_config() {
+    let scratch = Scratch::new("bearing-spectrogram");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs/bearing_spectrogram.yaml")
+        .display()
+        .to_string();
+    let out = format!("environment.output_dir={}", scratch.path("runs").display());
+    let train = scratch.stoker(&[
+        "train",
+        &config,
+        "--set",
+        &out,
+        "--set",
+        "environment.device=cpu",
+        "--set",
+        "data.args.per_condition=2",
+        "--set",
+        "trainer.args.max_epochs=2",
+    ]);
+    train.expect_code(0);
+    assert!(
+        train.stdout.contains("model SpectrogramCNN"),
+        "{}",
+        train.stdout
+    );
+    let run_dir = train.run_dir(&scratch.dir);
+    let accuracy = summary_f64(&run_dir, &["test_metrics", "test_accuracy"]);
+    assert!((0.0..=1.0).contains(&accuracy));
+    // An odd frame size is refused before anything runs.
+    let check = scratch.stoker(&["check", &config, "--set", "model.args.n_fft=100"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check.stderr.contains("model.args.n_fft"),
+        "{}",
+        check.stderr
+    );
+}

@@ -6,9 +6,12 @@
 //!   race, inner race, ball fault) over shaft speeds, fault severities and loads, with chosen
 //!   speeds or severities held out for the test split;
 //! - the model `CNN1d` ([`cnn1d::Cnn1dSpec`]): a 1-D convolutional classifier on raw signals
-//!   (a wide first kernel, as WDCNN).
+//!   (a wide first kernel, as WDCNN);
+//! - the model `SpectrogramCNN` ([`spectrogram::SpectrogramCnnSpec`]): a 2-D CNN on the
+//!   log-magnitude STFT, with SpecAugment frequency and time masks in training.
 
 pub mod cnn1d;
 pub mod data;
 pub mod geometry;
 pub mod signal;
+pub mod spectrogram;

@@ -8,9 +8,12 @@
 //! - the model `CNN1d` ([`cnn1d::Cnn1dSpec`]): a 1-D convolutional classifier on raw signals
 //!   (a wide first kernel, as WDCNN);
 //! - the model `SpectrogramCNN` ([`spectrogram::SpectrogramCnnSpec`]): a 2-D CNN on the
-//!   log-magnitude STFT, with SpecAugment frequency and time masks in training.
+//!   log-magnitude STFT, with SpecAugment frequency and time masks in training;
+//! - the loss `frequency_consistency` ([`consistency::FrequencyConsistencySpec`]): fault
+//!   predictions must agree with the envelope energy at each fault's frequency.
 
 pub mod cnn1d;
+pub mod consistency;
 pub mod data;
 pub mod geometry;
 pub mod signal;

@@ -1,6 +1,6 @@
 //! stoker's data modules.
 //!
-//! - `TensorFile`: tensors chosen by name from `.npz` or `.safetensors` files, optionally
+//! - `TensorFile`: tensors chosen by name from `.npz`, `.safetensors` or `.csv` files, optionally
 //!   normalized with statistics fitted on the training split ([`normalize`]).
 //! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
 //! - Augmentations of training batches ([`augment`]): `gaussian_noise`, `amplitude_scale`,
@@ -14,6 +14,7 @@ pub mod host;
 #[macro_use]
 pub mod in_memory;
 pub mod augment;
+pub mod csv_file;
 pub mod normalize;
 pub mod npy;
 pub mod safetensors_file;

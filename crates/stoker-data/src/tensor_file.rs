@@ -10,7 +10,8 @@ use stoker::data::DataModule;
 use stoker::error::BuildError;
 use stoker::spec::{BuildContext, DataSpec};
 
-use crate::host::HostTensor;
+use crate::csv_file;
+use crate::host::{HostData, HostTensor};
 use crate::in_memory::{BatchOptions, InMemoryData, split_indices};
 use crate::npy;
 use crate::safetensors_file;
@@ -54,6 +55,9 @@ pub struct TensorFileSpec {
     /// Which model output each normalized target decodes (default: `pred` with the first target, when that target is normalized).
     #[serde(default)]
     pub decode_outputs: std::collections::BTreeMap<String, String>,
+    /// Tensors made by stacking [samples] tensors of the file, such as the columns of a CSV file: `{features: [rpm, rms, kurtosis]}` gives `features` [samples, 3] (float).
+    #[serde(default)]
+    pub columns: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn default_batch_size() -> usize {
@@ -64,22 +68,52 @@ fn default_true() -> bool {
     true
 }
 
-/// The tensor names a file holds (`.npz` or `.safetensors`).
+/// The tensor names a file holds (`.npz`, `.safetensors`, or the columns of a `.csv`).
 pub fn names_in(path: &Path) -> Result<Vec<String>, String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => npy::npz_names(path),
         Some("safetensors") => safetensors_file::names(path),
-        _ => Err("unsupported file type; use .npz or .safetensors".into()),
+        Some("csv") => csv_file::names(path),
+        _ => Err("unsupported file type; use .npz, .safetensors or .csv".into()),
     }
 }
 
-/// Reads the tensors `names` of a `.npz` or `.safetensors` file.
+/// Reads the tensors `names` of a `.npz`, `.safetensors` or `.csv` file.
 pub fn read(path: &Path, names: &[&str]) -> Result<Vec<HostTensor>, String> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => npy::read_npz(path, names),
         Some("safetensors") => safetensors_file::read(path, names),
-        _ => Err("unsupported file type; use .npz or .safetensors".into()),
+        Some("csv") => csv_file::read(path, names),
+        _ => Err("unsupported file type; use .npz, .safetensors or .csv".into()),
     }
+}
+
+/// Stacks the `[samples]` tensors `members` into a float tensor `[samples, members]`.
+fn stack(name: &str, members: &[String], tensors: &[HostTensor]) -> Result<HostTensor, String> {
+    let columns: Vec<Vec<f32>> = members
+        .iter()
+        .map(|m| {
+            let t = tensors
+                .iter()
+                .find(|t| &t.name == m)
+                .expect("read every member");
+            if t.shape.len() != 1 {
+                return Err(format!(
+                    "`{m}` has shape {:?}; only [samples] tensors stack",
+                    t.shape
+                ));
+            }
+            Ok(match &t.data {
+                HostData::F32(v) => v.clone(),
+                HostData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let rows = columns.first().map_or(0, Vec::len);
+    let values = (0..rows)
+        .flat_map(|r| columns.iter().map(move |c| c[r]))
+        .collect();
+    Ok(HostTensor::f32(name, vec![rows, members.len()], values))
 }
 
 impl TensorFileSpec {
@@ -110,8 +144,17 @@ impl TensorFileSpec {
         }
         let names = names_in(path)
             .map_err(|e| BuildError::at(arg, format!("cannot open `{}`: {e}", path.display())))?;
+        for (group, members) in &self.columns {
+            if let Some(missing) = members.iter().find(|m| !names.contains(m)) {
+                return Err(BuildError::at(
+                    format!("columns.{group}"),
+                    format!("`{}` has no tensor or column `{missing}`", path.display()),
+                )
+                .hint(format!("the file has: {}", names.join(", "))));
+            }
+        }
         for (tensor_arg, name) in self.wanted() {
-            if !names.iter().any(|n| n == name) {
+            if !names.iter().any(|n| n == name) && !self.columns.contains_key(name) {
                 return Err(BuildError::at(
                     tensor_arg,
                     format!("`{}` has no tensor named `{name}`", path.display()),
@@ -120,8 +163,28 @@ impl TensorFileSpec {
             }
         }
         let wanted: Vec<&str> = self.wanted().into_iter().map(|(_, n)| n).collect();
-        read(path, &wanted)
-            .map_err(|e| BuildError::at(arg, format!("cannot read `{}`: {e}", path.display())))
+        let mut raw: Vec<&str> = Vec::new();
+        for name in &wanted {
+            match self.columns.get(*name) {
+                Some(members) => raw.extend(members.iter().map(String::as_str)),
+                None => raw.push(name),
+            }
+        }
+        raw.dedup();
+        let tensors = read(path, &raw)
+            .map_err(|e| BuildError::at(arg, format!("cannot read `{}`: {e}", path.display())))?;
+        wanted
+            .iter()
+            .map(|name| match self.columns.get(*name) {
+                None => Ok(tensors
+                    .iter()
+                    .find(|t| t.name == *name)
+                    .expect("read returns every name asked for")
+                    .clone()),
+                Some(members) => stack(name, members, &tensors)
+                    .map_err(|e| BuildError::at(format!("columns.{name}"), e)),
+            })
+            .collect()
     }
 
     fn check_args(&self) -> Result<(), BuildError> {

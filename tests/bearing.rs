@@ -65,24 +65,7 @@ fn a_held_out_speed_that_is_not_generated_is_refused() {
 #[test]
 fn the_spectrogram_model_trains_from_its_config() {
     let scratch = Scratch::new("bearing-spectrogram");
-    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("configs/bearing_spectrogram.yaml")
-        .display()
-        .to_string();
-    let out = format!("environment.output_dir={}", scratch.path("runs").display());
-    let train = scratch.stoker(&[
-        "train",
-        &config,
-        "--set",
-        &out,
-        "--set",
-        "environment.device=cpu",
-        "--set",
-        "data.args.per_condition=2",
-        "--set",
-        "trainer.args.max_epochs=2",
-    ]);
-    train.expect_code(0);
+    let (config, train) = train_briefly(&scratch, "bearing_spectrogram.yaml");
     assert!(
         train.stdout.contains("model SpectrogramCNN"),
         "{}",
@@ -104,8 +87,26 @@ fn the_spectrogram_model_trains_from_its_config() {
 #[test]
 fn the_frequency_consistency_term_is_trained_and_logged() {
     let scratch = Scratch::new("bearing-physics");
+    let (_, train) = train_briefly(&scratch, "bearing_cnn_physics.yaml");
+    let run_dir = train.run_dir(&scratch.dir);
+    let rows = common::csv_rows(&run_dir);
+    let epoch = rows
+        .iter()
+        .find(|r| r.contains_key("train_loss_consistency"))
+        .expect("train_loss_consistency is logged");
+    let consistency: f64 = epoch["train_loss_consistency"].parse().unwrap();
+    let focal: f64 = epoch["train_loss_focal"].parse().unwrap();
+    let total: f64 = epoch["train_loss"].parse().unwrap();
+    // The penalty is a probability mass times a relative shortfall: in [0, 1].
+    assert!((0.0..=1.0).contains(&consistency), "{consistency}");
+    assert!((total - (focal + 0.5 * consistency)).abs() < 1e-4 * total.max(1e-3));
+}
+
+/// Trains `configs/<file>` for two epochs on few signals; returns the config's path and the run.
+fn train_briefly(scratch: &Scratch, file: &str) -> (String, common::Run) {
     let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("configs/bearing_cnn_physics.yaml")
+        .join("configs")
+        .join(file)
         .display()
         .to_string();
     let out = format!("environment.output_dir={}", scratch.path("runs").display());
@@ -122,16 +123,5 @@ fn the_frequency_consistency_term_is_trained_and_logged() {
         "trainer.args.max_epochs=2",
     ]);
     train.expect_code(0);
-    let run_dir = train.run_dir(&scratch.dir);
-    let rows = common::csv_rows(&run_dir);
-    let epoch = rows
-        .iter()
-        .find(|r| r.contains_key("train_loss_consistency"))
-        .expect("train_loss_consistency is logged");
-    let consistency: f64 = epoch["train_loss_consistency"].parse().unwrap();
-    let focal: f64 = epoch["train_loss_focal"].parse().unwrap();
-    let total: f64 = epoch["train_loss"].parse().unwrap();
-    // The penalty is a probability mass times a relative shortfall: in [0, 1].
-    assert!((0.0..=1.0).contains(&consistency), "{consistency}");
-    assert!((total - (focal + 0.5 * consistency)).abs() < 1e-4 * total.max(1e-3));
+    (config, train)
 }

@@ -38,67 +38,95 @@ fn matrix(rows: usize, cols: usize, device: &Device, f: impl Fn(usize, usize) ->
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }
 
-/// The real DFT along the last axis of `x` (`[rows, n]`), kept at frequencies `0..modes`:
-/// returns the real and imaginary parts, each `[rows, modes]` (`torch.fft.rfft(x)[:, :modes]`).
-pub fn rdft(x: Tensor<2>, modes: usize) -> (Tensor<2>, Tensor<2>) {
-    let [_, n] = x.dims();
-    let device = x.device();
-    let cos = matrix(n, modes, &device, |t, k| angle(k, t, n).cos());
-    let minus_sin = matrix(n, modes, &device, |t, k| -angle(k, t, n).sin());
-    (x.clone().matmul(cos), x.matmul(minus_sin))
-}
-
-/// The inverse real DFT to `n` points from the coefficients at frequencies `0..modes` (the rest
-/// zero): `torch.fft.irfft(X, n)` with `X` zero beyond `modes`. Inputs `[rows, modes]`.
-pub fn irdft(re: Tensor<2>, im: Tensor<2>, n: usize) -> Tensor<2> {
-    let [_, modes] = re.dims();
-    let device = re.device();
-    let weight = |k: usize| {
-        if k == 0 || 2 * k == n { 1.0 } else { 2.0 }
-    };
-    let a = matrix(modes, n, &device, |k, t| {
-        weight(k) * angle(k, t, n).cos() / n as f64
-    });
-    let b = matrix(modes, n, &device, |k, t| {
-        -weight(k) * angle(k, t, n).sin() / n as f64
-    });
-    re.matmul(a) + im.matmul(b)
-}
-
-/// The complex DFT along the last axis of a complex `x` (`[rows, n]`, real and imaginary parts),
-/// kept at `frequencies`: `torch.fft.fft(x)[:, frequencies]`, each part `[rows, frequencies]`.
-pub fn cdft(re: Tensor<2>, im: Tensor<2>, frequencies: &[usize]) -> (Tensor<2>, Tensor<2>) {
-    let [_, n] = re.dims();
-    let device = re.device();
-    let m = frequencies.len();
-    let cos = matrix(n, m, &device, |t, k| angle(frequencies[k], t, n).cos());
-    let sin = matrix(n, m, &device, |t, k| angle(frequencies[k], t, n).sin());
-    // (re + i im)(cos - i sin) = (re cos + im sin) + i (im cos - re sin)
-    let out_re = re.clone().matmul(cos.clone()) + im.clone().matmul(sin.clone());
-    let out_im = im.matmul(cos) - re.matmul(sin);
-    (out_re, out_im)
-}
-
-/// The inverse complex DFT to `n` points from the coefficients at `frequencies` (the rest zero):
-/// `torch.fft.ifft(X, n)` with `X` zero elsewhere. Inputs `[rows, frequencies]`.
-pub fn icdft(
-    re: Tensor<2>,
-    im: Tensor<2>,
-    frequencies: &[usize],
+/// The real DFT along the last axis of `n` points, kept at frequencies `0..modes`, and its
+/// inverse: built once per grid size and forward pass, shared by every layer.
+#[derive(Debug, Clone)]
+pub struct RealBasis {
     n: usize,
-) -> (Tensor<2>, Tensor<2>) {
-    let device = re.device();
-    let m = frequencies.len();
-    let cos = matrix(m, n, &device, |k, t| {
-        angle(frequencies[k], t, n).cos() / n as f64
-    });
-    let sin = matrix(m, n, &device, |k, t| {
-        angle(frequencies[k], t, n).sin() / n as f64
-    });
-    // (re + i im)(cos + i sin) = (re cos - im sin) + i (im cos + re sin)
-    let out_re = re.clone().matmul(cos.clone()) - im.clone().matmul(sin.clone());
-    let out_im = im.matmul(cos) + re.matmul(sin);
-    (out_re, out_im)
+    cos: Tensor<2>,
+    minus_sin: Tensor<2>,
+    inverse_cos: Tensor<2>,
+    inverse_sin: Tensor<2>,
+}
+
+impl RealBasis {
+    /// The matrices for `n` points and `modes` frequencies.
+    pub fn new(n: usize, modes: usize, device: &Device) -> Self {
+        // irfft counts each kept frequency twice, except 0 and n/2.
+        let weight = |k: usize| if k == 0 || 2 * k == n { 1.0 } else { 2.0 };
+        RealBasis {
+            n,
+            cos: matrix(n, modes, device, |t, k| angle(k, t, n).cos()),
+            minus_sin: matrix(n, modes, device, |t, k| -angle(k, t, n).sin()),
+            inverse_cos: matrix(modes, n, device, |k, t| {
+                weight(k) * angle(k, t, n).cos() / n as f64
+            }),
+            inverse_sin: matrix(modes, n, device, |k, t| {
+                -weight(k) * angle(k, t, n).sin() / n as f64
+            }),
+        }
+    }
+
+    /// `torch.fft.rfft(x)[:, :modes]` of `x` `[rows, n]`: real and imaginary parts `[rows, modes]`.
+    pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        (
+            x.clone().matmul(self.cos.clone()),
+            x.matmul(self.minus_sin.clone()),
+        )
+    }
+
+    /// `torch.fft.irfft(X, n)` with `X` zero beyond `modes`; inputs `[rows, modes]`.
+    pub fn inverse(&self, re: Tensor<2>, im: Tensor<2>) -> Tensor<2> {
+        re.matmul(self.inverse_cos.clone()) + im.matmul(self.inverse_sin.clone())
+    }
+
+    /// The number of points.
+    pub fn points(&self) -> usize {
+        self.n
+    }
+}
+
+/// The complex DFT along the last axis of `n` points, kept at `frequencies`, and its inverse.
+#[derive(Debug, Clone)]
+pub struct ComplexBasis {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+    inverse_cos: Tensor<2>,
+    inverse_sin: Tensor<2>,
+}
+
+impl ComplexBasis {
+    /// The matrices for `n` points and the kept `frequencies`.
+    pub fn new(n: usize, frequencies: &[usize], device: &Device) -> Self {
+        let m = frequencies.len();
+        ComplexBasis {
+            cos: matrix(n, m, device, |t, k| angle(frequencies[k], t, n).cos()),
+            sin: matrix(n, m, device, |t, k| angle(frequencies[k], t, n).sin()),
+            inverse_cos: matrix(m, n, device, |k, t| {
+                angle(frequencies[k], t, n).cos() / n as f64
+            }),
+            inverse_sin: matrix(m, n, device, |k, t| {
+                angle(frequencies[k], t, n).sin() / n as f64
+            }),
+        }
+    }
+
+    /// `torch.fft.fft(x)[:, frequencies]` of a complex `x` `[rows, n]`.
+    pub fn forward(&self, re: Tensor<2>, im: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        // (re + i im)(cos - i sin) = (re cos + im sin) + i (im cos - re sin)
+        let out_re = re.clone().matmul(self.cos.clone()) + im.clone().matmul(self.sin.clone());
+        let out_im = im.matmul(self.cos.clone()) - re.matmul(self.sin.clone());
+        (out_re, out_im)
+    }
+
+    /// `torch.fft.ifft(X, n)` with `X` zero outside the kept frequencies; inputs `[rows, frequencies]`.
+    pub fn inverse(&self, re: Tensor<2>, im: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        // (re + i im)(cos + i sin) = (re cos - im sin) + i (im cos + re sin)
+        let (c, s) = (self.inverse_cos.clone(), self.inverse_sin.clone());
+        let out_re = re.clone().matmul(c.clone()) - im.clone().matmul(s.clone());
+        let out_im = im.matmul(c) + re.matmul(s);
+        (out_re, out_im)
+    }
 }
 
 #[cfg(test)]
@@ -156,13 +184,14 @@ pub(crate) mod tests {
             let y = signal(n, 2);
             let (dr, di) = direct_dft(&x, &vec![0.0; n], -1.0);
             let modes = n / 2;
-            let (re, im) = rdft(row(&x, &device), modes);
+            let (re, im) = RealBasis::new(n, modes, &device).forward(row(&x, &device));
             close(&values(re), &dr[..modes]);
             close(&values(im), &di[..modes]);
 
             let (cr, ci) = direct_dft(&x, &y, -1.0);
             let frequencies = full_axis_frequencies(n, 2);
-            let (re, im) = cdft(row(&x, &device), row(&y, &device), &frequencies);
+            let (re, im) = ComplexBasis::new(n, &frequencies, &device)
+                .forward(row(&x, &device), row(&y, &device));
             let pick = |v: &[f64]| frequencies.iter().map(|&k| v[k]).collect::<Vec<_>>();
             close(&values(re), &pick(&cr));
             close(&values(im), &pick(&ci));
@@ -187,7 +216,8 @@ pub(crate) mod tests {
             }
             let (xr, _) = direct_dft(&sr, &si, 1.0);
             let expected: Vec<f64> = xr.iter().map(|v| v / n as f64).collect();
-            let got = irdft(row(&sr[..modes], &device), row(&si[..modes], &device), n);
+            let got = RealBasis::new(n, modes, &device)
+                .inverse(row(&sr[..modes], &device), row(&si[..modes], &device));
             close(&values(got), &expected);
 
             // Complex: any coefficients at the kept frequencies.
@@ -201,7 +231,8 @@ pub(crate) mod tests {
                 full_i[k] = ki[j];
             }
             let (er, ei) = direct_dft(&full_r, &full_i, 1.0);
-            let (gr, gi) = icdft(row(&kr, &device), row(&ki, &device), &frequencies, n);
+            let (gr, gi) = ComplexBasis::new(n, &frequencies, &device)
+                .inverse(row(&kr, &device), row(&ki, &device));
             let scale = |v: Vec<f64>| v.into_iter().map(|x| x / n as f64).collect::<Vec<_>>();
             close(&values(gr), &scale(er));
             close(&values(gi), &scale(ei));

@@ -111,6 +111,23 @@ impl Trunk {
         }
     }
 
+    /// The Fourier layers `h = gelu(K_l(h) + W_l h)`, no activation after the last; `spectral`
+    /// applies layer `l`'s spectral convolution `K_l` (channels last in and out).
+    fn fourier_layers<const D: usize>(
+        &self,
+        mut h: Tensor<D>,
+        spectral: impl Fn(usize, Tensor<D>) -> Tensor<D>,
+    ) -> Tensor<D> {
+        let last = self.pointwise.len() - 1;
+        for (l, pointwise) in self.pointwise.iter().enumerate() {
+            h = spectral(l, h.clone()) + pointwise.forward(h);
+            if l < last {
+                h = gelu(h);
+            }
+        }
+        h
+    }
+
     fn project<const D: usize>(&self, h: Tensor<D>) -> Tensor<D> {
         self.project_out
             .forward(gelu(self.project_hidden.forward(h)))
@@ -214,19 +231,15 @@ impl Model for Fno2d {
         } else {
             x
         };
-        let mut h = self.trunk.lift.forward(x);
-        let last = self.spectral.len() - 1;
-        for (l, (spectral, pointwise)) in
-            self.spectral.iter().zip(&self.trunk.pointwise).enumerate()
-        {
-            let k = spectral
-                .forward(h.clone().permute([0, 3, 1, 2]))
-                .permute([0, 2, 3, 1]);
-            h = k + pointwise.forward(h);
-            if l < last {
-                h = gelu(h);
-            }
-        }
+        // Every layer keeps the same modes: one set of DFT matrices serves them all.
+        let basis = self.spectral[0].basis([n1, n2], &x.device());
+        let h = self
+            .trunk
+            .fourier_layers(self.trunk.lift.forward(x), |l, h: Tensor<4>| {
+                self.spectral[l]
+                    .forward_with(h.permute([0, 3, 1, 2]), &basis)
+                    .permute([0, 2, 3, 1])
+            });
         let out = self.trunk.project(h);
         let output = Output::output();
         Ok(if self.out_channels == 1 && rank == 3 {
@@ -361,19 +374,14 @@ impl Model for Fno1d {
         } else {
             x
         };
-        let mut h = self.trunk.lift.forward(x);
-        let last = self.spectral.len() - 1;
-        for (l, (spectral, pointwise)) in
-            self.spectral.iter().zip(&self.trunk.pointwise).enumerate()
-        {
-            let k = spectral
-                .forward(h.clone().permute([0, 2, 1]))
-                .permute([0, 2, 1]);
-            h = k + pointwise.forward(h);
-            if l < last {
-                h = gelu(h);
-            }
-        }
+        let basis = self.spectral[0].basis(n, &x.device());
+        let h = self
+            .trunk
+            .fourier_layers(self.trunk.lift.forward(x), |l, h: Tensor<3>| {
+                self.spectral[l]
+                    .forward_with(h.permute([0, 2, 1]), &basis)
+                    .permute([0, 2, 1])
+            });
         let out = self.trunk.project(h);
         let output = Output::output();
         Ok(if self.out_channels == 1 && rank == 2 {

@@ -5,7 +5,7 @@ use stoker::burn::module::Param;
 use stoker::burn::tensor::Distribution;
 use stoker::prelude::*;
 
-use crate::dft::{cdft, full_axis_frequencies, icdft, irdft, rdft};
+use crate::dft::{ComplexBasis, RealBasis, full_axis_frequencies};
 
 /// Complex weights `[modes, in, out]` as two real parameters, initialised as the reference
 /// implementation does: real and imaginary parts uniform in `[0, 1 / (in * out))`.
@@ -66,17 +66,38 @@ impl SpectralConv1d {
         2 * (self.modes - 1).max(1)
     }
 
+    /// The DFT matrices for signals of `n` points, to share between layers of equal modes.
+    pub fn basis(&self, n: usize, device: &Device) -> RealBasis {
+        RealBasis::new(n, self.modes, device)
+    }
+
     /// `x`: `[batch, in, n]` to `[batch, out, n]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let basis = self.basis(x.dims()[2], &x.device());
+        self.forward_with(x, &basis)
+    }
+
+    /// [`forward`](Self::forward) with matrices built by [`basis`](Self::basis).
+    pub fn forward_with(&self, x: Tensor<3>, basis: &RealBasis) -> Tensor<3> {
         let [b, c, n] = x.dims();
+        debug_assert_eq!(basis.points(), n);
         let m = self.modes;
-        let (re, im) = rdft(x.reshape([b * c, n]), m);
+        let (re, im) = basis.forward(x.reshape([b * c, n]));
         let to_modes = |t: Tensor<2>| t.reshape([b, c, m]).permute([2, 0, 1]);
         let (re, im) = self.weights.mix(to_modes(re), to_modes(im));
         let o = re.dims()[2];
         let from_modes = |t: Tensor<3>| t.permute([1, 2, 0]).reshape([b * o, m]);
-        irdft(from_modes(re), from_modes(im), n).reshape([b, o, n])
+        basis
+            .inverse(from_modes(re), from_modes(im))
+            .reshape([b, o, n])
     }
+}
+
+/// The DFT matrices of a 2-D spectral layer for one grid size.
+#[derive(Debug, Clone)]
+pub struct Basis2d {
+    rows: ComplexBasis,
+    columns: RealBasis,
 }
 
 /// A 2-D spectral convolution on `[batch, channels, n1, n2]` keeping `modes1` frequencies of
@@ -107,20 +128,34 @@ impl SpectralConv2d {
         [2 * self.modes1, 2 * (self.modes2 - 1).max(1)]
     }
 
+    /// The DFT matrices for an `n1` x `n2` grid, to share between layers of equal modes.
+    pub fn basis(&self, [n1, n2]: [usize; 2], device: &Device) -> Basis2d {
+        Basis2d {
+            rows: ComplexBasis::new(n1, &full_axis_frequencies(n1, self.modes1), device),
+            columns: RealBasis::new(n2, self.modes2, device),
+        }
+    }
+
     /// `x`: `[batch, in, n1, n2]` to `[batch, out, n1, n2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, n1, n2] = x.dims();
+        let basis = self.basis([n1, n2], &x.device());
+        self.forward_with(x, &basis)
+    }
+
+    /// [`forward`](Self::forward) with matrices built by [`basis`](Self::basis).
+    pub fn forward_with(&self, x: Tensor<4>, basis: &Basis2d) -> Tensor<4> {
         let [b, c, n1, n2] = x.dims();
-        let (m1, m2) = (self.modes1, self.modes2);
-        let frequencies = full_axis_frequencies(n1, m1);
-        let k1 = frequencies.len();
+        let m2 = self.modes2;
+        let k1 = 2 * self.modes1;
         // Real transform along n2, then complex transform along n1.
-        let (re, im) = rdft(x.reshape([b * c * n1, n2]), m2);
+        let (re, im) = basis.columns.forward(x.reshape([b * c * n1, n2]));
         let n1_last = |t: Tensor<2>| {
             t.reshape([b, c, n1, m2])
                 .swap_dims(2, 3)
                 .reshape([b * c * m2, n1])
         };
-        let (re, im) = cdft(n1_last(re), n1_last(im), &frequencies);
+        let (re, im) = basis.rows.forward(n1_last(re), n1_last(im));
         // [b, c, m2, k1] -> [k1 * m2, b, c]: one channel-mixing matmul per mode.
         let to_modes = |t: Tensor<2>| {
             t.reshape([b, c, m2, k1])
@@ -134,13 +169,16 @@ impl SpectralConv2d {
                 .permute([2, 3, 1, 0])
                 .reshape([b * o * m2, k1])
         };
-        let (re, im) = icdft(from_modes(re), from_modes(im), &frequencies, n1);
+        let (re, im) = basis.rows.inverse(from_modes(re), from_modes(im));
         let n2_last = |t: Tensor<2>| {
             t.reshape([b, o, m2, n1])
                 .swap_dims(2, 3)
                 .reshape([b * o * n1, m2])
         };
-        irdft(n2_last(re), n2_last(im), n2).reshape([b, o, n1, n2])
+        basis
+            .columns
+            .inverse(n2_last(re), n2_last(im))
+            .reshape([b, o, n1, n2])
     }
 }
 

@@ -77,3 +77,55 @@ fn an_augmentation_of_a_missing_tensor_is_refused() {
     assert!(check.stderr.contains("augmentations"), "{}", check.stderr);
     assert!(check.stderr.contains("no tensor `z`"), "{}", check.stderr);
 }
+
+#[test]
+fn mixup_and_cutmix_train_a_classifier_and_resume_exactly() {
+    // Labels become class probabilities on mixed batches: cross_entropy takes them, accuracy
+    // scores the dominant class, validation sees plain labels.
+    let scratch = Scratch::new("augment-mix");
+    let text = "name: mix\nenvironment: {seed: 3, device: cpu, output_dir: out}\n\
+         data: {name: SyntheticClassification, args: {n_samples: 900, n_classes: 3, batch_size: 50}}\n\
+         model: {name: MLP, args: {sizes: [8, 32, 3]}}\nloss: cross_entropy\nmetrics: [accuracy]\n\
+         optimizer: {name: adamw, args: {lr: 0.01}}\ntrainer: {name: Default_trainer, args: {max_epochs: 5}}\n\
+         callbacks: [{name: ModelCheckpoint, args: {every_n_train_steps: 10, save_top_k: -1}}]\n\
+         augmentations:\n\
+         \x20 - {name: mixup, args: {classes: 3, alpha: 0.4, probability: 0.5}}\n\
+         \x20 - {name: cutmix, args: {classes: 3, probability: 0.5}}\n";
+    let (run_dir, run) = train_ok(&scratch, text, &[]);
+    let rows = csv_rows(&run_dir);
+    let last = rows
+        .iter()
+        .rev()
+        .find(|r| r.contains_key("val_accuracy"))
+        .unwrap();
+    let accuracy: f64 = last["val_accuracy"].parse().unwrap();
+    assert!(accuracy > 0.85, "val_accuracy {accuracy}\n{}", run.stdout);
+    let uninterrupted = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let checkpoint = run_dir.join("checkpoints/epoch=1-step=20.safetensors");
+    assert!(checkpoint.is_file());
+    let config = scratch.path("exp.yaml");
+    scratch
+        .stoker(&[
+            "train",
+            config.to_str().unwrap(),
+            "--resume",
+            checkpoint.to_str().unwrap(),
+        ])
+        .expect_code(0);
+    let resumed = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(resumed, uninterrupted);
+}
+
+#[test]
+fn mixup_refuses_a_regression_target() {
+    let scratch = Scratch::new("augment-mix-bad");
+    let config = scratch.write("exp.yaml", &with("[{name: mixup, args: {classes: 3}}]", ""));
+    let check = scratch.stoker(&["check", config.to_str().unwrap()]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stderr.contains("augmentations"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains("one integer label per sample"),
+        "{}",
+        check.stderr
+    );
+}

@@ -92,6 +92,36 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
+    /// A Gamma(`shape`, 1) sample (Marsaglia and Tsang's method; for `shape` < 1, Gamma(`shape` + 1)
+    /// times `u^(1/shape)`). `shape` must be positive.
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        assert!(shape > 0.0, "gamma({shape})");
+        if shape < 1.0 {
+            let u = 1.0 - self.next_f64(); // (0, 1]
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = 1.0 - self.next_f64();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// A Beta(`a`, `b`) sample, as X / (X + Y) of two Gamma samples. `a` and `b` must be positive.
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        x / (x + y)
+    }
+
     /// Shuffles `items` in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
@@ -111,6 +141,30 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beta_samples_have_the_beta_mean_and_variance() {
+        // Beta(a, b): mean a / (a + b), variance ab / ((a + b)^2 (a + b + 1)); a < 1 takes the
+        // small-shape branch of gamma.
+        let mut rng = Rng::new(3);
+        for (a, b) in [(0.2, 0.2), (1.0, 1.0), (2.0, 5.0)] {
+            let n = 200_000;
+            let samples: Vec<f64> = (0..n).map(|_| rng.beta(a, b)).collect();
+            assert!(samples.iter().all(|s| (0.0..=1.0).contains(s)));
+            let mean = samples.iter().sum::<f64>() / n as f64;
+            let var = samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n as f64;
+            let want_mean = a / (a + b);
+            let want_var = a * b / ((a + b).powi(2) * (a + b + 1.0));
+            assert!(
+                (mean - want_mean).abs() < 0.005,
+                "Beta({a}, {b}) mean {mean}"
+            );
+            assert!(
+                (var - want_var).abs() < 0.005,
+                "Beta({a}, {b}) variance {var}"
+            );
+        }
+    }
 
     #[test]
     fn splitmix64_matches_the_reference() {

@@ -13,12 +13,12 @@ use stoker::error::{BuildError, Result, StokerError};
 use stoker::rng::Rng;
 use stoker::spec::{AugmentationSpec, BuildContext};
 
-fn default_tensor() -> String {
+pub(crate) fn default_tensor() -> String {
     "x".into()
 }
 
 /// Checks that `tensor` is a float tensor of the data with at least `min_rank` axes per sample.
-fn check_tensor(
+pub(crate) fn check_tensor(
     ctx: &BuildContext,
     tensor: &str,
     min_rank: usize,
@@ -47,15 +47,25 @@ fn check_tensor(
 }
 
 /// The tensor as `[batch, channels, time]` (the middle axes folded), with its full shape.
-fn as_3d(batch: &Batch, name: &str) -> Result<(Tensor<3>, Vec<usize>)> {
+pub(crate) fn as_3d(batch: &Batch, name: &str) -> Result<(Tensor<3>, Vec<usize>)> {
+    fold_3d(batch, name, 1)
+}
+
+/// The tensor as `[batch, middle, last]`, where `last` folds the last `trailing` axes (at most
+/// the sample's rank) and `middle` the axes between, with its full shape.
+pub(crate) fn fold_3d(
+    batch: &Batch,
+    name: &str,
+    trailing: usize,
+) -> Result<(Tensor<3>, Vec<usize>)> {
     let shape = batch.shape(name)?;
     let rank = shape.len();
     let b = shape[0];
-    let (m, l) = if rank == 1 {
-        (1, 1)
-    } else {
-        (shape[1..rank - 1].iter().product(), shape[rank - 1])
-    };
+    let split = rank - trailing.min(rank - 1);
+    let (m, l) = (
+        shape[1..split].iter().product(),
+        shape[split..].iter().product(),
+    );
     let t: Tensor<3> = by_rank!(rank, R => {
         let t: Tensor<R> = batch.float::<R>(name)?;
         t.reshape([b, m, l])
@@ -64,7 +74,7 @@ fn as_3d(batch: &Batch, name: &str) -> Result<(Tensor<3>, Vec<usize>)> {
 }
 
 /// Puts a `[batch, channels, time]` tensor back under `name` with its original `shape`.
-fn put_3d(mut batch: Batch, name: &str, t: Tensor<3>, shape: &[usize]) -> Result<Batch> {
+pub(crate) fn put_3d(mut batch: Batch, name: &str, t: Tensor<3>, shape: &[usize]) -> Result<Batch> {
     let rank = shape.len();
     let bridge = by_rank!(rank, R => {
         let dims: [usize; R] = shape.try_into().expect("the rank matches");
@@ -74,7 +84,7 @@ fn put_3d(mut batch: Batch, name: &str, t: Tensor<3>, shape: &[usize]) -> Result
     Ok(batch)
 }
 
-fn host_tensor(values: Vec<f32>, shape: [usize; 3], like: &Tensor<3>) -> Tensor<3> {
+pub(crate) fn host_tensor(values: Vec<f32>, shape: [usize; 3], like: &Tensor<3>) -> Tensor<3> {
     Tensor::from_data(TensorData::new(values, shape), &like.device())
 }
 

@@ -4,7 +4,8 @@
 //!   normalized with statistics fitted on the training split ([`normalize`]).
 //! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
 //! - Augmentations of training batches ([`augment`]): `gaussian_noise`, `amplitude_scale`,
-//!   `time_shift`, `time_masking`.
+//!   `time_shift`, `time_masking`; and [`mix`]: `mixup`, `cutmix`, which turn class labels into
+//!   class probabilities.
 //!
 //! All of them hold their splits on the training device ([`in_memory::InMemoryData`]); a
 //! training batch is a seeded row selection whose order depends only on the seed and the
@@ -15,6 +16,7 @@ pub mod host;
 pub mod in_memory;
 pub mod augment;
 pub mod csv_file;
+pub mod mix;
 pub mod normalize;
 pub mod npy;
 pub mod safetensors_file;

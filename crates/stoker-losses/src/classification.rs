@@ -5,7 +5,7 @@ use stoker::burn::tensor::TensorData;
 use stoker::burn::tensor::activation::log_softmax;
 use stoker::prelude::*;
 
-use crate::cross_entropy::labels;
+use crate::cross_entropy::{ClassTargets, check_class_target, class_targets};
 use crate::names::{check_target, default_pred, default_target};
 use crate::pointwise::pair;
 
@@ -105,44 +105,72 @@ struct Focal {
     target: String,
 }
 
+impl Focal {
+    /// Alpha as a `[classes]` tensor, checked against the number of classes.
+    fn alpha(&self, classes: usize, device: &Device) -> Result<Option<Tensor<1>>> {
+        let Some(alpha) = &self.alpha else {
+            return Ok(None);
+        };
+        if alpha.len() != classes {
+            return Err(StokerError::msg(format!(
+                "alpha has {} values for {classes} classes",
+                alpha.len()
+            )));
+        }
+        Ok(Some(Tensor::<1>::from_data(
+            TensorData::new(alpha.clone(), [classes]),
+            device,
+        )))
+    }
+}
+
 impl Loss for Focal {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
         let logits = output.float::<2>(&self.pred)?;
-        let labels = labels(batch, &self.target)?;
         let [n, classes] = logits.dims();
-        let log_p = log_softmax(logits.clone(), 1)
-            .gather(1, labels.clone().reshape([n, 1]))
-            .reshape([n]);
-        let focus = log_p
-            .clone()
-            .exp()
-            .neg()
-            .add_scalar(1.0)
-            .powf_scalar(self.gamma);
-        let mut loss = focus * log_p.neg();
-        if let Some(alpha) = &self.alpha {
-            if alpha.len() != classes {
-                return Err(StokerError::msg(format!(
-                    "alpha has {} values for {classes} classes",
-                    alpha.len()
-                )));
+        let alpha = self.alpha(classes, &logits.device())?;
+        let log_p = log_softmax(logits, 1);
+        // (1 - p)^gamma * -log p, per class.
+        let focal = |log_p: Tensor<2>| {
+            log_p
+                .clone()
+                .exp()
+                .neg()
+                .add_scalar(1.0)
+                .powf_scalar(self.gamma)
+                * log_p.neg()
+        };
+        let loss = match class_targets(batch, &self.target)? {
+            ClassTargets::Labels(labels) => {
+                let picked = log_p.gather(1, labels.clone().reshape([n, 1]));
+                let loss = focal(picked).reshape([n]);
+                match alpha {
+                    Some(alpha) => loss * alpha.select(0, labels),
+                    None => loss,
+                }
             }
-            let alpha =
-                Tensor::<1>::from_data(TensorData::new(alpha.clone(), [classes]), &logits.device());
-            loss = loss * alpha.select(0, labels);
-        }
+            // The expected focal term under the target distribution.
+            ClassTargets::Probabilities(p) => {
+                if p.dims() != [n, classes] {
+                    return Err(StokerError::msg(format!(
+                        "scores of shape [{n}, {classes}] but class probabilities of shape {:?}",
+                        p.dims()
+                    )));
+                }
+                let weighted = match alpha {
+                    Some(alpha) => p * alpha.reshape([1, classes]),
+                    None => p,
+                };
+                (focal(log_p) * weighted).sum_dim(1).reshape([n])
+            }
+        };
         Ok(LossValue::single(loss.mean()))
     }
 }
 
 impl LossSpec for FocalSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
-        check_target(
-            ctx.data()?,
-            &self.target,
-            ElementKind::Int,
-            "focal needs integer class labels",
-        )?;
+        check_class_target(ctx.data()?, &self.target, "focal")?;
         if !(self.gamma.is_finite() && self.gamma >= 0.0) {
             return Err(BuildError::at("gamma", "must be >= 0"));
         }

@@ -1,5 +1,6 @@
 //! `cross_entropy` and `label_smoothing_cross_entropy`: softmax cross entropy on class scores and
-//! integer labels, with class weights, an ignored label and label smoothing as PyTorch has them.
+//! integer labels or class probabilities (soft labels, mixup, cutmix), with class weights, an
+//! ignored label and label smoothing as PyTorch has them.
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::activation::log_softmax;
@@ -8,12 +9,112 @@ use stoker::prelude::*;
 
 use crate::names::{check_target, default_pred, default_target};
 
-/// Labels as `[batch]`, whether stored as `[batch]` or `[batch, 1]`.
-pub fn labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
-    match batch.shape(name)?.as_slice() {
-        [n, 1] => Ok(batch.int::<2>(name)?.reshape([*n])),
-        _ => Ok(batch.int::<1>(name)?),
+/// The class targets of a batch.
+pub enum ClassTargets {
+    /// Integer labels, `[batch]`.
+    Labels(Tensor<1, Int>),
+    /// Class probabilities, `[batch, classes]`: soft labels in the data, or labels mixed by the
+    /// `mixup` and `cutmix` augmentations.
+    Probabilities(Tensor<2>),
+}
+
+/// The class targets under `name`: integer labels stored as `[batch]` or `[batch, 1]`, or float
+/// class probabilities `[batch, classes]`.
+pub fn class_targets(batch: &Batch, name: &str) -> Result<ClassTargets> {
+    if !batch.is_int(name)? {
+        return match batch.shape(name)?.len() {
+            2 => Ok(ClassTargets::Probabilities(batch.float::<2>(name)?)),
+            _ => Err(StokerError::msg(format!(
+                "`{name}` holds floats of shape {:?}; class targets are integer labels [batch] or probabilities [batch, classes]",
+                batch.shape(name)?
+            ))),
+        };
     }
+    Ok(ClassTargets::Labels(match batch.shape(name)?.as_slice() {
+        [n, 1] => batch.int::<2>(name)?.reshape([*n]),
+        _ => batch.int::<1>(name)?,
+    }))
+}
+
+/// Integer labels as `[batch]`, for losses that need one class per sample.
+pub fn labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
+    match class_targets(batch, name)? {
+        ClassTargets::Labels(labels) => Ok(labels),
+        ClassTargets::Probabilities(_) => Err(StokerError::msg(format!(
+            "`{name}` holds class probabilities (from the data, or mixed by mixup or cutmix); this loss needs integer labels"
+        ))),
+    }
+}
+
+/// One label per sample for metrics: the labels, or the most probable class of probability
+/// targets (the dominant class of a mixed sample).
+pub fn hard_labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
+    match class_targets(batch, name)? {
+        ClassTargets::Labels(labels) => Ok(labels),
+        ClassTargets::Probabilities(p) => {
+            let [n, _] = p.dims();
+            Ok(p.argmax(1).reshape([n]))
+        }
+    }
+}
+
+/// Checks the data has class targets under `name`: integer labels, or float probabilities with
+/// one axis per sample.
+pub fn check_class_target(
+    data: &DataInfo,
+    name: &str,
+    loss: &str,
+) -> std::result::Result<(), BuildError> {
+    if data
+        .tensor(name)
+        .is_some_and(|t| t.kind == ElementKind::Float && t.sample_shape.len() == 1)
+    {
+        return Ok(());
+    }
+    check_target(
+        data,
+        name,
+        ElementKind::Int,
+        &format!("{loss} needs integer class labels or class probabilities [classes]"),
+    )
+}
+
+/// Cross entropy of `logits` [n, c] against class probabilities `target` [n, c] as PyTorch
+/// computes it: the target mixed with the uniform distribution by `smoothing`, each class's term
+/// weighted by `weight`, the mean over samples.
+pub fn soft_cross_entropy(
+    logits: Tensor<2>,
+    target: Tensor<2>,
+    weight: Option<&[f32]>,
+    smoothing: f64,
+) -> Result<Tensor<1>> {
+    let [n, classes] = logits.dims();
+    if target.dims() != [n, classes] {
+        return Err(StokerError::msg(format!(
+            "scores of shape [{n}, {classes}] but class probabilities of shape {:?}",
+            target.dims()
+        )));
+    }
+    let target = if smoothing > 0.0 {
+        target
+            .mul_scalar(1.0 - smoothing)
+            .add_scalar(smoothing / classes as f64)
+    } else {
+        target
+    };
+    let device = logits.device();
+    let mut terms = log_softmax(logits, 1) * target;
+    if let Some(w) = weight {
+        if w.len() != classes {
+            return Err(StokerError::msg(format!(
+                "{} class weights for {classes} classes",
+                w.len()
+            )));
+        }
+        let w = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [1, classes]), &device);
+        terms = terms * w;
+    }
+    Ok(terms.sum().neg().div_scalar(n as f64))
 }
 
 fn default_ignore_index() -> i64 {
@@ -130,14 +231,19 @@ pub fn cross_entropy(
 impl Loss for CrossEntropy {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
         let logits = output.float::<2>(&self.pred)?;
-        let labels = labels(batch, &self.target)?;
-        Ok(LossValue::single(cross_entropy(
-            logits,
-            labels,
-            self.weight.as_deref(),
-            self.ignore_index,
-            self.smoothing,
-        )?))
+        let value = match class_targets(batch, &self.target)? {
+            ClassTargets::Labels(labels) => cross_entropy(
+                logits,
+                labels,
+                self.weight.as_deref(),
+                self.ignore_index,
+                self.smoothing,
+            )?,
+            ClassTargets::Probabilities(p) => {
+                soft_cross_entropy(logits, p, self.weight.as_deref(), self.smoothing)?
+            }
+        };
+        Ok(LossValue::single(value))
     }
 }
 
@@ -151,12 +257,7 @@ fn check_smoothing(arg: &str, value: f64) -> std::result::Result<(), BuildError>
 
 impl LossSpec for CrossEntropySpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
-        check_target(
-            ctx.data()?,
-            &self.target,
-            ElementKind::Int,
-            "cross_entropy needs integer class labels",
-        )?;
+        check_class_target(ctx.data()?, &self.target, "cross_entropy")?;
         check_smoothing("label_smoothing", self.label_smoothing)?;
         if let Some(w) = &self.weight
             && let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0))
@@ -181,12 +282,7 @@ impl LossSpec for CrossEntropySpec {
 
 impl LossSpec for LabelSmoothingSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
-        check_target(
-            ctx.data()?,
-            &self.target,
-            ElementKind::Int,
-            "label_smoothing_cross_entropy needs integer class labels",
-        )?;
+        check_class_target(ctx.data()?, &self.target, "label_smoothing_cross_entropy")?;
         check_smoothing("smoothing", self.smoothing)?;
         Ok(Box::new(CrossEntropy {
             weight: None,

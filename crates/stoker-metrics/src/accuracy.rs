@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
-use stoker_losses::cross_entropy::labels;
+use stoker_losses::cross_entropy::hard_labels;
 use stoker_losses::names::{check_target, default_pred, default_target};
 
 use crate::sum::DeviceCount;
@@ -37,7 +37,7 @@ impl Metric for Accuracy {
             )));
         }
         let predicted = scores.argmax(1).reshape([n]);
-        let labels = labels(step.batch, &self.spec.target)?;
+        let labels = hard_labels(step.batch, &self.spec.target)?;
         let hits = predicted.equal(labels).int().sum();
         self.hits.add(hits, n);
         Ok(())

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::{Int, Tensor, TensorData};
 use stoker::prelude::*;
-use stoker_losses::cross_entropy::labels;
+use stoker_losses::cross_entropy::hard_labels as labels;
 use stoker_losses::names::{check_target, default_pred, default_target};
 
 use crate::sum::DeviceCount;

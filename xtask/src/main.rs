@@ -10,6 +10,7 @@
 //! cargo xtask report RUN_DIR
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
+//! cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]
 //! cargo xtask setup
 //! cargo xtask new-plugin NAME
 //! ```
@@ -17,6 +18,7 @@
 //! Every command first makes sure libtorch is installed (PyPI's torch, cached outside the repo,
 //! see [`setup`]), regenerates the runner crate from `plugins/` ([`runner`]), builds it, and runs it.
 
+mod bench;
 mod env;
 mod new_plugin;
 mod runner;
@@ -37,6 +39,7 @@ commands:
   report RUN_DIR                                         (re)write a run's report.html
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
+  bench [WORKLOAD...] [--device D] [--repeat N] [--short] stoker vs plain PyTorch, speed and memory
   setup                                                  install libtorch (PyPI torch) if missing
   new-plugin NAME                                        create plugins/NAME from the template
 ";
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             runner::run_stoker(command, rest)
         }
         "test" => runner::test(rest),
+        "bench" => bench::run(rest),
         "setup" => setup::ensure_torch().map(|t| {
             println!("libtorch ready: {}", t.lib_dir.display());
             0

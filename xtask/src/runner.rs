@@ -158,7 +158,8 @@ fn has_nextest() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// `cargo xtask test`: every test of the workspace (with cargo-nextest when installed).
+/// `cargo xtask test`: every test of the workspace (with cargo-nextest when installed), then
+/// `cargo xtask bench --short`.
 pub fn test(args: &[String]) -> Result<i32, String> {
     let torch = setup::ensure_torch()?;
     setup::ensure_test_extras(&torch)?;
@@ -174,7 +175,22 @@ pub fn test(args: &[String]) -> Result<i32, String> {
     let status = command
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    Ok(status.code().unwrap_or(1))
+    let tests = status.code().unwrap_or(1);
+    if !args.is_empty() {
+        // A filtered test run (`cargo xtask test -E ...`) is not the whole suite.
+        return Ok(tests);
+    }
+    // The benchmark harness in its short mode, so that the comparison code cannot rot (no
+    // timing is judged; a PyTorch reference that trains another model than stoker fails it).
+    eprintln!("stoker: cargo xtask bench --short");
+    let bench = match crate::bench::run(&["--short".to_string()]) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("xtask error: bench --short: {message}");
+            1
+        }
+    };
+    Ok(if tests != 0 { tests } else { bench })
 }
 
 #[cfg(test)]

@@ -260,6 +260,9 @@ fn summary_of(
         "interrupted": report.interrupted,
         "best_checkpoint": report.best_checkpoint.as_deref().map(absolute),
         "last_checkpoint": report.last_checkpoint.as_deref().map(absolute),
+        "trainable_parameters": report.trainable_parameters,
+        "epoch_seconds": report.epoch_seconds,
+        "step_profile_us": report.step_profile,
     })
 }
 

@@ -105,6 +105,13 @@ pub struct FitReport {
     pub interrupted: bool,
     /// The test metrics, when `test_after_fit` ran.
     pub test_metrics: BTreeMap<String, f64>,
+    /// The wall time of each training epoch this process ran (validation within it included).
+    pub epoch_seconds: Vec<f64>,
+    /// The mean microseconds per training step of each phase of the loop (`release`, `data`, `forward`,
+    /// `metrics`, `backward`, `optimizer`, `logging`, `hooks`) and of the whole step (`step`).
+    pub step_profile: BTreeMap<String, f64>,
+    /// The model's trainable scalar parameters (what the optimizer updates).
+    pub trainable_parameters: usize,
 }
 
 /// A built training loop.

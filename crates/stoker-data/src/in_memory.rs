@@ -178,10 +178,10 @@ impl InMemoryData {
 
 struct InMemoryEpoch<'a> {
     split: &'a SplitTensors,
-    order: Option<Vec<usize>>,
+    /// The epoch's shuffled sample order, uploaded once per epoch: a batch narrows it.
+    order: Option<Tensor<1, Int>>,
     batch_size: usize,
     batches: usize,
-    device: &'a Device,
 }
 
 impl EpochBatches for InMemoryEpoch<'_> {
@@ -201,9 +201,7 @@ impl EpochBatches for InMemoryEpoch<'_> {
         let mut batch = Batch::batch();
         match &self.order {
             Some(order) => {
-                let rows: Vec<i64> = order[start..end].iter().map(|&i| i as i64).collect();
-                let rows =
-                    Tensor::<1, Int>::from_data(TensorData::new(rows, [end - start]), self.device);
+                let rows = order.clone().narrow(0, start, end - start);
                 for (name, tensor) in &self.split.tensors {
                     batch.insert_bridge(name.clone(), select_rows(tensor, &rows));
                 }
@@ -246,12 +244,16 @@ impl DataModule for InMemoryData {
             ]))
             .permutation(data.samples)
         });
+        let order = order.map(|order| {
+            let rows: Vec<i64> = order.into_iter().map(|i| i as i64).collect();
+            let n = rows.len();
+            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.device)
+        });
         Ok(Box::new(InMemoryEpoch {
             split: data,
             order,
             batch_size: bs,
             batches,
-            device: &self.device,
         }))
     }
 }

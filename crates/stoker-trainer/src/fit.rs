@@ -28,6 +28,7 @@ use stoker_callbacks::model_checkpoint::ModelCheckpointSpec;
 use crate::anomaly::{self, Place};
 use crate::clip;
 use crate::evaluate::{collect, evaluate};
+use crate::profile::{Phase, StepProfile};
 use crate::progress::EpochProgress;
 use crate::signals::Interrupt;
 use crate::spec::{ClipAlgorithm, DefaultTrainerSpec, Limit};
@@ -109,6 +110,10 @@ struct Fit<'r> {
     resumed: bool,
     /// The LR of the latest optimizer step.
     step_lr: f64,
+    /// Wall seconds of each epoch run by this process.
+    epoch_seconds: Vec<f64>,
+    /// Time per phase of the training steps.
+    profile: StepProfile,
 }
 
 impl<'r> Fit<'r> {
@@ -211,6 +216,8 @@ impl<'r> Fit<'r> {
             interrupt: None,
             resumed: false,
             step_lr: 0.0,
+            epoch_seconds: Vec::new(),
+            profile: StepProfile::default(),
         };
         Ok((fit, resume))
     }
@@ -668,7 +675,9 @@ impl<'r> Fit<'r> {
         }
         self.hook(n, |c, ctx| c.on_train_epoch_end(ctx))?;
         self.scheduler.on_epoch_end(&self.latest)?;
-        self.print_epoch(lr, epoch_started.elapsed().as_secs_f64());
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        self.epoch_seconds.push(seconds);
+        self.print_epoch(lr, seconds);
         self.epoch += 1;
         self.batch = 0;
         self.flush_row()?;
@@ -692,7 +701,10 @@ impl<'r> Fit<'r> {
             self.batch,
             n,
         );
+        let mut mark = Instant::now();
         while self.batch < n {
+            // The previous step's tensors and autodiff graph were freed since the last lap.
+            self.profile.lap(Phase::Release, &mut mark);
             let index = self.batch;
             let epoch = self.epoch;
             let at = move |e: StokerError| {
@@ -708,7 +720,9 @@ impl<'r> Fit<'r> {
                     .apply(batch, derive_seed(&[step_seed, i as u64]))
                     .map_err(at)?;
             }
+            self.profile.lap(Phase::Data, &mut mark);
             self.hook(n, |c, ctx| c.on_train_batch_start(ctx, &batch))?;
+            self.profile.lap(Phase::Hooks, &mut mark);
             let output = self.model.forward(&batch).map_err(at)?;
             let loss = self.loss.forward(&output, &batch).map_err(at)?;
             let place = Place {
@@ -719,6 +733,7 @@ impl<'r> Fit<'r> {
             if self.spec.detect_anomaly {
                 anomaly::check_loss(&loss.total, &place)?;
             }
+            self.profile.lap(Phase::Forward, &mut mark);
             // Metrics see physical units when the data is normalized.
             let decoded = if self.metrics.train.is_empty() {
                 None
@@ -735,6 +750,7 @@ impl<'r> Fit<'r> {
             for metric in self.metrics.train.iter_mut() {
                 metric.update(&view).map_err(at)?;
             }
+            self.profile.lap(Phase::Metrics, &mut mark);
             let scaled = if accumulate > 1 {
                 loss.total.clone().div_scalar(accumulate as f64)
             } else {
@@ -746,8 +762,10 @@ impl<'r> Fit<'r> {
                 None => grads,
             });
             let boundary = (index + 1).is_multiple_of(accumulate) || index + 1 == n;
+            self.profile.lap(Phase::Backward, &mut mark);
             if boundary {
                 self.optimizer_step(n)?;
+                self.profile.lap(Phase::Optimizer, &mut mark);
                 if self.global_step.is_multiple_of(self.spec.log_every_n_steps) {
                     let value = loss.total.clone().into_scalar::<f64>();
                     self.log(vec![
@@ -763,8 +781,11 @@ impl<'r> Fit<'r> {
             } else {
                 progress.advance(self.batch, None);
             }
+            self.profile.lap(Phase::Logging, &mut mark);
             self.hook(n, |c, ctx| c.on_train_batch_end(ctx, &view, boundary))?;
+            self.profile.step();
             if !boundary {
+                self.profile.lap(Phase::Hooks, &mut mark);
                 continue;
             }
             let done = self.batch;
@@ -776,6 +797,7 @@ impl<'r> Fit<'r> {
                 self.validate(n)?;
             }
             self.write_saves()?;
+            self.profile.lap(Phase::Hooks, &mut mark);
             if self.stop.is_some() && self.may_stop(self.epoch)
                 || self.steps_exhausted()
                 || self.time_exhausted()
@@ -961,6 +983,15 @@ impl<'r> Fit<'r> {
             stopped_early,
             interrupted,
             test_metrics,
+            epoch_seconds: self.epoch_seconds.clone(),
+            step_profile: self.profile.mean_micros(),
+            trainable_parameters: self
+                .model
+                .parameters()
+                .iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.shape.iter().product::<usize>())
+                .sum(),
         }
     }
 

@@ -5,12 +5,14 @@
 //! - [`predict::predict`]: predictions for a split, written to a file.
 //! - [`clip`], [`anomaly`], [`signals`]: gradient clipping, NaN/Inf detection, SIGINT/SIGTERM.
 //! - [`progress`], [`summary`]: the per-epoch progress bar and the model summary.
+//! - [`profile`]: the mean time of each phase of a training step.
 
 pub mod anomaly;
 pub mod clip;
 pub mod evaluate;
 pub mod fit;
 pub mod predict;
+pub mod profile;
 pub mod progress;
 pub mod signals;
 pub mod spec;

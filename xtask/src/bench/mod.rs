@@ -1,0 +1,372 @@
+//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]`:
+//! stoker's training (the `stoker train` command `cargo xtask train` runs, on a config in
+//! `bench/configs/`) side by side with a plain PyTorch loop of the same model, data, batch size and
+//! optimizer (`bench/reference/`), alternately, `--repeat` times each, on the same number of
+//! threads. Prints steps/s (median, min, max), the ratio stoker / PyTorch, peak host memory and,
+//! on CUDA, peak device memory, and writes the table to `bench/results/<date>-<device>.md`.
+//! `--short` (what CI runs) takes one repeat of 2 epochs of 5 steps and writes nothing: it keeps
+//! the comparison code working and checks that both sides train the same model (parameter count
+//! and steps per epoch), without judging speed.
+
+mod measure;
+mod report;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::env::{self, workspace_root};
+use crate::runner;
+use crate::setup::{self, Torch};
+
+use report::{Row, Table};
+use stats::steps_per_second;
+
+/// One benchmark workload.
+pub struct Workload {
+    /// Its name on the command line, of `bench/configs/<name>.yaml` and
+    /// `bench/reference/<name>.py`.
+    pub name: &'static str,
+    /// Whether a PyTorch reference exists (the no-op workload measures stoker alone).
+    pub has_reference: bool,
+}
+
+/// Every workload, in table order.
+pub const WORKLOADS: [Workload; 5] = [
+    Workload {
+        name: "mlp",
+        has_reference: true,
+    },
+    Workload {
+        name: "fno2d",
+        has_reference: true,
+    },
+    Workload {
+        name: "cnn1d",
+        has_reference: true,
+    },
+    Workload {
+        name: "decoder",
+        has_reference: true,
+    },
+    Workload {
+        name: "noop",
+        has_reference: false,
+    },
+];
+
+/// The command line.
+struct Options {
+    workloads: Vec<&'static Workload>,
+    device: String,
+    repeat: usize,
+    threads: usize,
+    short: bool,
+}
+
+const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]
+workloads: mlp fno2d cnn1d decoder noop (default: all)";
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        workloads: Vec::new(),
+        device: "cpu".into(),
+        repeat: 3,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        short: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--device" => {
+                options.device = value("--device")?;
+                if !["cpu", "cuda"].contains(&options.device.as_str()) {
+                    return Err(format!("--device is cpu or cuda\n{USAGE}"));
+                }
+            }
+            "--repeat" => {
+                options.repeat = value("--repeat")?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--repeat needs a positive number\n{USAGE}"))?;
+            }
+            "--threads" => {
+                options.threads = value("--threads")?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--threads needs a positive number\n{USAGE}"))?;
+            }
+            "--short" => options.short = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            name => {
+                let workload = WORKLOADS
+                    .iter()
+                    .find(|w| w.name == name)
+                    .ok_or_else(|| format!("unknown workload `{name}`\n{USAGE}"))?;
+                options.workloads.push(workload);
+            }
+        }
+    }
+    if options.workloads.is_empty() {
+        options.workloads = WORKLOADS.iter().collect();
+    }
+    if options.short {
+        options.repeat = 1;
+    }
+    Ok(options)
+}
+
+/// One run of one side.
+struct Sample {
+    steps_per_second: f64,
+    steps_per_epoch: f64,
+    parameters: u64,
+    peak_rss: u64,
+    peak_device: Option<u64>,
+    /// stoker's mean microseconds per phase of a step.
+    profile: BTreeMap<String, f64>,
+}
+
+/// The same thread count for libtorch in both processes.
+fn threads(command: &mut Command, n: usize) {
+    for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+        command.env(var, n.to_string());
+    }
+}
+
+fn short_args(options: &Options) -> &'static [&'static str] {
+    if options.short {
+        &["--epochs", "2", "--limit-batches", "5"]
+    } else {
+        &[]
+    }
+}
+
+fn number(value: &serde_json::Value, key: &str, what: &str) -> Result<f64, String> {
+    value[key]
+        .as_f64()
+        .ok_or_else(|| format!("{what} has no number `{key}`"))
+}
+
+fn epoch_seconds(value: &serde_json::Value, what: &str) -> Result<Vec<f64>, String> {
+    value["epoch_seconds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .ok_or_else(|| format!("{what} has no `epoch_seconds`"))
+}
+
+fn run_stoker(
+    binary: &Path,
+    torch: &Torch,
+    workload: &Workload,
+    options: &Options,
+    scratch: &Path,
+) -> Result<Sample, String> {
+    let config = format!("bench/configs/{}.yaml", workload.name);
+    let mut command = Command::new(binary);
+    command
+        .current_dir(workspace_root())
+        .args(["train", &config, "--output-dir"])
+        .arg(scratch)
+        .args(["--set", &format!("environment.device={}", options.device)]);
+    if options.short {
+        command.args([
+            "--set",
+            "trainer.args.max_epochs=2",
+            "--set",
+            "trainer.args.limit_train_batches=5",
+        ]);
+    }
+    env::apply(&mut command, torch);
+    threads(&mut command, options.threads);
+    let what = format!("stoker on {config}");
+    let finished = measure::run(command, options.device == "cuda")?;
+    if finished.code != Some(0) {
+        return Err(format!("{what} failed (exit {:?})", finished.code));
+    }
+    let run_dir = finished
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| format!("{what} printed no run directory"))?;
+    let summary_path = Path::new(run_dir.trim()).join("summary.json");
+    let summary: serde_json::Value = std::fs::read_to_string(&summary_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| format!("{what}: cannot read {}", summary_path.display()))?;
+    let seconds = epoch_seconds(&summary, &what)?;
+    let steps_per_epoch = number(&summary, "global_step", &what)? / seconds.len().max(1) as f64;
+    let profile = summary["step_profile_us"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Sample {
+        steps_per_second: steps_per_second(steps_per_epoch, &seconds)
+            .ok_or_else(|| format!("{what}: no epoch was timed"))?,
+        steps_per_epoch,
+        parameters: number(&summary, "trainable_parameters", &what)? as u64,
+        peak_rss: finished.peak_rss,
+        peak_device: finished.peak_device,
+        profile,
+    })
+}
+
+fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Result<Sample, String> {
+    let script = format!("bench/reference/{}.py", workload.name);
+    let mut command = Command::new(torch.python());
+    command
+        .current_dir(workspace_root())
+        .arg(&script)
+        .args(["--device", &options.device])
+        .args(["--threads", &options.threads.to_string()])
+        .args(short_args(options));
+    env::apply(&mut command, torch);
+    threads(&mut command, options.threads);
+    let what = format!("PyTorch {script}");
+    let finished = measure::run(command, options.device == "cuda")?;
+    if finished.code != Some(0) {
+        return Err(format!("{what} failed (exit {:?})", finished.code));
+    }
+    let line = finished
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("{what} printed no JSON result"))?;
+    let result: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("{what}: {e}: {line}"))?;
+    let seconds = epoch_seconds(&result, &what)?;
+    let steps_per_epoch = number(&result, "steps_per_epoch", &what)?;
+    Ok(Sample {
+        steps_per_second: steps_per_second(steps_per_epoch, &seconds)
+            .ok_or_else(|| format!("{what}: no epoch was timed"))?,
+        steps_per_epoch,
+        parameters: number(&result, "parameters", &what)? as u64,
+        peak_rss: finished.peak_rss,
+        peak_device: finished.peak_device,
+        profile: BTreeMap::new(),
+    })
+}
+
+/// The two sides of one workload must train the same thing for the ratio to mean anything.
+fn check_same(workload: &Workload, stoker: &Sample, torch: &Sample) -> Result<(), String> {
+    if stoker.parameters != torch.parameters || stoker.steps_per_epoch != torch.steps_per_epoch {
+        return Err(format!(
+            "workload {}: stoker trains {} parameters in {} steps per epoch, the PyTorch reference {} in {}: \
+             bench/configs/{0}.yaml and bench/reference/{0}.py must describe the same model and data",
+            workload.name,
+            stoker.parameters,
+            stoker.steps_per_epoch,
+            torch.parameters,
+            torch.steps_per_epoch
+        ));
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench ...`.
+pub fn run(args: &[String]) -> Result<i32, String> {
+    let options = parse(args)?;
+    let torch = setup::ensure_torch()?;
+    let binary = runner::build(&torch)?;
+    let scratch = env::target_dir().join("bench-runs");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut table = Table::new(
+        &options.device,
+        options.threads,
+        options.repeat,
+        options.short,
+    );
+    for workload in &options.workloads {
+        let mut row = Row::new(workload.name);
+        for repeat in 0..options.repeat {
+            eprintln!(
+                "bench: {} ({}/{})",
+                workload.name,
+                repeat + 1,
+                options.repeat
+            );
+            // Alternate which side runs first, so that neither always gets a cooler machine.
+            let stoker_first = repeat % 2 == 0;
+            let mut torch_sample = None;
+            if workload.has_reference && !stoker_first {
+                torch_sample = Some(run_reference(&torch, workload, &options)?);
+            }
+            let stoker = run_stoker(&binary, &torch, workload, &options, &scratch)?;
+            if workload.has_reference && stoker_first {
+                torch_sample = Some(run_reference(&torch, workload, &options)?);
+            }
+            if let Some(t) = &torch_sample {
+                check_same(workload, &stoker, t)?;
+            }
+            row.add(stoker, torch_sample);
+        }
+        table.push(row);
+    }
+    let text = table.markdown();
+    println!("{text}");
+    if options.short {
+        eprintln!("bench: short mode (2 epochs of 5 steps, one repeat): results not written");
+    } else {
+        let path = results_path(&options.device)?;
+        std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(0)
+}
+
+fn results_path(device: &str) -> Result<PathBuf, String> {
+    let dir = workspace_root().join("bench").join("results");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir.join(format!("{}-{device}.md", report::today())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_workloads_and_flags_and_refuses_the_unknown() {
+        let o = parse(&args(&["mlp", "noop", "--repeat", "5", "--device", "cuda"])).unwrap();
+        let names: Vec<_> = o.workloads.iter().map(|w| w.name).collect();
+        assert_eq!(names, ["mlp", "noop"]);
+        assert_eq!((o.repeat, o.device.as_str()), (5, "cuda"));
+        let all = parse(&args(&["--short", "--repeat", "4"])).unwrap();
+        assert_eq!(all.workloads.len(), WORKLOADS.len());
+        assert_eq!(all.repeat, 1, "short mode runs once");
+        assert!(parse(&args(&["resnet"])).unwrap_err().contains("unknown workload"));
+        assert!(parse(&args(&["--device", "tpu"])).is_err());
+        assert!(parse(&args(&["--repeat", "0"])).is_err());
+    }
+
+    #[test]
+    fn every_workload_has_a_config_and_its_reference() {
+        let root = workspace_root();
+        for w in &WORKLOADS {
+            assert!(root.join(format!("bench/configs/{}.yaml", w.name)).is_file());
+            assert_eq!(
+                root.join(format!("bench/reference/{}.py", w.name)).is_file(),
+                w.has_reference,
+                "{}",
+                w.name
+            );
+        }
+    }
+}

@@ -129,3 +129,37 @@ fn mixup_refuses_a_regression_target() {
         check.stderr
     );
 }
+
+#[test]
+fn worker_threads_prepare_the_same_batches_as_the_loop() {
+    // Two workers, each two batches ahead, take and augment the batches; the run must be the
+    // same run, and a resume with another number of workers (no config change to allow: it
+    // cannot change the run) must rejoin it exactly.
+    let text = with(
+        "[{name: time_shift, args: {max_shift: 2}}, {name: amplitude_scale}, {name: gaussian_noise, args: {std: 0.1}}]",
+        "callbacks: [{name: ModelCheckpoint, args: {every_n_train_steps: 5, save_top_k: -1}}]\n",
+    );
+    let inline_dir = Scratch::new("workers-inline");
+    let (inline, _) = train_ok(&inline_dir, &text, &[]);
+    let scratch = Scratch::new("workers");
+    let (run_dir, _) = train_ok(&scratch, &text, &["trainer.args.num_workers=2"]);
+    let expected = std::fs::read_to_string(inline.join("metrics.csv")).unwrap();
+    let with_workers = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(with_workers, expected);
+    let checkpoint = run_dir.join("checkpoints/epoch=1-step=20.safetensors");
+    let config = scratch.path("exp.yaml");
+    scratch
+        .stoker(&[
+            "train",
+            config.to_str().unwrap(),
+            "--set",
+            "trainer.args.num_workers=3",
+            "--set",
+            "trainer.args.prefetch_factor=1",
+            "--resume",
+            checkpoint.to_str().unwrap(),
+        ])
+        .expect_code(0);
+    let resumed = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(resumed, expected);
+}

@@ -183,13 +183,22 @@ pub fn incompatible(path: &str) -> bool {
     path.starts_with("model.") || path == "optimizer.name"
 }
 
+/// Whether a difference cannot change what is trained: how many threads prepare batches.
+pub fn harmless(path: &str) -> bool {
+    matches!(
+        path,
+        "trainer.args.num_workers" | "trainer.args.prefetch_factor"
+    )
+}
+
 /// Checks a checkpoint's config against the experiment.
 pub fn check_config(
     resume: &Resume,
     experiment: &Experiment,
     allow_change: bool,
 ) -> Result<(), Refusal> {
-    let diff = config_diff(&resume.state.config, &experiment.resolved_yaml());
+    let mut diff = config_diff(&resume.state.config, &experiment.resolved_yaml());
+    diff.retain(|(k, _)| !harmless(k));
     if diff.is_empty() {
         return Ok(());
     }

@@ -8,7 +8,7 @@ use crate::error::Result;
 /// with a seed derived from the run's seed, the epoch and the batch index (the device's random
 /// generator is seeded the same way just before), so that a resumed run augments each batch
 /// exactly as the uninterrupted run did.
-pub trait Augmentation: Send {
+pub trait Augmentation: Send + Sync {
     /// The augmented batch.
     fn apply(&self, batch: Batch, seed: u64) -> Result<Batch>;
 }

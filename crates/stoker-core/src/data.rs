@@ -101,7 +101,7 @@ impl DataInfo {
 }
 
 /// A built data module: the splits, ready to be cut into batches on the training device.
-pub trait DataModule: Send {
+pub trait DataModule: Send + Sync {
     /// The tensors, split sizes and batch size.
     fn info(&self) -> &DataInfo;
 
@@ -145,7 +145,7 @@ pub enum Order {
 }
 
 /// The batches of one epoch of one split, by index.
-pub trait EpochBatches {
+pub trait EpochBatches: Send {
     /// The number of batches.
     fn len(&self) -> usize;
 

@@ -19,7 +19,6 @@ use stoker::loss::Loss;
 use stoker::metric::StepView;
 use stoker::model::DynModel;
 use stoker::prelude::{Device, Result, StokerError};
-use stoker::rng::derive_seed;
 use stoker::schedule::LrScheduler;
 use stoker::spec::CallbackSpec;
 use stoker::trainer::{FitReport, Resume, SplitMetrics, Trainer, TrainingParts};
@@ -28,6 +27,7 @@ use stoker_callbacks::model_checkpoint::ModelCheckpointSpec;
 use crate::anomaly::{self, Place};
 use crate::clip;
 use crate::evaluate::{collect, evaluate};
+use crate::prefetch::{Batches, Plan, step_seed};
 use crate::profile::{Phase, StepProfile};
 use crate::progress::EpochProgress;
 use crate::signals::Interrupt;
@@ -86,7 +86,7 @@ struct Fit<'r> {
     scheduler: Box<dyn LrScheduler>,
     loggers: Loggers,
     callbacks: Vec<(String, Box<dyn Callback>)>,
-    augmentations: Vec<Box<dyn stoker::augment::Augmentation>>,
+    augmentations: Arc<Vec<Box<dyn stoker::augment::Augmentation>>>,
     /// Whether checkpoints are written (not in a fast dev run).
     saving: bool,
     epoch: usize,
@@ -194,7 +194,7 @@ impl<'r> Fit<'r> {
             scheduler,
             loggers,
             callbacks,
-            augmentations,
+            augmentations: Arc::new(augmentations),
             saving: !dev_run,
             epoch: 0,
             batch: 0,
@@ -694,7 +694,39 @@ impl<'r> Fit<'r> {
         interval: usize,
     ) -> Result<EpochEnd> {
         let data = Arc::clone(&self.data);
-        let mut batches = data.epoch(Split::Train, self.epoch, self.train_order())?;
+        let augmentations = Arc::clone(&self.augmentations);
+        let plan = Plan {
+            data: &*data,
+            augmentations: &augmentations,
+            seed: self.seed,
+            epoch: self.epoch,
+            order: self.train_order(),
+        };
+        let (first, workers, prefetch) =
+            (self.batch, self.spec.num_workers, self.spec.prefetch_factor);
+        std::thread::scope(|scope| {
+            let mut batches = Batches::start(scope, plan, first, n, workers, prefetch)?;
+            self.run_steps(
+                &mut batches,
+                n,
+                accumulate,
+                validate_epoch,
+                has_val,
+                interval,
+            )
+        })
+    }
+
+    /// The steps of the rest of the epoch, on `batches`.
+    fn run_steps(
+        &mut self,
+        batches: &mut Batches<'_>,
+        n: usize,
+        accumulate: usize,
+        validate_epoch: bool,
+        has_val: bool,
+        interval: usize,
+    ) -> Result<EpochEnd> {
         let mut progress = EpochProgress::start(
             self.spec.enable_progress_bar,
             self.epoch_label(),
@@ -710,16 +742,10 @@ impl<'r> Fit<'r> {
             let at = move |e: StokerError| {
                 StokerError::msg(format!("epoch {epoch}, train batch {index}: {e}"))
             };
-            let mut batch = batches.batch(index).map_err(at)?;
+            let batch = batches.next(index).map_err(at)?;
             // Randomness inside the step (augmentations, dropout) depends only on the seed, the
             // epoch and the batch.
-            let step_seed = derive_seed(&[self.seed, self.epoch as u64, index as u64]);
-            self.device.seed(step_seed);
-            for (i, augmentation) in self.augmentations.iter().enumerate() {
-                batch = augmentation
-                    .apply(batch, derive_seed(&[step_seed, i as u64]))
-                    .map_err(at)?;
-            }
+            self.device.seed(step_seed(self.seed, self.epoch, index));
             self.profile.lap(Phase::Data, &mut mark);
             self.hook(n, |c, ctx| c.on_train_batch_start(ctx, &batch))?;
             self.profile.lap(Phase::Hooks, &mut mark);

@@ -6,12 +6,14 @@
 //! - [`clip`], [`anomaly`], [`signals`]: gradient clipping, NaN/Inf detection, SIGINT/SIGTERM.
 //! - [`progress`], [`summary`]: the per-epoch progress bar and the model summary.
 //! - [`profile`]: the mean time of each phase of a training step.
+//! - [`prefetch`]: training batches prepared in the loop or ahead by worker threads.
 
 pub mod anomaly;
 pub mod clip;
 pub mod evaluate;
 pub mod fit;
 pub mod predict;
+pub mod prefetch;
 pub mod profile;
 pub mod progress;
 pub mod signals;

@@ -159,6 +159,12 @@ pub struct DefaultTrainerSpec {
     /// Print each layer's parameter count, the total, the trainable count and the size at the start.
     #[serde(default = "yes")]
     pub enable_model_summary: bool,
+    /// Threads that take and augment the next training batches while the current step runs (DataLoader's num_workers; 0: the loop does it between steps). Batches and their augmentations stay the same whatever the number, so runs and resumes are identical.
+    #[serde(default)]
+    pub num_workers: usize,
+    /// Batches each worker prepares ahead of the step (DataLoader's prefetch_factor).
+    #[serde(default = "two_batches")]
+    pub prefetch_factor: usize,
 }
 
 fn one() -> usize {
@@ -168,6 +174,9 @@ fn some_one() -> Option<usize> {
     Some(1)
 }
 fn two() -> i64 {
+    2
+}
+fn two_batches() -> usize {
     2
 }
 fn fifty() -> usize {
@@ -227,6 +236,9 @@ impl DefaultTrainerSpec {
                 "accumulate_grad_batches",
                 "must be at least 1",
             ));
+        }
+        if self.prefetch_factor == 0 {
+            return Err(BuildError::at("prefetch_factor", "must be at least 1"));
         }
         if self.log_every_n_steps == 0 {
             return Err(BuildError::at("log_every_n_steps", "must be at least 1"));

@@ -29,11 +29,13 @@ fn device_memory_of(pid: u32) -> Option<u64> {
         ])
         .output()
         .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|line| {
-        let (p, mib) = line.split_once(',')?;
-        (p.trim().parse::<u32>().ok()? == pid)
-            .then(|| mib.trim().parse::<u64>().ok().map(|m| m << 20))?
-    })
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            let (p, mib) = line.split_once(',')?;
+            (p.trim().parse::<u32>().ok()? == pid)
+                .then(|| mib.trim().parse::<u64>().ok().map(|m| m << 20))?
+        })
 }
 
 /// Runs `command` to its end (stderr passes through, stdout is kept), sampling device memory

@@ -24,6 +24,7 @@ use report::{Row, Table};
 use stats::steps_per_second;
 
 /// One benchmark workload.
+#[derive(Debug)]
 pub struct Workload {
     /// Its name on the command line, of `bench/configs/<name>.yaml` and
     /// `bench/reference/<name>.py`.
@@ -57,6 +58,7 @@ pub const WORKLOADS: [Workload; 5] = [
 ];
 
 /// The command line.
+#[derive(Debug)]
 struct Options {
     workloads: Vec<&'static Workload>,
     device: String,
@@ -351,7 +353,11 @@ mod tests {
         let all = parse(&args(&["--short", "--repeat", "4"])).unwrap();
         assert_eq!(all.workloads.len(), WORKLOADS.len());
         assert_eq!(all.repeat, 1, "short mode runs once");
-        assert!(parse(&args(&["resnet"])).unwrap_err().contains("unknown workload"));
+        assert!(
+            parse(&args(&["resnet"]))
+                .unwrap_err()
+                .contains("unknown workload")
+        );
         assert!(parse(&args(&["--device", "tpu"])).is_err());
         assert!(parse(&args(&["--repeat", "0"])).is_err());
     }
@@ -360,9 +366,13 @@ mod tests {
     fn every_workload_has_a_config_and_its_reference() {
         let root = workspace_root();
         for w in &WORKLOADS {
-            assert!(root.join(format!("bench/configs/{}.yaml", w.name)).is_file());
+            assert!(
+                root.join(format!("bench/configs/{}.yaml", w.name))
+                    .is_file()
+            );
             assert_eq!(
-                root.join(format!("bench/reference/{}.py", w.name)).is_file(),
+                root.join(format!("bench/reference/{}.py", w.name))
+                    .is_file(),
                 w.has_reference,
                 "{}",
                 w.name

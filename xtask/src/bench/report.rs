@@ -196,7 +196,12 @@ impl Table {
             let p = &sample.profile;
             let get = |k: &str| p.get(k).copied().unwrap_or(f64::NAN);
             let own: f64 = LOOP_PHASES.iter().map(|k| get(k)).sum();
-            out.push_str(&format!("| {} | {} | **{}** |", row.name, sig(get("step")), sig(own)));
+            out.push_str(&format!(
+                "| {} | {} | **{}** |",
+                row.name,
+                sig(get("step")),
+                sig(own)
+            ));
             for phase in PHASES {
                 out.push_str(&format!(" {} |", sig(get(phase))));
             }

@@ -58,17 +58,16 @@ pub fn hard_labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
     }
 }
 
-/// Checks the data has class targets under `name`: integer labels, or float probabilities with
-/// one axis per sample.
+/// Checks the data has class targets under `name`: integer labels, or float probabilities over
+/// at least two classes per sample.
 pub fn check_class_target(
     data: &DataInfo,
     name: &str,
     loss: &str,
 ) -> std::result::Result<(), BuildError> {
-    if data
-        .tensor(name)
-        .is_some_and(|t| t.kind == ElementKind::Float && t.sample_shape.len() == 1)
-    {
+    if data.tensor(name).is_some_and(|t| {
+        t.kind == ElementKind::Float && matches!(t.sample_shape[..], [c] if c >= 2)
+    }) {
         return Ok(());
     }
     check_target(

@@ -119,6 +119,10 @@ impl Rng {
     pub fn beta(&mut self, a: f64, b: f64) -> f64 {
         let x = self.gamma(a);
         let y = self.gamma(b);
+        if x + y == 0.0 {
+            // Both underflowed (shapes near 0, where Beta's mass sits at 0 and 1).
+            return (self.next_u64() & 1) as f64;
+        }
         x / (x + y)
     }
 

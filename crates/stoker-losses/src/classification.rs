@@ -93,7 +93,7 @@ pub struct FocalSpec {
     /// The model output holding the class scores (logits).
     #[serde(default = "default_pred")]
     pub pred: String,
-    /// The batch tensor holding the integer labels.
+    /// The batch tensor holding the class targets: integer labels or class probabilities.
     #[serde(default = "default_target")]
     pub target: String,
 }

@@ -120,7 +120,7 @@ fn default_ignore_index() -> i64 {
     -100
 }
 
-/// Softmax cross entropy between class scores [batch, classes] and integer labels [batch], as torch.nn.functional.cross_entropy: class weights, ignore_index, label_smoothing.
+/// Softmax cross entropy between class scores [batch, classes] and integer labels [batch] or class probabilities [batch, classes], as torch.nn.functional.cross_entropy: class weights, ignore_index, label_smoothing.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(loss, name = "cross_entropy")]
@@ -137,7 +137,7 @@ pub struct CrossEntropySpec {
     /// The model output holding the class scores (logits).
     #[serde(default = "default_pred")]
     pub pred: String,
-    /// The batch tensor holding the integer labels.
+    /// The batch tensor holding the class targets: integer labels or class probabilities.
     #[serde(default = "default_target")]
     pub target: String,
 }
@@ -157,7 +157,7 @@ pub struct LabelSmoothingSpec {
     /// The model output holding the class scores (logits).
     #[serde(default = "default_pred")]
     pub pred: String,
-    /// The batch tensor holding the integer labels.
+    /// The batch tensor holding the class targets: integer labels or class probabilities.
     #[serde(default = "default_target")]
     pub target: String,
 }

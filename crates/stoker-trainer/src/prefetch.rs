@@ -117,7 +117,21 @@ fn work(plan: Plan<'_>, start: usize, end: usize, step: usize, sender: SyncSende
         }
     };
     for index in (start..end).step_by(step) {
-        let batch = plan.prepare(batches.as_mut(), index);
+        // A panic inside a kernel (out of memory, say) becomes this batch's error, so the loop
+        // fails the run as it fails any step.
+        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            plan.prepare(batches.as_mut(), index)
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(StokerError::msg(format!(
+                "a data worker panicked: {message}"
+            )))
+        });
         let failed = batch.is_err();
         if sender.send(batch).is_err() || failed {
             return;
@@ -131,10 +145,18 @@ fn work(plan: Plan<'_>, start: usize, end: usize, step: usize, sender: SyncSende
 /// training step's team, and the step would slow down (measured: a bearing_cnn step went from
 /// 11.2 ms to 26.5 ms with two workers). A no-op where OpenMP is not loaded.
 fn single_threaded_kernels() {
-    // SAFETY: dlsym with RTLD_DEFAULT looks a symbol up in the loaded objects; the name is a
-    // NUL-terminated literal. omp_set_num_threads(int) is OpenMP's standard C entry point, and
-    // it only sets the calling thread's team size.
+    // SAFETY: dlsym with RTLD_DEFAULT looks a symbol up in the loaded objects; the names are
+    // NUL-terminated literals. omp_set_num_threads(int) is OpenMP's standard C entry point and
+    // only sets the calling thread's team size; `int at::get_num_threads()` takes no arguments
+    // and returns an int, which the C calling convention passes as declared.
     unsafe {
+        // at::get_num_threads() first: it runs LibTorch's once-per-thread set-up, which would
+        // otherwise reset the thread's team size at the first parallel kernel.
+        let lazy_init = libc::dlsym(libc::RTLD_DEFAULT, c"_ZN2at15get_num_threadsEv".as_ptr());
+        if !lazy_init.is_null() {
+            let get: extern "C" fn() -> libc::c_int = std::mem::transmute(lazy_init);
+            get();
+        }
         let symbol = libc::dlsym(libc::RTLD_DEFAULT, c"omp_set_num_threads".as_ptr());
         if !symbol.is_null() {
             let set: extern "C" fn(libc::c_int) = std::mem::transmute(symbol);

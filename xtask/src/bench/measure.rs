@@ -64,18 +64,22 @@ pub fn run(mut command: Command, sample_device: bool) -> Result<Finished, String
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value, and wait4 writes only into it and `status`.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped (std::process::Child does not reap it
-    // unless its wait methods are called, and they are not).
-    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    if reaped != pid as libc::pid_t {
-        return Err(format!(
-            "waiting for {command:?}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    let reaped = loop {
+        // SAFETY: `pid` is our own child, not yet reaped (std::process::Child does not reap it
+        // unless its wait methods are called, and they are not).
+        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        let error = std::io::Error::last_os_error();
+        if reaped == -1 && error.kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        break (reaped == pid as libc::pid_t).then_some(()).ok_or(error);
+    };
     done.store(true, Ordering::Relaxed);
     if let Some(sampler) = sampler {
         let _ = sampler.join();
+    }
+    if let Err(error) = reaped {
+        return Err(format!("waiting for {command:?}: {error}"));
     }
     let stdout = reader.join().unwrap_or_default();
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));

@@ -176,10 +176,36 @@ impl InMemoryData {
     }
 }
 
+/// The order of an epoch's samples.
+enum Rows {
+    /// As stored: a batch is a slice.
+    Stored,
+    /// Shuffled, not yet on the device (an epoch asked only for its length uploads nothing).
+    Shuffled(Vec<usize>, Device),
+    /// Shuffled and uploaded, once per epoch: a batch narrows it.
+    Uploaded(Tensor<1, Int>),
+}
+
+impl Rows {
+    /// The rows `start..end` on the device, `None` for the stored order.
+    fn range(&mut self, start: usize, end: usize) -> Option<Tensor<1, Int>> {
+        if let Rows::Shuffled(order, device) = self {
+            let rows: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+            let n = rows.len();
+            *self = Rows::Uploaded(Tensor::from_data(TensorData::new(rows, [n]), &*device));
+        }
+        match self {
+            Rows::Stored => None,
+            Rows::Uploaded(order) => Some(order.clone().narrow(0, start, end - start)),
+            Rows::Shuffled(..) => unreachable!("uploaded above"),
+        }
+    }
+}
+
 struct InMemoryEpoch<'a> {
     split: &'a SplitTensors,
-    /// The epoch's shuffled sample order, uploaded once per epoch: a batch narrows it.
-    order: Option<Tensor<1, Int>>,
+    /// The epoch's sample order.
+    order: Rows,
     batch_size: usize,
     batches: usize,
 }
@@ -199,9 +225,8 @@ impl EpochBatches for InMemoryEpoch<'_> {
         let start = index * self.batch_size;
         let end = (start + self.batch_size).min(self.split.samples);
         let mut batch = Batch::batch();
-        match &self.order {
-            Some(order) => {
-                let rows = order.clone().narrow(0, start, end - start);
+        match self.order.range(start, end) {
+            Some(rows) => {
                 for (name, tensor) in &self.split.tensors {
                     batch.insert_bridge(name.clone(), select_rows(tensor, &rows));
                 }
@@ -244,11 +269,10 @@ impl DataModule for InMemoryData {
             ]))
             .permutation(data.samples)
         });
-        let order = order.map(|order| {
-            let rows: Vec<i64> = order.into_iter().map(|i| i as i64).collect();
-            let n = rows.len();
-            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.device)
-        });
+        let order = match order {
+            Some(order) => Rows::Shuffled(order, self.device.clone()),
+            None => Rows::Stored,
+        };
         Ok(Box::new(InMemoryEpoch {
             split: data,
             order,

@@ -3,10 +3,31 @@
 
 mod common;
 
-use common::{SMALL, Scratch, csv_rows, train_ok};
+use std::path::Path;
+
+use common::{Run, SMALL, Scratch, csv_rows, train_ok};
 
 fn with(augmentations: &str, extra: &str) -> String {
     format!("{SMALL}{extra}augmentations: {augmentations}\n")
+}
+
+/// Resumes `scratch`'s `exp.yaml` from `checkpoint` (with `extra` arguments) and returns the run's
+/// `metrics.csv` afterwards.
+fn resume(scratch: &Scratch, run_dir: &Path, checkpoint: &Path, extra: &[&str]) -> String {
+    let config = scratch.path("exp.yaml");
+    let mut args = vec!["train", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["--resume", checkpoint.to_str().unwrap()]);
+    scratch.stoker(&args).expect_code(0);
+    std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap()
+}
+
+/// `stoker check` on `config`, which must refuse it (exit 2) and name `augmentations`.
+fn refused(scratch: &Scratch, config: &Path) -> Run {
+    let check = scratch.stoker(&["check", config.to_str().unwrap()]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stderr.contains("augmentations"), "{}", check.stderr);
+    check
 }
 
 #[test]
@@ -49,16 +70,7 @@ fn a_resumed_run_augments_like_the_uninterrupted_one() {
     let uninterrupted = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
     let checkpoint = run_dir.join("checkpoints/epoch=1-step=20.safetensors");
     assert!(checkpoint.is_file());
-    let config = scratch.path("exp.yaml");
-    scratch
-        .stoker(&[
-            "train",
-            config.to_str().unwrap(),
-            "--resume",
-            checkpoint.to_str().unwrap(),
-        ])
-        .expect_code(0);
-    let resumed = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let resumed = resume(&scratch, &run_dir, &checkpoint, &[]);
     assert_eq!(resumed, uninterrupted);
 }
 
@@ -72,9 +84,7 @@ fn an_augmentation_of_a_missing_tensor_is_refused() {
             "",
         ),
     );
-    let check = scratch.stoker(&["check", config.to_str().unwrap()]);
-    assert_eq!(check.code, 2, "{}", check.stdout);
-    assert!(check.stderr.contains("augmentations"), "{}", check.stderr);
+    let check = refused(&scratch, &config);
     assert!(check.stderr.contains("no tensor `z`"), "{}", check.stderr);
 }
 
@@ -103,16 +113,7 @@ fn mixup_and_cutmix_train_a_classifier_and_resume_exactly() {
     let uninterrupted = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
     let checkpoint = run_dir.join("checkpoints/epoch=1-step=20.safetensors");
     assert!(checkpoint.is_file());
-    let config = scratch.path("exp.yaml");
-    scratch
-        .stoker(&[
-            "train",
-            config.to_str().unwrap(),
-            "--resume",
-            checkpoint.to_str().unwrap(),
-        ])
-        .expect_code(0);
-    let resumed = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let resumed = resume(&scratch, &run_dir, &checkpoint, &[]);
     assert_eq!(resumed, uninterrupted);
 }
 
@@ -120,9 +121,7 @@ fn mixup_and_cutmix_train_a_classifier_and_resume_exactly() {
 fn mixup_refuses_a_regression_target() {
     let scratch = Scratch::new("augment-mix-bad");
     let config = scratch.write("exp.yaml", &with("[{name: mixup, args: {classes: 3}}]", ""));
-    let check = scratch.stoker(&["check", config.to_str().unwrap()]);
-    assert_eq!(check.code, 2, "{}", check.stdout);
-    assert!(check.stderr.contains("augmentations"), "{}", check.stderr);
+    let check = refused(&scratch, &config);
     assert!(
         check.stderr.contains("one integer label per sample"),
         "{}",
@@ -147,19 +146,16 @@ fn worker_threads_prepare_the_same_batches_as_the_loop() {
     let with_workers = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
     assert_eq!(with_workers, expected);
     let checkpoint = run_dir.join("checkpoints/epoch=1-step=20.safetensors");
-    let config = scratch.path("exp.yaml");
-    scratch
-        .stoker(&[
-            "train",
-            config.to_str().unwrap(),
+    let resumed = resume(
+        &scratch,
+        &run_dir,
+        &checkpoint,
+        &[
             "--set",
             "trainer.args.num_workers=3",
             "--set",
             "trainer.args.prefetch_factor=1",
-            "--resume",
-            checkpoint.to_str().unwrap(),
-        ])
-        .expect_code(0);
-    let resumed = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+        ],
+    );
     assert_eq!(resumed, expected);
 }

@@ -119,8 +119,9 @@ impl Blend {
         }
         // Labels are a few integers: blend them on the host, where each is checked too.
         let n = batch.batch_size();
-        let labels: Vec<i64> = batch
-            .int_flat(name)?
+        let labels = batch.int_flat(name)?;
+        let device = labels.device();
+        let labels: Vec<i64> = labels
             .into_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
@@ -135,7 +136,6 @@ impl Blend {
             probabilities[i * c + labels[i] as usize] += lambda as f32;
             probabilities[i * c + labels[partner] as usize] += (1.0 - lambda) as f32;
         }
-        let device = batch.float_flat(&self.tensor)?.device();
         Ok(Tensor::from_data(
             TensorData::new(probabilities, [n, c]),
             &device,

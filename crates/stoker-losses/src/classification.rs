@@ -5,7 +5,9 @@ use stoker::burn::tensor::TensorData;
 use stoker::burn::tensor::activation::log_softmax;
 use stoker::prelude::*;
 
-use crate::cross_entropy::{ClassTargets, check_class_target, class_targets};
+use crate::cross_entropy::{
+    ClassTargets, check_class_target, check_probabilities, class_targets, class_weights,
+};
 use crate::names::{check_target, default_pred, default_target};
 use crate::pointwise::pair;
 
@@ -105,30 +107,15 @@ struct Focal {
     target: String,
 }
 
-impl Focal {
-    /// Alpha as a `[classes]` tensor, checked against the number of classes.
-    fn alpha(&self, classes: usize, device: &Device) -> Result<Option<Tensor<1>>> {
-        let Some(alpha) = &self.alpha else {
-            return Ok(None);
-        };
-        if alpha.len() != classes {
-            return Err(StokerError::msg(format!(
-                "alpha has {} values for {classes} classes",
-                alpha.len()
-            )));
-        }
-        Ok(Some(Tensor::<1>::from_data(
-            TensorData::new(alpha.clone(), [classes]),
-            device,
-        )))
-    }
-}
-
 impl Loss for Focal {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
         let logits = output.float::<2>(&self.pred)?;
         let [n, classes] = logits.dims();
-        let alpha = self.alpha(classes, &logits.device())?;
+        let alpha = self
+            .alpha
+            .as_deref()
+            .map(|a| class_weights(a, classes, &logits.device(), "alpha values"))
+            .transpose()?;
         let log_p = log_softmax(logits, 1);
         // (1 - p)^gamma * -log p, per class.
         let focal = |log_p: Tensor<2>| {
@@ -151,12 +138,7 @@ impl Loss for Focal {
             }
             // The expected focal term under the target distribution.
             ClassTargets::Probabilities(p) => {
-                if p.dims() != [n, classes] {
-                    return Err(StokerError::msg(format!(
-                        "scores of shape [{n}, {classes}] but class probabilities of shape {:?}",
-                        p.dims()
-                    )));
-                }
+                check_probabilities(&log_p, &p)?;
                 let weighted = match alpha {
                     Some(alpha) => p * alpha.reshape([1, classes]),
                     None => p,

@@ -78,6 +78,38 @@ pub fn check_class_target(
     )
 }
 
+/// One value per class as a `[classes]` tensor on `device`; `what` names them in the error when
+/// their count is not `classes`.
+pub fn class_weights(
+    values: &[f32],
+    classes: usize,
+    device: &Device,
+    what: &str,
+) -> Result<Tensor<1>> {
+    if values.len() != classes {
+        return Err(StokerError::msg(format!(
+            "{} {what} for {classes} classes",
+            values.len()
+        )));
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(values.to_vec(), [classes]),
+        device,
+    ))
+}
+
+/// The scores' and the class probabilities' shapes must agree.
+pub fn check_probabilities(logits: &Tensor<2>, target: &Tensor<2>) -> Result<()> {
+    if target.dims() != logits.dims() {
+        return Err(StokerError::msg(format!(
+            "scores of shape {:?} but class probabilities of shape {:?}",
+            logits.dims(),
+            target.dims()
+        )));
+    }
+    Ok(())
+}
+
 /// Cross entropy of `logits` [n, c] against class probabilities `target` [n, c] as PyTorch
 /// computes it: the target mixed with the uniform distribution by `smoothing`, each class's term
 /// weighted by `weight`, the mean over samples.
@@ -88,12 +120,7 @@ pub fn soft_cross_entropy(
     smoothing: f64,
 ) -> Result<Tensor<1>> {
     let [n, classes] = logits.dims();
-    if target.dims() != [n, classes] {
-        return Err(StokerError::msg(format!(
-            "scores of shape [{n}, {classes}] but class probabilities of shape {:?}",
-            target.dims()
-        )));
-    }
+    check_probabilities(&logits, &target)?;
     let target = if smoothing > 0.0 {
         target
             .mul_scalar(1.0 - smoothing)
@@ -104,14 +131,7 @@ pub fn soft_cross_entropy(
     let device = logits.device();
     let mut terms = log_softmax(logits, 1) * target;
     if let Some(w) = weight {
-        if w.len() != classes {
-            return Err(StokerError::msg(format!(
-                "{} class weights for {classes} classes",
-                w.len()
-            )));
-        }
-        let w = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [1, classes]), &device);
-        terms = terms * w;
+        terms = terms * class_weights(w, classes, &device, "class weights")?.reshape([1, classes]);
     }
     Ok(terms.sum().neg().div_scalar(n as f64))
 }
@@ -186,15 +206,9 @@ pub fn cross_entropy(
             labels.dims()
         )));
     }
-    if let Some(w) = weight
-        && w.len() != classes
-    {
-        return Err(StokerError::msg(format!(
-            "{} class weights for {classes} classes",
-            w.len()
-        )));
-    }
-    let device = logits.device();
+    let class_weight = weight
+        .map(|w| class_weights(w, classes, &logits.device(), "class weights"))
+        .transpose()?;
     let keep = labels.clone().not_equal_elem(ignore_index);
     let safe = labels.mask_fill(keep.clone().bool_not(), 0);
     let keep = keep.float();
@@ -203,12 +217,9 @@ pub fn cross_entropy(
         .clone()
         .gather(1, safe.clone().reshape([n, 1]))
         .reshape([n]);
-    let (label_weight, class_weight) = match weight {
-        Some(w) => {
-            let w = Tensor::<1>::from_data(TensorData::new(w.to_vec(), [classes]), &device);
-            (w.clone().select(0, safe) * keep.clone(), Some(w))
-        }
-        None => (keep.clone(), None),
+    let label_weight = match &class_weight {
+        Some(w) => w.clone().select(0, safe) * keep.clone(),
+        None => keep.clone(),
     };
     let denominator = label_weight.clone().sum();
     let nll = (picked * label_weight).sum().neg() / denominator.clone();

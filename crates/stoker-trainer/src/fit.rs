@@ -34,6 +34,21 @@ use crate::signals::Interrupt;
 use crate::spec::{ClipAlgorithm, DefaultTrainerSpec, Limit};
 use crate::summary::model_summary;
 
+/// What a training epoch's steps need to know of it.
+#[derive(Clone, Copy)]
+struct EpochShape {
+    /// Training batches in the epoch.
+    n: usize,
+    /// Micro-batches per optimizer step.
+    accumulate: usize,
+    /// Whether this epoch validates (with `check_val_every_n_epoch`).
+    validate_epoch: bool,
+    /// Whether there is a validation split.
+    has_val: bool,
+    /// Batches between validations.
+    interval: usize,
+}
+
 /// The built loop.
 pub struct DefaultTrainer {
     spec: DefaultTrainerSpec,
@@ -646,7 +661,13 @@ impl<'r> Fit<'r> {
             Limit::Batches(k) => k.max(1),
             Limit::Fraction(f) => ((n as f64 * f) as usize).max(1),
         };
-        let accumulate = self.spec.accumulate_grad_batches;
+        let shape = EpochShape {
+            n,
+            accumulate: self.spec.accumulate_grad_batches,
+            validate_epoch,
+            has_val,
+            interval,
+        };
         if self.batch == 0 {
             for metric in self.metrics.train.iter_mut() {
                 metric.reset();
@@ -656,9 +677,7 @@ impl<'r> Fit<'r> {
         }
         let epoch_started = Instant::now();
         let lr = self.scheduler.lr();
-        if let EpochEnd::Interrupted =
-            self.run_batches(n, accumulate, validate_epoch, has_val, interval)?
-        {
+        if let EpochEnd::Interrupted = self.run_batches(shape)? {
             return Ok(EpochEnd::Interrupted);
         }
 
@@ -685,14 +704,7 @@ impl<'r> Fit<'r> {
         Ok(EpochEnd::Done)
     }
 
-    fn run_batches(
-        &mut self,
-        n: usize,
-        accumulate: usize,
-        validate_epoch: bool,
-        has_val: bool,
-        interval: usize,
-    ) -> Result<EpochEnd> {
+    fn run_batches(&mut self, shape: EpochShape) -> Result<EpochEnd> {
         let data = Arc::clone(&self.data);
         let augmentations = Arc::clone(&self.augmentations);
         let plan = Plan {
@@ -705,28 +717,20 @@ impl<'r> Fit<'r> {
         let (first, workers, prefetch) =
             (self.batch, self.spec.num_workers, self.spec.prefetch_factor);
         std::thread::scope(|scope| {
-            let mut batches = Batches::start(scope, plan, first, n, workers, prefetch)?;
-            self.run_steps(
-                &mut batches,
-                n,
-                accumulate,
-                validate_epoch,
-                has_val,
-                interval,
-            )
+            let mut batches = Batches::start(scope, plan, first, shape.n, workers, prefetch)?;
+            self.run_steps(&mut batches, shape)
         })
     }
 
     /// The steps of the rest of the epoch, on `batches`.
-    fn run_steps(
-        &mut self,
-        batches: &mut Batches<'_>,
-        n: usize,
-        accumulate: usize,
-        validate_epoch: bool,
-        has_val: bool,
-        interval: usize,
-    ) -> Result<EpochEnd> {
+    fn run_steps(&mut self, batches: &mut Batches<'_>, shape: EpochShape) -> Result<EpochEnd> {
+        let EpochShape {
+            n,
+            accumulate,
+            validate_epoch,
+            has_val,
+            interval,
+        } = shape;
         let mut progress = EpochProgress::start(
             self.spec.enable_progress_bar,
             self.epoch_label(),

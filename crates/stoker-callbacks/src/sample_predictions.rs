@@ -21,10 +21,10 @@ pub struct SamplePredictionsSpec {
     #[serde(default = "default_split")]
     pub split: String,
     /// The model output written.
-    #[serde(default = "default_pred")]
+    #[serde(default = "stoker::names::prediction")]
     pub pred: String,
     /// The batch tensor written next to it.
-    #[serde(default = "default_target")]
+    #[serde(default = "stoker::names::target")]
     pub target: String,
 }
 
@@ -37,13 +37,6 @@ fn four() -> usize {
 fn default_split() -> String {
     "val".into()
 }
-fn default_pred() -> String {
-    "pred".into()
-}
-fn default_target() -> String {
-    "y".into()
-}
-
 /// The built callback.
 pub struct SamplePredictions {
     spec: SamplePredictionsSpec,

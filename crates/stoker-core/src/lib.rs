@@ -23,6 +23,7 @@ pub mod logger;
 pub mod loss;
 pub mod metric;
 pub mod model;
+pub mod names;
 pub mod registry;
 pub mod rng;
 pub mod run;

@@ -13,10 +13,6 @@ use stoker::error::{BuildError, Result, StokerError};
 use stoker::rng::Rng;
 use stoker::spec::{AugmentationSpec, BuildContext};
 
-pub(crate) fn default_tensor() -> String {
-    "x".into()
-}
-
 /// Checks that `tensor` is a float tensor of the data with at least `min_rank` axes per sample.
 pub(crate) fn check_tensor(
     ctx: &BuildContext,
@@ -94,7 +90,7 @@ pub(crate) fn host_tensor(values: Vec<f32>, shape: [usize; 3], like: &Tensor<3>)
 #[component(augmentation, name = "gaussian_noise")]
 pub struct GaussianNoiseSpec {
     /// The batch tensor changed.
-    #[serde(default = "default_tensor")]
+    #[serde(default = "stoker::names::input")]
     pub tensor: String,
     /// The noise's standard deviation.
     pub std: f64,
@@ -136,7 +132,7 @@ fn default_high() -> f64 {
 #[component(augmentation, name = "amplitude_scale")]
 pub struct AmplitudeScaleSpec {
     /// The batch tensor changed.
-    #[serde(default = "default_tensor")]
+    #[serde(default = "stoker::names::input")]
     pub tensor: String,
     /// The smallest factor.
     #[serde(default = "default_low")]
@@ -175,7 +171,7 @@ impl AugmentationSpec for AmplitudeScaleSpec {
 #[component(augmentation, name = "time_shift")]
 pub struct TimeShiftSpec {
     /// The batch tensor changed.
-    #[serde(default = "default_tensor")]
+    #[serde(default = "stoker::names::input")]
     pub tensor: String,
     /// The largest shift, in steps of the last axis.
     pub max_shift: usize,
@@ -218,7 +214,7 @@ fn one() -> usize {
 #[component(augmentation, name = "time_masking")]
 pub struct TimeMaskingSpec {
     /// The batch tensor changed.
-    #[serde(default = "default_tensor")]
+    #[serde(default = "stoker::names::input")]
     pub tensor: String,
     /// The widest window, in steps of the last axis.
     pub max_width: usize,

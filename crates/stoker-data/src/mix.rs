@@ -13,11 +13,8 @@ use stoker::error::{BuildError, Result, StokerError};
 use stoker::rng::Rng;
 use stoker::spec::{AugmentationSpec, BuildContext};
 
-use crate::augment::{check_tensor, default_tensor, fold_3d, host_tensor, put_3d};
+use crate::augment::{check_tensor, fold_3d, host_tensor, put_3d};
 
-fn default_target() -> String {
-    "y".into()
-}
 fn default_mixup_alpha() -> f64 {
     0.2
 }
@@ -175,10 +172,10 @@ fn blend(
 #[component(augmentation, name = "mixup")]
 pub struct MixupSpec {
     /// The batch tensor blended.
-    #[serde(default = "default_tensor")]
+    #[serde(default = "stoker::names::input")]
     pub tensor: String,
     /// The class targets blended: integer labels, or class probabilities.
-    #[serde(default = "default_target")]
+    #[serde(default = "stoker::names::target")]
     pub target: String,
     /// The number of classes.
     pub classes: usize,
@@ -232,10 +229,10 @@ impl AugmentationSpec for MixupSpec {
 #[component(augmentation, name = "cutmix")]
 pub struct CutmixSpec {
     /// The batch tensor cut.
-    #[serde(default = "default_tensor")]
+    #[serde(default = "stoker::names::input")]
     pub tensor: String,
     /// The class targets blended: integer labels, or class probabilities.
-    #[serde(default = "default_target")]
+    #[serde(default = "stoker::names::target")]
     pub target: String,
     /// The number of classes.
     pub classes: usize,

@@ -3,15 +3,8 @@
 use stoker::data::{DataInfo, ElementKind};
 use stoker::error::BuildError;
 
-/// The default name of the model's prediction.
-pub fn default_pred() -> String {
-    "pred".into()
-}
-
-/// The default name of the target tensor in the batch.
-pub fn default_target() -> String {
-    "y".into()
-}
+/// The default names of the model's prediction (`pred`) and of the batch's target (`y`).
+pub use stoker::names::{prediction as default_pred, target as default_target};
 
 /// Checks the data has a target tensor `name` of `kind`.
 pub fn check_target(

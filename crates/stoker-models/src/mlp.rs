@@ -20,19 +20,11 @@ pub struct MlpSpec {
     #[serde(default)]
     pub dropout: f64,
     /// The batch tensor the model reads.
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The name of the output tensor.
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
-}
-
-fn default_input() -> String {
-    "x".into()
-}
-
-fn default_output() -> String {
-    "pred".into()
 }
 
 /// The MLP module.

@@ -24,13 +24,6 @@ fn default_strides() -> Vec<usize> {
 fn default_classes() -> usize {
     4
 }
-fn default_input() -> String {
-    "x".into()
-}
-fn default_output() -> String {
-    "pred".into()
-}
-
 /// A 1-D CNN classifier on signals [batch, length] or [batch, channels, length]: blocks of conv (kernels, strides), batch norm, ReLU and max-pool by 2, then global average pooling, dropout and a linear layer to n_classes scores.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
@@ -52,10 +45,10 @@ pub struct Cnn1dSpec {
     #[serde(default)]
     pub dropout: f64,
     /// The batch tensor the model reads.
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The name of the output tensor (class scores).
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
 }
 

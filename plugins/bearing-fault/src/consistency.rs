@@ -9,14 +9,8 @@ use stoker::prelude::*;
 use crate::geometry::Geometry;
 use crate::signal::Fault;
 
-fn default_input() -> String {
-    "x".into()
-}
 fn default_rpm() -> String {
     "rpm".into()
-}
-fn default_pred() -> String {
-    "pred".into()
 }
 fn default_sample_rate() -> f64 {
     12_000.0
@@ -28,13 +22,13 @@ fn default_sample_rate() -> f64 {
 #[component(loss, name = "frequency_consistency")]
 pub struct FrequencyConsistencySpec {
     /// The raw signal [batch, length].
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The shaft speed per sample, rpm [batch, 1].
     #[serde(default = "default_rpm")]
     pub rpm: String,
     /// The class scores [batch, 4].
-    #[serde(default = "default_pred")]
+    #[serde(default = "stoker::names::prediction")]
     pub pred: String,
     /// Samples per second of the signal.
     #[serde(default = "default_sample_rate")]

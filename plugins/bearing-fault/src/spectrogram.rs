@@ -30,13 +30,6 @@ fn default_mask_width() -> usize {
 fn default_masks() -> usize {
     2
 }
-fn default_input() -> String {
-    "x".into()
-}
-fn default_output() -> String {
-    "pred".into()
-}
-
 /// A 2-D CNN classifier on spectrograms computed inside the model: log(1 + |STFT|) of a signal [batch, length] (Hann window, n_fft a power of two, hop), then blocks of 3x3 conv, batch norm, ReLU and 2x2 max-pool, global average pooling and a linear layer. In training (not in evaluation) SpecAugment masks freq_masks bands of up to freq_mask_width bins and time_masks spans of up to time_mask_width frames of each spectrogram.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
@@ -70,10 +63,10 @@ pub struct SpectrogramCnnSpec {
     #[serde(default = "default_mask_width")]
     pub time_mask_width: usize,
     /// The batch tensor the model reads.
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The name of the output tensor (class scores).
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
 }
 

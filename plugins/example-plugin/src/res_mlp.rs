@@ -19,10 +19,10 @@ pub struct ResMlpSpec {
     /// Values per sample the model outputs.
     pub outputs: usize,
     /// The batch tensor the model reads (flattened per sample).
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The name of the output tensor.
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
 }
 
@@ -32,14 +32,6 @@ fn default_width() -> usize {
 
 fn default_blocks() -> usize {
     2
-}
-
-fn default_input() -> String {
-    "x".into()
-}
-
-fn default_output() -> String {
-    "pred".into()
 }
 
 /// One residual block.

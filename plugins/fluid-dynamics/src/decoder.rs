@@ -32,12 +32,6 @@ fn default_max_len() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_input() -> String {
-    "x".into()
-}
-fn default_output() -> String {
-    "pred".into()
-}
 fn default_rollout() -> String {
     "rollout".into()
 }
@@ -69,10 +63,10 @@ pub struct FluidDecoderSpec {
     #[serde(default = "yes")]
     pub predict_delta: bool,
     /// The batch tensor of input steps [batch, time, points].
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The teacher-forced predictions' name.
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
     /// The evaluation rollout's name.
     #[serde(default = "default_rollout")]

@@ -6,13 +6,6 @@ use stoker::prelude::*;
 fn default_rollout() -> String {
     "rollout".into()
 }
-fn default_target() -> String {
-    "y".into()
-}
-fn default_input() -> String {
-    "x".into()
-}
-
 /// Errors of an autoregressive rollout (model output `rollout` [batch, steps, points]) against the true steps (`y`), over the epoch's samples: rollout_rel_l2 (relative L2 per sample and step, mean over steps), rollout_rel_l2_final (last step), rollout_mse, rollout_mae, rollout_boundary_mae (the first and last point), rollout_mean_drift (|spatial mean of the last predicted step - that of the initial state `x`[:, 0]|, which Burgers with periodic boundaries conserves) and rollout_mean_drift_true (the same for the true last step). The per-step table goes to rollout_steps_<split>.csv. Steps without a rollout (training) are skipped.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
@@ -22,10 +15,10 @@ pub struct RolloutSpec {
     #[serde(default = "default_rollout")]
     pub rollout: String,
     /// The batch tensor of true steps.
-    #[serde(default = "default_target")]
+    #[serde(default = "stoker::names::target")]
     pub target: String,
     /// The batch tensor whose first step is the initial state.
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
 }
 

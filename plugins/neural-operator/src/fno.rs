@@ -10,12 +10,6 @@ use stoker::prelude::*;
 
 use crate::spectral::{SpectralConv1d, SpectralConv2d};
 
-fn default_input() -> String {
-    "x".into()
-}
-fn default_output() -> String {
-    "pred".into()
-}
 fn default_width() -> usize {
     32
 }
@@ -170,10 +164,10 @@ pub struct Fno2dSpec {
     #[serde(default = "default_out_channels")]
     pub out_channels: usize,
     /// The batch tensor the model reads.
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The name of the output tensor.
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
 }
 
@@ -325,10 +319,10 @@ pub struct Fno1dSpec {
     #[serde(default = "default_out_channels")]
     pub out_channels: usize,
     /// The batch tensor the model reads.
-    #[serde(default = "default_input")]
+    #[serde(default = "stoker::names::input")]
     pub input: String,
     /// The name of the output tensor.
-    #[serde(default = "default_output")]
+    #[serde(default = "stoker::names::prediction")]
     pub output: String,
 }
 

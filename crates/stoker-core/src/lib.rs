@@ -24,6 +24,7 @@ pub mod loss;
 pub mod metric;
 pub mod model;
 pub mod names;
+pub mod native;
 pub mod registry;
 pub mod rng;
 pub mod run;

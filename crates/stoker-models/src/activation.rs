@@ -26,7 +26,7 @@ impl Activation {
     /// Applies the activation.
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Activation::Relu => activation::relu(x),
+            Activation::Relu => stoker::native::relu(x),
             Activation::Gelu => activation::gelu(x),
             Activation::Tanh => x.tanh(),
             Activation::Sigmoid => activation::sigmoid(x),

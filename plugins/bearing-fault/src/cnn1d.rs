@@ -9,7 +9,7 @@ use stoker::burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
 use stoker::burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d,
 };
-use stoker::burn::tensor::activation::relu;
+use stoker::native;
 use stoker::prelude::*;
 
 fn default_channels() -> Vec<usize> {
@@ -85,9 +85,10 @@ impl Model for Cnn1d {
             }
         };
         for block in &self.blocks {
-            x = block
-                .pool
-                .forward(relu(block.norm.forward(block.conv.forward(x))));
+            x = block.pool.forward(native::relu(native::batch_norm(
+                &block.norm,
+                block.conv.forward(x),
+            )));
         }
         let [b, c, l] = x.dims();
         let pooled = x.sum_dim(2).div_scalar(l as f64).reshape([b, c]);

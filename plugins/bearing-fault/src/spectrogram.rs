@@ -9,7 +9,7 @@ use stoker::burn::nn::{
 };
 use stoker::burn::signal::{StftOptions, hann_window, stft};
 use stoker::burn::tensor::Distribution;
-use stoker::burn::tensor::activation::relu;
+use stoker::native;
 use stoker::prelude::*;
 
 fn default_n_fft() -> usize {
@@ -158,9 +158,10 @@ impl SpectrogramCnn {
 
     fn classify(&self, mut x: Tensor<4>) -> Tensor<2> {
         for block in &self.blocks {
-            x = block
-                .pool
-                .forward(relu(block.norm.forward(block.conv.forward(x))));
+            x = block.pool.forward(native::relu(native::batch_norm(
+                &block.norm,
+                block.conv.forward(x),
+            )));
         }
         let [b, c, h, w] = x.dims();
         let pooled = x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);

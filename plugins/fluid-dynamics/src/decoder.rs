@@ -9,12 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::module::Param;
-use stoker::burn::nn::attention::generate_autoregressive_mask;
 use stoker::burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderLayer,
 };
 use stoker::burn::nn::{Linear, LinearConfig};
 use stoker::burn::tensor::Distribution;
+use stoker::native;
 use stoker::prelude::*;
 
 fn default_d_model() -> usize {
@@ -93,11 +93,27 @@ pub struct FluidDecoder {
 impl FluidDecoder {
     /// The next-step prediction at every position of `steps` [batch, k, points].
     pub fn next_steps(&self, steps: Tensor<3>) -> Tensor<3> {
-        let [b, k, _] = steps.dims();
-        let device = steps.device();
+        let k = steps.dims()[1];
         let position = self.position.val().narrow(0, 0, k).unsqueeze_dim::<3>(0);
         let tokens = self.embed.forward(steps.clone()) + position;
-        let mask = generate_autoregressive_mask(b, k, &device);
+        let hidden = self
+            .blocks
+            .layers
+            .iter()
+            .fold(tokens, |x, layer| causal_block(layer, x));
+        let out = self.head.forward(hidden);
+        if self.predict_delta { steps + out } else { out }
+    }
+
+    /// The same blocks through Burn's `TransformerEncoder` (the reference of `next_steps`).
+    #[cfg(test)]
+    fn next_steps_burn(&self, steps: Tensor<3>) -> Tensor<3> {
+        use stoker::burn::nn::attention::generate_autoregressive_mask;
+        use stoker::burn::nn::transformer::TransformerEncoderInput;
+        let [b, k, _] = steps.dims();
+        let position = self.position.val().narrow(0, 0, k).unsqueeze_dim::<3>(0);
+        let tokens = self.embed.forward(steps.clone()) + position;
+        let mask = generate_autoregressive_mask(b, k, &steps.device());
         let hidden = self
             .blocks
             .forward(TransformerEncoderInput::new(tokens).mask_attn(mask));
@@ -130,6 +146,21 @@ impl FluidDecoder {
         Tensor::cat(predicted, 1)
     }
 }
+
+/// One pre-norm block of Burn's `TransformerEncoderLayer` with a causal mask, computed as its
+/// forward computes it, with the layer norms and the attention run natively on LibTorch
+/// (`stoker::native`).
+fn causal_block(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
+    let normed = native::layer_norm(&layer.norm_2, x.clone(), LAYER_NORM_EPSILON);
+    let x = x + layer
+        .dropout
+        .forward(native::causal_self_attention(&layer.mha, normed));
+    let normed = native::layer_norm(&layer.norm_1, x.clone(), LAYER_NORM_EPSILON);
+    x + layer.dropout.forward(layer.pwff.forward(normed))
+}
+
+/// The epsilon of the blocks' layer norms: `TransformerEncoderConfig`'s default.
+const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 impl Model for FluidDecoder {
     fn forward(&self, batch: &Batch) -> Result<Output> {
@@ -229,6 +260,7 @@ mod tests {
                 device,
             )),
             blocks: TransformerEncoderConfig::new(16, 32, 2, 2)
+                .with_dropout(0.0)
                 .with_norm_first(true)
                 .init(device),
             head: LinearConfig::new(16, 5).init(device),
@@ -278,6 +310,20 @@ mod tests {
         let got = values(rollout.narrow(1, 2, 1));
         for (p, q) in got.iter().zip(&expected) {
             assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)] // Device::libtorch: burn-tch is deprecated upstream but is stoker's backend
+    fn the_blocks_compute_burns_transformer_encoder() {
+        for device in [Device::flex().autodiff(), Device::libtorch().autodiff()] {
+            let model = decoder(&device);
+            let x = Tensor::<3>::random([3, 7, 5], Distribution::Normal(0.0, 1.0), &device);
+            let ours = values(model.next_steps(x.clone()));
+            let burn = values(model.next_steps_burn(x));
+            for (p, q) in ours.iter().zip(&burn) {
+                assert!((p - q).abs() < 1e-5, "{device:?}: {p} vs {q}");
+            }
         }
     }
 }

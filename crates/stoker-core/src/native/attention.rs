@@ -1,0 +1,41 @@
+//! Causal self-attention with LibTorch's fused scaled-dot-product attention.
+
+use super::island::island;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, generate_autoregressive_mask};
+use burn::tensor::Tensor;
+
+/// Causal self-attention of `mha` over `x` [batch, time, d_model]: what
+/// `mha.forward(MhaInput::self_attn(x).mask_attn(generate_autoregressive_mask(..)))` computes.
+///
+/// On LibTorch, without attention dropout and quiet softmax, the scores, the causal mask, the
+/// softmax and the weighted sum run as one `scaled_dot_product_attention` (fused forward and
+/// backward). Burn masks with -1e4 where LibTorch masks with -inf; the weights this gives a
+/// masked score, exp(-1e4), are zero in every float type either way.
+pub fn causal_self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3> {
+    let [batch, time, d_model] = x.dims();
+    let heads = mha.n_heads;
+    let dropout_off =
+        mha.dropout.prob == 0.0 || !mha.dropout.training.is_enabled() || !x.device().is_autodiff();
+    if dropout_off && !mha.quiet_softmax && d_model % heads == 0 {
+        let split = |t: Tensor<3>| {
+            t.reshape([batch, time, heads, d_model / heads])
+                .swap_dims(1, 2)
+        };
+        let query = split(mha.query.forward(x.clone()));
+        let key = split(mha.key.forward(x.clone()));
+        let value = split(mha.value.forward(x.clone()));
+        let native = island([&query, &key, &value], |[q, k, v]| {
+            let no_mask: Option<&tch::Tensor> = None;
+            vec![tch::Tensor::scaled_dot_product_attention(
+                q, k, v, no_mask, 0.0, true, None, false,
+            )]
+        });
+        if let Some((context, _)) = native {
+            let context: Tensor<4> = context;
+            let context = context.swap_dims(1, 2).reshape([batch, time, d_model]);
+            return mha.output.forward(context);
+        }
+    }
+    let mask = generate_autoregressive_mask(batch, time, &x.device());
+    mha.forward(MhaInput::self_attn(x).mask_attn(mask)).context
+}

@@ -1,0 +1,66 @@
+//! Batch and layer normalization with LibTorch's fused kernels.
+
+use super::island::{constant, island};
+use burn::nn::{BatchNorm, LayerNorm};
+use burn::tensor::Tensor;
+
+/// `norm.forward(x)` for a [batch, channels, ...] input.
+///
+/// In training (an autodiff device and a trainable layer) on LibTorch, the normalization by
+/// the batch statistics runs as LibTorch's `native_batch_norm`, and the running statistics are
+/// updated exactly as Burn's `BatchNorm` does: with the momentum, from the batch mean and the
+/// biased batch variance. Otherwise Burn's forward runs.
+pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    if !(x.device().is_autodiff() && norm.training.is_enabled()) {
+        return norm.forward(x);
+    }
+    let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
+    let (momentum, epsilon) = (norm.momentum, norm.epsilon);
+    let native = island([&x, &gamma, &beta], |[x, gamma, beta]| {
+        let none: Option<&tch::Tensor> = None;
+        let (y, mean, inv_std) =
+            x.native_batch_norm(Some(gamma), Some(beta), none, none, true, momentum, epsilon);
+        // native_batch_norm saves 1 / sqrt(var + eps) of the biased variance.
+        let variance = inv_std.square().reciprocal() - epsilon;
+        vec![y, mean, variance]
+    });
+    let Some((y, stats)) = native else {
+        return norm.forward(x);
+    };
+    let [mean, variance]: [tch::Tensor; 2] = stats.try_into().expect("mean and variance");
+    let device = y.device();
+    let running = |state: Tensor<1>, batch: tch::Tensor| {
+        state
+            .to_device(&device)
+            .mul_scalar(1.0 - momentum)
+            .add(constant::<1>(batch).mul_scalar(momentum))
+            .detach()
+    };
+    norm.running_mean
+        .update(running(norm.running_mean.value_sync(), mean));
+    norm.running_var
+        .update(running(norm.running_var.value_sync(), variance));
+    y
+}
+
+/// `norm.forward(x)` over the last axis, as LibTorch's `layer_norm` on LibTorch.
+///
+/// Burn's `LayerNorm` keeps its epsilon private, so the caller passes the one it configured
+/// (`LayerNormConfig`'s default is 1e-5).
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
+    let gamma = norm.gamma.val();
+    let [width] = gamma.dims();
+    let native = match norm.beta.as_ref().map(|beta| beta.val()) {
+        Some(beta) => island([&x, &gamma, &beta], |[x, gamma, beta]| {
+            vec![x.layer_norm([width as i64], Some(gamma), Some(beta), epsilon, true)]
+        }),
+        None => island([&x, &gamma], |[x, gamma]| {
+            let no_bias: Option<&tch::Tensor> = None;
+            vec![x.layer_norm([width as i64], Some(gamma), no_bias, epsilon, true)]
+        }),
+    };
+    match native {
+        Some((y, _)) => y,
+        None => norm.forward(x),
+    }
+}

@@ -1,0 +1,264 @@
+//! The native ops against hand-derived values and against Burn's own ops.
+
+#![allow(deprecated)] // Device::libtorch: burn-tch is deprecated upstream but is stoker's backend
+
+use super::island::native_runs;
+use super::*;
+use burn::module::Param;
+use burn::nn::attention::{MhaInput, MultiHeadAttentionConfig, generate_autoregressive_mask};
+use burn::nn::{BatchNormConfig, LayerNormConfig};
+use burn::tensor::{Device, Distribution, Tensor, activation};
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn relu_and_its_gradient_by_hand() {
+    for device in [Device::libtorch().autodiff(), Device::flex().autodiff()] {
+        let x = Tensor::<1>::from_floats([-2.0, -0.5, 0.0, 0.5, 3.0], &device).require_grad();
+        let before = native_runs();
+        let y = relu(x.clone());
+        let native = usize::from(device == Device::libtorch().autodiff());
+        assert_eq!(
+            native_runs(),
+            before + native,
+            "{device:?}: natively on LibTorch only"
+        );
+        assert_eq!(values(y.clone()), [0.0, 0.0, 0.0, 0.5, 3.0], "{device:?}");
+        // d/dx sum(relu(x) * w) = w where x > 0 (PyTorch's convention: 0 at x = 0).
+        let w = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0, 5.0], &device);
+        let grads = (y * w).sum().backward();
+        assert_eq!(
+            values(x.grad(&grads).unwrap()),
+            [0.0, 0.0, 0.0, 4.0, 5.0],
+            "{device:?}"
+        );
+    }
+}
+
+#[test]
+fn relu_matches_burns_through_a_graph() {
+    let device = Device::libtorch().autodiff();
+    let x = Tensor::<3>::random([4, 3, 17], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let w = Tensor::<3>::random([4, 3, 17], Distribution::Normal(0.0, 1.0), &device);
+    let run = |f: &dyn Fn(Tensor<3>) -> Tensor<3>| {
+        // Used twice, once in place of the other's input: gradients add up through both paths.
+        let h = f(x.clone().mul_scalar(2.0));
+        let y = f(h.clone() - 0.3) + h;
+        let grads = (y.clone() * w.clone()).sum().backward();
+        (values(y), values(x.grad(&grads).unwrap()))
+    };
+    let (y, gx) = run(&|t| relu(t));
+    assert_eq!(native_runs(), 2);
+    let (y0, gx0) = run(&|t| activation::relu(t));
+    assert_eq!(y, y0);
+    assert_eq!(gx, gx0);
+}
+
+#[test]
+fn relu_without_autodiff_is_burns() {
+    let device = Device::libtorch();
+    let x = Tensor::<2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
+    assert_eq!(values(relu(x.clone())), values(activation::relu(x)));
+    assert_eq!(native_runs(), 0, "nothing to differentiate: Burn's relu");
+}
+
+fn device() -> Device {
+    Device::libtorch().autodiff()
+}
+
+fn random<const D: usize>(shape: [usize; D]) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device())
+}
+
+fn assert_close<const D: usize>(what: &str, native: Tensor<D>, burn: Tensor<D>, tolerance: f32) {
+    assert_eq!(native.dims(), burn.dims(), "{what}: shapes");
+    let native = native.into_data().try_to_vec::<f32>().unwrap();
+    let burn = burn.into_data().try_to_vec::<f32>().unwrap();
+    let scale = burn.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in native.iter().zip(&burn).enumerate() {
+        assert!(
+            (a - b).abs() <= tolerance * scale,
+            "{what}[{i}]: native {a} against Burn {b}"
+        );
+    }
+}
+
+/// Runs `f` on `x`, backpropagates sum(f(x) * weights) and returns the output and x's gradient;
+/// `params` are read after, from the same gradients.
+fn run<const D: usize, const E: usize, P>(
+    x: &Tensor<D>,
+    weights: &Tensor<E>,
+    f: impl Fn(Tensor<D>) -> Tensor<E>,
+    params: impl Fn(&burn::tensor::Gradients) -> P,
+) -> (Tensor<E>, Tensor<D>, P) {
+    let x = x.clone().detach().require_grad();
+    let y = f(x.clone());
+    // Graph bookkeeping only: whether f ran natively is for the caller to check.
+    let grads = (y.clone() * weights.clone()).sum().backward();
+    let gx = x.grad(&grads).expect("x has a gradient");
+    (y.detach(), gx, params(&grads))
+}
+
+#[test]
+fn batch_norm_matches_burn_with_its_running_statistics() {
+    let config = BatchNormConfig::new(3).with_momentum(0.3);
+    let (native_norm, burn_norm) = (config.init(&device()), config.init(&device()));
+    let x = random([5, 3, 11]).mul_scalar(2.0).add_scalar(0.5);
+    let weights = random([5, 3, 11]);
+    let grads = |norm: &burn::nn::BatchNorm| {
+        let norm = norm.clone();
+        move |g: &_| (norm.gamma.grad(g).unwrap(), norm.beta.grad(g).unwrap())
+    };
+    let (y, gx, (gg, gb)) = run(
+        &x,
+        &weights,
+        |x| {
+            let before = native_runs();
+            let y = batch_norm(&native_norm, x);
+            assert_eq!(native_runs(), before + 1, "ran natively");
+            y
+        },
+        grads(&native_norm),
+    );
+    let (y0, gx0, (gg0, gb0)) = run(&x, &weights, |x| burn_norm.forward(x), grads(&burn_norm));
+    assert_close("output", y, y0, 1e-5);
+    assert_close("x grad", gx, gx0, 1e-5);
+    assert_close("gamma grad", gg, gg0, 1e-5);
+    assert_close("beta grad", gb, gb0, 1e-5);
+    let state = |norm: &burn::nn::BatchNorm| {
+        (
+            norm.running_mean.value_sync(),
+            norm.running_var.value_sync(),
+        )
+    };
+    let ((mean, var), (mean0, var0)) = (state(&native_norm), state(&burn_norm));
+    assert_close("running mean", mean, mean0, 1e-6);
+    assert_close("running variance", var, var0, 1e-5);
+}
+
+#[test]
+fn layer_norm_matches_burn() {
+    let mut norm = LayerNormConfig::new(6).init(&device());
+    norm.gamma = Param::from_tensor(random([6]));
+    let x = random([2, 5, 6]);
+    let weights = random([2, 5, 6]);
+    let grads = |g: &_| {
+        (
+            norm.gamma.grad(g).unwrap(),
+            norm.beta.as_ref().unwrap().grad(g).unwrap(),
+        )
+    };
+    let (y, gx, (gg, gb)) = run(
+        &x,
+        &weights,
+        |x| {
+            let before = native_runs();
+            let y = layer_norm(&norm, x, 1e-5);
+            assert_eq!(native_runs(), before + 1, "ran natively");
+            y
+        },
+        grads,
+    );
+    let (y0, gx0, (gg0, gb0)) = run(&x, &weights, |x| norm.forward(x), grads);
+    assert_close("output", y, y0, 1e-5);
+    assert_close("x grad", gx, gx0, 1e-5);
+    assert_close("gamma grad", gg, gg0, 1e-5);
+    assert_close("beta grad", gb, gb0, 1e-5);
+}
+
+#[test]
+fn causal_attention_matches_burn() {
+    let mha = MultiHeadAttentionConfig::new(8, 2)
+        .with_dropout(0.0)
+        .init(&device());
+    let x = random([3, 6, 8]);
+    let weights = random([3, 6, 8]);
+    let grads = |g: &_| {
+        (
+            mha.query.weight.grad(g).unwrap(),
+            mha.value.weight.grad(g).unwrap(),
+        )
+    };
+    let burn = |x: Tensor<3>| {
+        let mask = generate_autoregressive_mask(3, 6, &x.device());
+        mha.forward(MhaInput::self_attn(x).mask_attn(mask)).context
+    };
+    let (y, gx, (gq, gv)) = run(
+        &x,
+        &weights,
+        |x| {
+            let before = native_runs();
+            let y = causal_self_attention(&mha, x);
+            assert_eq!(native_runs(), before + 1, "ran natively");
+            y
+        },
+        grads,
+    );
+    let (y0, gx0, (gq0, gv0)) = run(&x, &weights, burn, grads);
+    assert_close("output", y, y0, 1e-5);
+    assert_close("x grad", gx, gx0, 1e-5);
+    assert_close("query weight grad", gq, gq0, 1e-5);
+    assert_close("value weight grad", gv, gv0, 1e-5);
+}
+
+#[test]
+fn islands_leave_other_backends_to_burn() {
+    let device = Device::flex().autodiff();
+    let norm = LayerNormConfig::new(5).init(&device);
+    let x = Tensor::<3>::random([2, 3, 5], Distribution::Default, &device);
+    assert!(island::<2, 3>([&x, &norm.gamma.val()], |_| unreachable!()).is_none());
+    assert_close(
+        "output",
+        layer_norm(&norm, x.clone(), 1e-5),
+        norm.forward(x),
+        1e-6,
+    );
+    assert_eq!(native_runs(), 0);
+}
+
+#[test]
+fn islands_run_without_autodiff() {
+    let norm = LayerNormConfig::new(6).init(&Device::libtorch());
+    let x = Tensor::<3>::random([2, 2, 6], Distribution::Default, &Device::libtorch());
+    assert_close(
+        "output",
+        layer_norm(&norm, x.clone(), 1e-5),
+        norm.forward(x),
+        1e-5,
+    );
+    assert_eq!(native_runs(), 1);
+}
+
+#[test]
+fn an_island_differentiates_by_libtorchs_autograd() {
+    // y = x * w + x^2, backpropagated with weights r: dx = r (w + 2x), dw = r x.
+    let x = Tensor::<1>::from_floats([1.0, -2.0, 3.0], &device()).require_grad();
+    let w = Tensor::<1>::from_floats([0.5, 4.0, -1.0], &device()).require_grad();
+    let r = Tensor::<1>::from_floats([1.0, 2.0, -3.0], &device());
+    let (y, aux) = island::<2, 1>([&x, &w], |[x, w]| vec![x * w + x.square(), x.sum(None)])
+        .expect("LibTorch tensors enter the island");
+    assert_eq!(aux[0].double_value(&[]), 2.0, "auxiliary outputs come back");
+    assert_close(
+        "y",
+        y.clone(),
+        Tensor::from_floats([1.5, -4.0, 6.0], &device()),
+        1e-6,
+    );
+    let grads = (y * r).sum().backward();
+    let dx = Tensor::from_floats([2.5, 0.0, -15.0], &device());
+    let dw = Tensor::from_floats([1.0, -4.0, -9.0], &device());
+    assert_close("dx", x.grad(&grads).unwrap(), dx, 1e-6);
+    assert_close("dw", w.grad(&grads).unwrap(), dw, 1e-6);
+}
+
+#[test]
+fn an_island_skips_inputs_without_gradients() {
+    let x = Tensor::<1>::from_floats([1.0, 2.0], &device()).require_grad();
+    let c = Tensor::<1>::from_floats([3.0, 4.0], &device());
+    let (y, _) = island::<2, 1>([&x, &c], |[x, c]| vec![x * c]).unwrap();
+    let grads = y.sum().backward();
+    assert_close("dx", x.grad(&grads).unwrap(), c.clone(), 1e-6);
+    assert!(c.grad(&grads).is_none());
+}

@@ -3,6 +3,7 @@
 
 use stoker::burn::optim::Optimizer;
 use stoker::burn::tensor::{Device, Tensor};
+use stoker::native::{self, AdamMoments, AdamStep};
 
 use crate::state::Slots;
 
@@ -100,6 +101,38 @@ impl Optimizer for Adam {
         let [beta1, beta2] = self.betas;
         let mut state = state.unwrap_or_default();
         state.step += 1;
+        let hp = AdamStep {
+            lr,
+            beta1,
+            beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            decoupled: self.decoupled,
+            step: state.step,
+        };
+        let moments = match (state.a.take(), state.b.take()) {
+            (Some(m), Some(v)) => Some(AdamMoments {
+                m,
+                v,
+                max_v: state.c.take(),
+            }),
+            _ => None,
+        };
+        // On LibTorch: PyTorch's in-place calls. Elsewhere: the same formulas in Burn ops.
+        let (param, grad, moments) = match native::adam(&hp, param, grad, moments, self.amsgrad) {
+            Ok((param, moments)) => {
+                state.a = Some(moments.m);
+                state.b = Some(moments.v);
+                state.c = moments.max_v;
+                return (param, Some(state));
+            }
+            Err(inputs) => inputs,
+        };
+        if let Some(moments) = moments {
+            state.a = Some(moments.m);
+            state.b = Some(moments.v);
+            state.c = moments.max_v;
+        }
         let mut param = param;
         let mut grad = grad;
         if self.weight_decay != 0.0 {

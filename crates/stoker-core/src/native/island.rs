@@ -1,12 +1,13 @@
 //! LibTorch islands: one differentiable Burn operation whose forward and backward LibTorch runs.
 //!
-//! Burn's autodiff differentiates the LibTorch backend op by op, and for several composite
-//! operations (convolution backward, batch and layer normalization, attention) it falls back on
-//! generic compositions of small ops. An island instead hands the whole computation to LibTorch:
-//! the forward runs on LibTorch tensors with LibTorch's own autograd recording it, and Burn's
-//! backward step asks LibTorch's autograd for the inputs' gradients. The kernels are then the
-//! ones PyTorch runs (`convolution_backward`, `native_layer_norm_backward`, the fused attention
-//! backward), and Burn sees one node instead of a dozen.
+//! Burn's autodiff differentiates the LibTorch backend op by op, and for composite operations
+//! (batch and layer normalization, attention) it falls back on generic compositions of small
+//! ops. An island instead hands the whole computation to LibTorch: the forward runs on LibTorch
+//! tensors with LibTorch's own autograd recording it, and Burn's backward step asks LibTorch's
+//! autograd for the inputs' gradients. The kernels are then the ones PyTorch runs
+//! (`native_layer_norm_backward`, the fused attention backward), and Burn's graph has one node
+//! instead of a dozen. The price is one multiply and sum in the backward step (LibTorch's
+//! `grad()` takes no output gradient), so an island pays off for composite operations only.
 //!
 //! An island only applies to tensors on the LibTorch backend; [`island`] returns `None` for any
 //! other backend and the caller runs its Burn composition instead.

@@ -1,15 +1,28 @@
-//! Operations whose backward LibTorch runs natively, where Burn's generic one is slow.
+//! Layers whose gradients LibTorch computes natively, where Burn's generic backward is slow.
 //!
 //! On the LibTorch backend Burn's autodiff computes some gradients through generic
-//! compositions of small ops. Where one of those is measurably slower than the kernel PyTorch
-//! calls (`cargo xtask bench`, docs/performance.md), the function here runs the same forward
-//! with a backward that calls LibTorch's kernel. On any other backend it is Burn's own op.
+//! compositions of small ops. Where one is measurably slower than what PyTorch runs
+//! (docs/performance.md has the numbers), the function here takes the same Burn module and
+//! input and runs LibTorch's kernels instead:
+//! - [`relu`]: the gradient by LibTorch's `threshold_backward`, not a mask fill.
+//! - [`batch_norm`], [`layer_norm`], [`causal_self_attention`]: one [`island`] each, forward and
+//!   backward by LibTorch's autograd (`native_batch_norm`, `layer_norm`,
+//!   `scaled_dot_product_attention`).
+//! - [`adam`]: Adam's update as PyTorch's loop makes it, seven in-place LibTorch calls.
+//!
+//! Each computes what the Burn module's forward computes (the tests compare values and
+//! gradients), so a model can switch without changing its parameters or checkpoints. On any
+//! other backend, or where a case is not covered (attention dropout, quiet softmax), they call
+//! Burn's forward. Convolutions stay Burn's: an island around LibTorch's `conv1d` measured no
+//! faster than Burn's generic convolution backward on the bench's shapes.
 
+mod adam;
 mod attention;
 mod island;
 mod norm;
 mod relu;
 
+pub use adam::{AdamMoments, AdamStep, adam};
 pub use attention::causal_self_attention;
 pub use island::{IslandInput, constant, island};
 pub use norm::{batch_norm, layer_norm};

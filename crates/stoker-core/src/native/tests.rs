@@ -262,3 +262,125 @@ fn an_island_skips_inputs_without_gradients() {
     assert_close("dx", x.grad(&grads).unwrap(), c.clone(), 1e-6);
     assert!(c.grad(&grads).is_none());
 }
+
+#[test]
+#[ignore]
+fn probe_layers() {
+    use burn::nn::LinearConfig;
+    use burn::nn::transformer::PositionWiseFeedForwardConfig;
+    let device = device();
+    let time = |label: &str, f: &dyn Fn() -> Tensor<3>| {
+        for _ in 0..5 {
+            let _ = f().sum().backward();
+        }
+        let (mut fw, mut bw) = (0.0, 0.0);
+        for _ in 0..200 {
+            let t = std::time::Instant::now();
+            let s = f().sum();
+            let _ = s.clone().into_scalar::<f32>();
+            fw += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            drop(s.backward());
+            bw += t.elapsed().as_secs_f64();
+        }
+        println!(
+            "{label}: forward {:.0} us backward {:.0} us",
+            fw / 200.0 * 1e6,
+            bw / 200.0 * 1e6
+        );
+    };
+    let x = random([32, 16, 64]).require_grad();
+    let ff = PositionWiseFeedForwardConfig::new(64, 256)
+        .with_dropout(0.0)
+        .init(&device);
+    let lin = LinearConfig::new(64, 64).init(&device);
+    let lin256 = LinearConfig::new(64, 256).init(&device);
+    for _ in 0..2 {
+        time("base", &|| x.clone().mul_scalar(1.0));
+        time("linear 64", &|| lin.forward(x.clone()));
+        time("linear 256", &|| lin256.forward(x.clone()));
+        time("gelu 256", &|| {
+            burn::tensor::activation::gelu(lin256.forward(x.clone()))
+        });
+        time("pwff", &|| ff.forward(x.clone()));
+        time("add", &|| x.clone() + x.clone().mul_scalar(2.0));
+    }
+}
+
+/// Two Adam steps with a constant gradient by hand: the bias-corrected step is lr each time.
+/// m = 0.05, 0.095; v = 0.00025, 0.00049975; p = 1.0 - 0.1 - 0.1. AdamW (weight decay 0.1)
+/// first shrinks p by 1 - lr * 0.1: 0.99 - 0.1 = 0.89, then 0.89 * 0.99 - 0.1 = 0.7811.
+#[test]
+fn adam_steps_by_hand() {
+    for (decoupled, weight_decay, expected) in
+        [(false, 0.0, [0.9, 0.8]), (true, 0.1, [0.89, 0.7811])]
+    {
+        let device = Device::libtorch();
+        let hp = |step| AdamStep {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            decoupled,
+            step,
+        };
+        let grad = || Tensor::<1>::from_floats([0.5, 0.5], &device);
+        let param = Tensor::<1>::from_floats([1.0, 1.0], &device);
+        let (param, moments) = adam(&hp(1), param, grad(), None, false).ok().unwrap();
+        assert_close(
+            "step 1",
+            param.clone(),
+            Tensor::from_floats([expected[0]; 2], &device),
+            1e-6,
+        );
+        let (param, moments) = adam(&hp(2), param, grad(), Some(moments), false)
+            .ok()
+            .unwrap();
+        assert_close(
+            "step 2",
+            param,
+            Tensor::from_floats([expected[1]; 2], &device),
+            1e-6,
+        );
+        assert_close(
+            "m",
+            moments.m,
+            Tensor::from_floats([0.095; 2], &device),
+            1e-6,
+        );
+        assert_close(
+            "v",
+            moments.v,
+            Tensor::from_floats([0.00049975; 2], &device),
+            1e-6,
+        );
+        assert!(moments.max_v.is_none());
+    }
+    assert_eq!(native_runs(), 4);
+}
+
+#[test]
+fn adam_leaves_other_backends_and_autodiff_to_burn() {
+    let hp = AdamStep {
+        lr: 0.1,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+        decoupled: false,
+        step: 1,
+    };
+    for device in [Device::flex(), Device::libtorch().autodiff()] {
+        let param = Tensor::<1>::from_floats([1.0], &device);
+        let grad = Tensor::<1>::from_floats([0.5], &device);
+        let (param, _, moments) = adam(&hp, param, grad, None, false).err().unwrap();
+        assert_eq!(
+            values(param),
+            [1.0],
+            "{device:?}: inputs come back untouched"
+        );
+        assert!(moments.is_none());
+    }
+    assert_eq!(native_runs(), 0);
+}

@@ -95,13 +95,13 @@ impl FluidDecoder {
     pub fn next_steps(&self, steps: Tensor<3>) -> Tensor<3> {
         let k = steps.dims()[1];
         let position = self.position.val().narrow(0, 0, k).unsqueeze_dim::<3>(0);
-        let tokens = self.embed.forward(steps.clone()) + position;
+        let tokens = native::linear(&self.embed, steps.clone()) + position;
         let hidden = self
             .blocks
             .layers
             .iter()
             .fold(tokens, |x, layer| causal_block(layer, x));
-        let out = self.head.forward(hidden);
+        let out = native::linear(&self.head, hidden);
         if self.predict_delta { steps + out } else { out }
     }
 
@@ -148,15 +148,20 @@ impl FluidDecoder {
 }
 
 /// One pre-norm block of Burn's `TransformerEncoderLayer` with a causal mask, computed as its
-/// forward computes it, with the layer norms and the attention run natively on LibTorch
-/// (`stoker::native`).
+/// forward computes it, with the layer norms, the attention and the linear layers from
+/// `stoker::native`.
 fn causal_block(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
     let normed = native::layer_norm(&layer.norm_2, x.clone(), LAYER_NORM_EPSILON);
     let x = x + layer
         .dropout
         .forward(native::causal_self_attention(&layer.mha, normed));
     let normed = native::layer_norm(&layer.norm_1, x.clone(), LAYER_NORM_EPSILON);
-    x + layer.dropout.forward(layer.pwff.forward(normed))
+    let ff = &layer.pwff;
+    let inner = ff
+        .activation
+        .forward(native::linear(&ff.linear_inner, normed));
+    let fed = native::linear(&ff.linear_outer, ff.dropout.forward(inner));
+    x + layer.dropout.forward(fed)
 }
 
 /// The epsilon of the blocks' layer norms: `TransformerEncoderConfig`'s default.

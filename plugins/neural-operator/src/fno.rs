@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use stoker::burn::nn::{Linear, LinearConfig};
 use stoker::burn::tensor::activation::gelu;
+use stoker::native;
 use stoker::prelude::*;
 
 use crate::spectral::{SpectralConv1d, SpectralConv2d};
@@ -114,7 +115,7 @@ impl Trunk {
     ) -> Tensor<D> {
         let last = self.pointwise.len() - 1;
         for (l, pointwise) in self.pointwise.iter().enumerate() {
-            h = spectral(l, h.clone()) + pointwise.forward(h);
+            h = spectral(l, h.clone()) + native::linear(pointwise, h);
             if l < last {
                 h = gelu(h);
             }
@@ -123,8 +124,8 @@ impl Trunk {
     }
 
     fn project<const D: usize>(&self, h: Tensor<D>) -> Tensor<D> {
-        self.project_out
-            .forward(gelu(self.project_hidden.forward(h)))
+        let hidden = gelu(native::linear(&self.project_hidden, h));
+        native::linear(&self.project_out, hidden)
     }
 }
 
@@ -227,13 +228,13 @@ impl Model for Fno2d {
         };
         // Every layer keeps the same modes: one set of DFT matrices serves them all.
         let basis = self.spectral[0].basis([n1, n2], &x.device());
-        let h = self
-            .trunk
-            .fourier_layers(self.trunk.lift.forward(x), |l, h: Tensor<4>| {
-                self.spectral[l]
-                    .forward_with(h.permute([0, 3, 1, 2]), &basis)
-                    .permute([0, 2, 3, 1])
-            });
+        let h =
+            self.trunk
+                .fourier_layers(native::linear(&self.trunk.lift, x), |l, h: Tensor<4>| {
+                    self.spectral[l]
+                        .forward_with(h.permute([0, 3, 1, 2]), &basis)
+                        .permute([0, 2, 3, 1])
+                });
         let out = self.trunk.project(h);
         let output = Output::output();
         Ok(if self.out_channels == 1 && rank == 3 {
@@ -369,13 +370,13 @@ impl Model for Fno1d {
             x
         };
         let basis = self.spectral[0].basis(n, &x.device());
-        let h = self
-            .trunk
-            .fourier_layers(self.trunk.lift.forward(x), |l, h: Tensor<3>| {
-                self.spectral[l]
-                    .forward_with(h.permute([0, 2, 1]), &basis)
-                    .permute([0, 2, 1])
-            });
+        let h =
+            self.trunk
+                .fourier_layers(native::linear(&self.trunk.lift, x), |l, h: Tensor<3>| {
+                    self.spectral[l]
+                        .forward_with(h.permute([0, 2, 1]), &basis)
+                        .permute([0, 2, 1])
+                });
         let out = self.trunk.project(h);
         let output = Output::output();
         Ok(if self.out_channels == 1 && rank == 2 {

@@ -1,6 +1,7 @@
 //! Causal self-attention with LibTorch's fused scaled-dot-product attention.
 
 use super::island::island;
+use super::linear::linear;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, generate_autoregressive_mask};
 use burn::tensor::Tensor;
 
@@ -21,9 +22,9 @@ pub fn causal_self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3
             t.reshape([batch, time, heads, d_model / heads])
                 .swap_dims(1, 2)
         };
-        let query = split(mha.query.forward(x.clone()));
-        let key = split(mha.key.forward(x.clone()));
-        let value = split(mha.value.forward(x.clone()));
+        let query = split(linear(&mha.query, x.clone()));
+        let key = split(linear(&mha.key, x.clone()));
+        let value = split(linear(&mha.value, x.clone()));
         let native = island([&query, &key, &value], |[q, k, v]| {
             let no_mask: Option<&tch::Tensor> = None;
             vec![tch::Tensor::scaled_dot_product_attention(
@@ -33,7 +34,7 @@ pub fn causal_self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3
         if let Some((context, _)) = native {
             let context: Tensor<4> = context;
             let context = context.swap_dims(1, 2).reshape([batch, time, d_model]);
-            return mha.output.forward(context);
+            return linear(&mha.output, context);
         }
     }
     let mask = generate_autoregressive_mask(batch, time, &x.device());

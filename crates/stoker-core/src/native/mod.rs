@@ -4,6 +4,7 @@
 //! compositions of small ops. Where one is measurably slower than what PyTorch runs
 //! (docs/performance.md has the numbers), the function here takes the same Burn module and
 //! input and runs LibTorch's kernels instead:
+//! - [`linear`]: one matrix product over all leading axes, where Burn keeps a batched one.
 //! - [`relu`]: the gradient by LibTorch's `threshold_backward`, not a mask fill.
 //! - [`batch_norm`], [`layer_norm`], [`causal_self_attention`]: one [`island`] each, forward and
 //!   backward by LibTorch's autograd (`native_batch_norm`, `layer_norm`,
@@ -19,12 +20,14 @@
 mod adam;
 mod attention;
 mod island;
+mod linear;
 mod norm;
 mod relu;
 
 pub use adam::{AdamMoments, AdamStep, adam};
 pub use attention::causal_self_attention;
 pub use island::{IslandInput, constant, island};
+pub use linear::linear;
 pub use norm::{batch_norm, layer_norm};
 pub use relu::relu;
 

@@ -263,50 +263,6 @@ fn an_island_skips_inputs_without_gradients() {
     assert!(c.grad(&grads).is_none());
 }
 
-#[test]
-#[ignore]
-fn probe_layers() {
-    use burn::nn::LinearConfig;
-    use burn::nn::transformer::PositionWiseFeedForwardConfig;
-    let device = device();
-    let time = |label: &str, f: &dyn Fn() -> Tensor<3>| {
-        for _ in 0..5 {
-            let _ = f().sum().backward();
-        }
-        let (mut fw, mut bw) = (0.0, 0.0);
-        for _ in 0..200 {
-            let t = std::time::Instant::now();
-            let s = f().sum();
-            let _ = s.clone().into_scalar::<f32>();
-            fw += t.elapsed().as_secs_f64();
-            let t = std::time::Instant::now();
-            drop(s.backward());
-            bw += t.elapsed().as_secs_f64();
-        }
-        println!(
-            "{label}: forward {:.0} us backward {:.0} us",
-            fw / 200.0 * 1e6,
-            bw / 200.0 * 1e6
-        );
-    };
-    let x = random([32, 16, 64]).require_grad();
-    let ff = PositionWiseFeedForwardConfig::new(64, 256)
-        .with_dropout(0.0)
-        .init(&device);
-    let lin = LinearConfig::new(64, 64).init(&device);
-    let lin256 = LinearConfig::new(64, 256).init(&device);
-    for _ in 0..2 {
-        time("base", &|| x.clone().mul_scalar(1.0));
-        time("linear 64", &|| lin.forward(x.clone()));
-        time("linear 256", &|| lin256.forward(x.clone()));
-        time("gelu 256", &|| {
-            burn::tensor::activation::gelu(lin256.forward(x.clone()))
-        });
-        time("pwff", &|| ff.forward(x.clone()));
-        time("add", &|| x.clone() + x.clone().mul_scalar(2.0));
-    }
-}
-
 /// Two Adam steps with a constant gradient by hand: the bias-corrected step is lr each time.
 /// m = 0.05, 0.095; v = 0.00025, 0.00049975; p = 1.0 - 0.1 - 0.1. AdamW (weight decay 0.1)
 /// first shrinks p by 1 - lr * 0.1: 0.99 - 0.1 = 0.89, then 0.89 * 0.99 - 0.1 = 0.7811.
@@ -383,4 +339,29 @@ fn adam_leaves_other_backends_and_autodiff_to_burn() {
         assert!(moments.is_none());
     }
     assert_eq!(native_runs(), 0);
+}
+
+#[test]
+fn linear_over_leading_axes_matches_burn() {
+    use burn::nn::LinearConfig;
+    let layer = LinearConfig::new(6, 4).init(&device());
+    let x = random([3, 16, 6]);
+    let weights = random([3, 16, 4]);
+    let grads = |g: &_| {
+        let bias = layer.bias.as_ref().unwrap();
+        (layer.weight.grad(g).unwrap(), bias.grad(g).unwrap())
+    };
+    let (y, gx, (gw, gb)) = run(&x, &weights, |x| linear(&layer, x), grads);
+    let (y0, gx0, (gw0, gb0)) = run(&x, &weights, |x| layer.forward(x), grads);
+    assert_close("output", y, y0, 1e-5);
+    assert_close("x grad", gx, gx0, 1e-5);
+    assert_close("weight grad", gw, gw0, 1e-5);
+    assert_close("bias grad", gb, gb0, 1e-5);
+    let x4 = random([2, 3, 5, 6]);
+    assert_close(
+        "rank 4",
+        linear(&layer, x4.clone()),
+        layer.forward(x4),
+        1e-5,
+    );
 }

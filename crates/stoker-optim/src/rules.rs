@@ -126,7 +126,7 @@ impl Optimizer for Adam {
                 state.c = moments.max_v;
                 return (param, Some(state));
             }
-            Err(inputs) => inputs,
+            Err(inputs) => (inputs.param, inputs.grad, inputs.moments),
         };
         if let Some(moments) = moments {
             state.a = Some(moments.m);

@@ -40,6 +40,16 @@ pub struct AdamMoments<const D: usize> {
     pub max_v: Option<Tensor<D>>,
 }
 
+/// The inputs of an [`adam`] step it handed back: not LibTorch tensors outside autodiff.
+pub struct AdamInputs<const D: usize> {
+    /// The parameter.
+    pub param: Tensor<D>,
+    /// Its gradient.
+    pub grad: Tensor<D>,
+    /// Its moments, `None` before the first step.
+    pub moments: Option<AdamMoments<D>>,
+}
+
 /// One Adam step on LibTorch tensors, as `torch.optim.Adam(W)`'s single-tensor loop computes it
 /// (`lerp_`, `mul_`, `addcmul_`, `sqrt`, `div`, `add_`, `addcdiv_`; LibTorch's C API has no
 /// `value` argument for `addcmul_` and `addcdiv_`, so the scale multiplies their first factor
@@ -49,14 +59,13 @@ pub struct AdamMoments<const D: usize> {
 /// `moments` is `None` at the first step: the moments start at zero, as in PyTorch. Returns
 /// the inputs unchanged (`Err`) when a tensor is not a LibTorch tensor outside autodiff, for
 /// the caller's Burn implementation.
-#[allow(clippy::type_complexity)]
 pub fn adam<const D: usize>(
     hp: &AdamStep,
     param: Tensor<D>,
     grad: Tensor<D>,
     moments: Option<AdamMoments<D>>,
     amsgrad: bool,
-) -> Result<(Tensor<D>, AdamMoments<D>), (Tensor<D>, Tensor<D>, Option<AdamMoments<D>>)> {
+) -> Result<(Tensor<D>, AdamMoments<D>), Box<AdamInputs<D>>> {
     let routable = is_libtorch(&param)
         && is_libtorch(&grad)
         && moments.as_ref().is_none_or(|moments| {
@@ -66,7 +75,11 @@ pub fn adam<const D: usize>(
                 && moments.max_v.is_some() == amsgrad
         });
     if !routable {
-        return Err((param, grad, moments));
+        return Err(Box::new(AdamInputs {
+            param,
+            grad,
+            moments,
+        }));
     }
     #[cfg(test)]
     super::island::count_native_run();

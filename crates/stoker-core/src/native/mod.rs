@@ -24,7 +24,7 @@ mod linear;
 mod norm;
 mod relu;
 
-pub use adam::{AdamMoments, AdamStep, adam};
+pub use adam::{AdamInputs, AdamMoments, AdamStep, adam};
 pub use attention::causal_self_attention;
 pub use island::{IslandInput, constant, island};
 pub use linear::linear;

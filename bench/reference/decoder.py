@@ -10,8 +10,9 @@ y = steps 1..16, all for training, batch 32 (32 steps per epoch). MSE; AdamW lr 
 decay 1e-4; 4 epochs.
 
 Deliberate differences: PyTorch's nn.TransformerEncoderLayer packs the query, key and value
-projections in one in_proj_weight [192, 64] (stoker/Burn: three Linear [64, 64]; the same count)
-and fills masked scores with -inf through scaled_dot_product_attention (Burn: -1e4).
+projections in one in_proj_weight [192, 64] (stoker/Burn: three Linear [64, 64]; the same count).
+Both run the attention itself as scaled_dot_product_attention (stoker through
+stoker::native::causal_self_attention).
 """
 
 import numpy as np

@@ -151,6 +151,7 @@ impl FluidDecoder {
 /// forward computes it, with the layer norms, the attention and the linear layers from
 /// `stoker::native`.
 fn causal_block(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
+    debug_assert!(layer.norm_first, "FluidDecoder builds pre-norm blocks");
     let normed = native::layer_norm(&layer.norm_2, x.clone(), LAYER_NORM_EPSILON);
     let x = x + layer
         .dropout

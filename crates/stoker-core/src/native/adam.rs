@@ -66,12 +66,16 @@ pub fn adam<const D: usize>(
     moments: Option<AdamMoments<D>>,
     amsgrad: bool,
 ) -> Result<(Tensor<D>, AdamMoments<D>), Box<AdamInputs<D>>> {
-    let routable = is_libtorch(&param)
-        && is_libtorch(&grad)
+    // LibTorch's in-place calls neither promote types nor move devices: all alike, or Burn.
+    let alike = |t: &Tensor<D>| {
+        is_libtorch(t) && t.dtype() == param.dtype() && t.device() == param.device()
+    };
+    let routable = alike(&param)
+        && alike(&grad)
         && moments.as_ref().is_none_or(|moments| {
-            is_libtorch(&moments.m)
-                && is_libtorch(&moments.v)
-                && moments.max_v.as_ref().is_none_or(is_libtorch)
+            alike(&moments.m)
+                && alike(&moments.v)
+                && moments.max_v.as_ref().is_none_or(alike)
                 && moments.max_v.is_some() == amsgrad
         });
     if !routable {

@@ -8,7 +8,8 @@ use burn::tensor::Tensor;
 /// Causal self-attention of `mha` over `x` [batch, time, d_model]: what
 /// `mha.forward(MhaInput::self_attn(x).mask_attn(generate_autoregressive_mask(..)))` computes.
 ///
-/// On LibTorch, without attention dropout and quiet softmax, the scores, the causal mask, the
+/// On LibTorch, without attention dropout or quiet softmax and with a masking value of -1e4 or
+/// below (Burn's default), the scores, the causal mask, the
 /// softmax and the weighted sum run as one `scaled_dot_product_attention` (fused forward and
 /// backward). Burn masks with -1e4 where LibTorch masks with -inf; the weights this gives a
 /// masked score, exp(-1e4), are zero in every float type either way.
@@ -17,7 +18,7 @@ pub fn causal_self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3
     let heads = mha.n_heads;
     let dropout_off =
         mha.dropout.prob == 0.0 || !mha.dropout.training.is_enabled() || !x.device().is_autodiff();
-    if dropout_off && !mha.quiet_softmax && d_model % heads == 0 {
+    if dropout_off && !mha.quiet_softmax && mha.min_float <= -1e4 && d_model % heads == 0 {
         let split = |t: Tensor<3>| {
             t.reshape([batch, time, heads, d_model / heads])
                 .swap_dims(1, 2)

@@ -175,7 +175,7 @@ fn tracked<C: CheckpointStrategy, const N: usize>(
             });
             let mut outputs = tch::with_grad(|| forward(&leaves)).into_iter();
             let recorded = outputs.next().expect("an island returns its output");
-            let output = TchTensor::new(recorded.detach());
+            let output = TchTensor::new(unaliased(recorded.detach(), &leaves));
             // Every input and the output share their storage's reference count with Burn's
             // handles, so Burn never overwrites in place a tensor LibTorch's graph saved (the
             // convolution's input, the attention's output) before the backward step.
@@ -199,6 +199,17 @@ fn tracked<C: CheckpointStrategy, const N: usize>(
             let output = TchTensor::new(outputs.next().expect("an island returns its output"));
             (prep.finish(output), outputs.collect())
         }
+    }
+}
+
+/// `tensor`, or a copy of it when it shares memory with one of `others` (an island whose
+/// output is its input or a view of it, a gradient LibTorch gave to two inputs).
+fn unaliased(tensor: tch::Tensor, others: &[tch::Tensor]) -> tch::Tensor {
+    let start = tensor.data_ptr();
+    if others.iter().any(|other| other.data_ptr() == start) {
+        tensor.copy()
+    } else {
+        tensor
     }
 }
 
@@ -249,10 +260,20 @@ impl<const N: usize> Backward<LibTorch, N> for IslandBackward<N> {
             let seed = (&output.tensor * &grad.tensor).sum(output.tensor.kind());
             tch::Tensor::run_backward(&[seed], &leaves, false, false)
         });
-        for (parent, input_grad) in parents.into_iter().zip(input_grads) {
-            if input_grad.defined() {
-                grads.register::<LibTorch>(parent.id, TchTensor::new(input_grad));
-            }
+        // Burn adds gradients in place, so each registered gradient must own its memory: an
+        // input LibTorch did not reach gets zeros (Burn expects every parent's gradient), and
+        // one LibTorch handed to two inputs (x + x) is copied for the second, all before the
+        // first registration can write into them.
+        let mut owned: Vec<tch::Tensor> = Vec::with_capacity(leaves.len());
+        for (leaf, input_grad) in leaves.iter().zip(input_grads) {
+            owned.push(if input_grad.defined() {
+                unaliased(input_grad, &owned)
+            } else {
+                leaf.zeros_like()
+            });
+        }
+        for (parent, input_grad) in parents.into_iter().zip(owned) {
+            grads.register::<LibTorch>(parent.id, TchTensor::new(input_grad));
         }
     }
 }

@@ -20,9 +20,10 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
         let none: Option<&tch::Tensor> = None;
         let (y, mean, inv_std) =
             x.native_batch_norm(Some(gamma), Some(beta), none, none, true, momentum, epsilon);
-        // native_batch_norm saves 1 / sqrt(var + eps) of the biased variance.
-        let variance = inv_std.square().reciprocal() - epsilon;
-        vec![y, mean, variance]
+        // native_batch_norm saves 1 / sqrt(var + eps) of the biased variance (in f32 for half
+        // inputs on CUDA): back to the variance, never below zero, in the input's type.
+        let variance = (inv_std.square().reciprocal() - epsilon).clamp_min(0.0);
+        vec![y, mean.to_kind(x.kind()), variance.to_kind(x.kind())]
     });
     let Some((y, stats)) = native else {
         return norm.forward(x);

@@ -366,3 +366,106 @@ fn linear_over_leading_axes_matches_burn() {
         1e-5,
     );
 }
+
+#[test]
+fn an_islands_saved_output_survives_in_place_ops_downstream() {
+    // exp saves its result for the backward; Burn would add 1 in place on the only handle.
+    let x = Tensor::<1>::from_floats([0.0, 1.0], &device()).require_grad();
+    let (y, _) = island::<1, 1>([&x], |[x]| vec![x.exp()]).unwrap();
+    let z = y.add_scalar(1.0);
+    let grads = z.sum().backward();
+    let e = std::f32::consts::E;
+    assert_close(
+        "dx = exp(x)",
+        x.grad(&grads).unwrap(),
+        Tensor::from_floats([1.0, e], &device()),
+        1e-6,
+    );
+}
+
+#[test]
+fn an_island_may_return_its_input_and_share_gradients() {
+    let x = Tensor::<1>::from_floats([2.0, 3.0], &device()).require_grad();
+    let h = x.clone().mul_scalar(1.0);
+    // The output aliases the input, and LibTorch hands one gradient to both inputs.
+    let (y, _) = island::<2, 1>([&h, &h], |[a, b]| vec![a + b]).unwrap();
+    let (same, _) = island::<1, 1>([&h], |[a]| vec![a.shallow_clone()]).unwrap();
+    // h.sum(): a Burn branch whose gradient reaches h first, so Burn adds in place into
+    // the islands' gradients.
+    let total = y.sum() + same.add_scalar(5.0).sum() + h.clone().sum();
+    let grads = total.backward();
+    assert_eq!(values(h), [2.0, 3.0], "the input was not overwritten");
+    assert_close(
+        "dx",
+        x.grad(&grads).unwrap(),
+        Tensor::from_floats([4.0, 4.0], &device()),
+        1e-6,
+    );
+}
+
+#[test]
+fn an_island_gives_zeros_to_inputs_it_ignores() {
+    let x = Tensor::<1>::from_floats([2.0, 3.0], &device()).require_grad();
+    let (a, b) = (x.clone().mul_scalar(2.0), x.clone().mul_scalar(3.0));
+    let (y, _) = island::<2, 1>([&a, &b], |[a, _]| vec![a * 4.0]).unwrap();
+    let grads = y.sum().backward();
+    assert_close(
+        "dx",
+        x.grad(&grads).unwrap(),
+        Tensor::from_floats([8.0, 8.0], &device()),
+        1e-6,
+    );
+}
+
+#[test]
+fn adam_copies_a_parameter_another_handle_holds_and_runs_amsgrad() {
+    let device = Device::libtorch();
+    let hp = |step| AdamStep {
+        lr: 0.1,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+        decoupled: false,
+        step,
+    };
+    let param = Tensor::<1>::from_floats([1.0, 1.0], &device);
+    let kept = param.clone();
+    let grad = || Tensor::<1>::from_floats([0.5, -0.5], &device);
+    let (param, moments) = adam(&hp(1), param, grad(), None, true).ok().unwrap();
+    assert_eq!(
+        values(kept),
+        [1.0, 1.0],
+        "the other handle still sees the old value"
+    );
+    assert_close(
+        "step 1",
+        param.clone(),
+        Tensor::from_floats([0.9, 1.1], &device),
+        1e-6,
+    );
+    // AMSGrad keeps the largest second moment: with a smaller gradient it still divides by it.
+    let max_v = moments.max_v.clone().expect("amsgrad keeps its maximum");
+    assert_close(
+        "max v",
+        max_v,
+        Tensor::from_floats([0.00025; 2], &device),
+        1e-6,
+    );
+    let small = Tensor::<1>::from_floats([0.0, 0.0], &device);
+    let (_, moments) = adam(&hp(2), param, small, Some(moments), true)
+        .ok()
+        .unwrap();
+    assert_close(
+        "max v kept",
+        moments.max_v.unwrap(),
+        Tensor::from_floats([0.00025; 2], &device),
+        1e-6,
+    );
+    assert_close(
+        "v decays",
+        moments.v,
+        Tensor::from_floats([0.00024975; 2], &device),
+        1e-6,
+    );
+}

@@ -8,8 +8,9 @@
 #![allow(deprecated)]
 
 use burn::backend::libtorch::TchTensor;
-use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
 use burn::tensor::Tensor;
+
+use super::dispatch::{from_plain, plain};
 
 /// The hyperparameters of one Adam or AdamW step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,30 +127,20 @@ pub fn adam<const D: usize>(
         let _ = param.tensor.addcdiv_(&(&m.tensor * (-step_size)), &denom);
     });
     let moments = AdamMoments {
-        m: wrap(m),
-        v: wrap(v),
-        max_v: max_v.map(wrap),
+        m: from_plain(m),
+        v: from_plain(v),
+        max_v: max_v.map(from_plain),
     };
-    Ok((wrap(param), moments))
+    Ok((from_plain(param), moments))
 }
 
 /// Whether `tensor` is a LibTorch tensor outside autodiff.
 fn is_libtorch<const D: usize>(tensor: &Tensor<D>) -> bool {
-    matches!(
-        tensor.clone().into_dispatch().kind,
-        DispatchTensorKind::LibTorch(BackendTensor::Float(_))
-    )
+    plain(tensor.clone().into_dispatch()).is_some()
 }
 
-/// The LibTorch tensor of a tensor [`is_libtorch`] accepted.
-fn take<const D: usize>(tensor: Tensor<D>) -> TchTensor {
-    match tensor.into_dispatch().kind {
-        DispatchTensorKind::LibTorch(BackendTensor::Float(tensor)) => tensor,
-        _ => unreachable!("checked by is_libtorch"),
-    }
-}
-
-/// The tensor itself when only this handle holds its storage, or a copy to write into.
+/// The tensor itself when only this handle holds its storage, or a copy to write into (of a
+/// tensor [`is_libtorch`] accepted).
 fn writable<const D: usize>(tensor: Tensor<D>) -> TchTensor {
     let tensor = take(tensor);
     if tensor.can_mut() {
@@ -159,9 +150,7 @@ fn writable<const D: usize>(tensor: Tensor<D>) -> TchTensor {
     }
 }
 
-fn wrap<const D: usize>(tensor: TchTensor) -> Tensor<D> {
-    Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::LibTorch(BackendTensor::Float(tensor)),
-        autodiff: DispatchAutodiffContext::Disabled,
-    })
+/// The LibTorch tensor of a tensor [`is_libtorch`] accepted.
+fn take<const D: usize>(tensor: Tensor<D>) -> TchTensor {
+    plain(tensor.into_dispatch()).expect("checked by is_libtorch")
 }

@@ -22,15 +22,12 @@ use burn::backend::autodiff::checkpoint::strategy::{
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::libtorch::TchTensor;
-use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    Autodiff, BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
-    GradientCheckpointingStrategy, LibTorch,
+    DispatchAutodiffContext, DispatchTensor, GradientCheckpointingStrategy, LibTorch,
 };
 use burn::tensor::Tensor;
 
-/// A float tensor of Burn's autodiff backend over LibTorch.
-type AutodiffTorch = FloatTensor<Autodiff<LibTorch>>;
+use super::dispatch::{AutodiffTorch, from_plain, from_tracked, into_tracked, plain};
 
 /// A float tensor of any rank that can enter an island.
 pub trait IslandInput {
@@ -81,28 +78,20 @@ pub fn island<const N: usize, const D: usize>(
     for input in inputs {
         let tensor = input.dispatch();
         context = context.merge(tensor.autodiff);
-        // Under autodiff a LibTorch tensor is Autodiff(LibTorch(Autodiff(tracked tensor))).
-        routed.push(match tensor.kind {
-            DispatchTensorKind::Autodiff(inner) => match *inner {
-                DispatchTensorKind::LibTorch(BackendTensor::Autodiff(tensor)) => {
-                    Routed::Autodiff(tensor)
-                }
-                _ => return None,
-            },
-            DispatchTensorKind::LibTorch(BackendTensor::Float(tensor)) => Routed::Plain(tensor),
-            _ => return None,
+        routed.push(match into_tracked(tensor) {
+            Ok((tensor, _)) => Routed::Autodiff(tensor),
+            Err(tensor) => Routed::Plain(plain(tensor)?),
         });
     }
     let routed: [Routed; N] = routed.try_into().ok()?;
     #[cfg(test)]
     count_native_run();
-    let (kind, aux) = match context {
+    Some(match context {
         DispatchAutodiffContext::Disabled => {
             let tensors = routed.map(|input| input.into_plain().tensor);
             let mut outputs = tch::no_grad(|| forward(&tensors)).into_iter();
             let output = TchTensor::new(outputs.next().expect("an island returns its output"));
-            let kind = DispatchTensorKind::LibTorch(BackendTensor::Float(output));
-            (kind, outputs.collect())
+            (from_plain(output), outputs.collect())
         }
         DispatchAutodiffContext::Enabled(strategy) => {
             let (output, aux) = match strategy {
@@ -113,15 +102,9 @@ pub fn island<const N: usize, const D: usize>(
                     tracked::<BalancedCheckpointing, N>(routed, forward)
                 }
             };
-            let inner = DispatchTensorKind::LibTorch(BackendTensor::Autodiff(output));
-            (DispatchTensorKind::Autodiff(Box::new(inner)), aux)
+            (from_tracked(output, strategy), aux)
         }
-    };
-    let output = DispatchTensor {
-        kind,
-        autodiff: context,
-    };
-    Some((Tensor::from_dispatch(output), aux))
+    })
 }
 
 #[cfg(test)]
@@ -140,14 +123,6 @@ pub(crate) fn count_native_run() {
 #[cfg(test)]
 pub(crate) fn native_runs() -> usize {
     NATIVE_RUNS.with(|runs| runs.get())
-}
-
-/// A LibTorch float tensor as a Burn tensor outside autodiff (for an island's auxiliary outputs).
-pub fn constant<const D: usize>(tensor: tch::Tensor) -> Tensor<D> {
-    Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::LibTorch(BackendTensor::Float(TchTensor::new(tensor))),
-        autodiff: DispatchAutodiffContext::Disabled,
-    })
 }
 
 /// The island under Burn's autodiff: records LibTorch's graph when an input needs a gradient.

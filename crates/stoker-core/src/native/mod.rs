@@ -19,6 +19,7 @@
 
 mod adam;
 mod attention;
+mod dispatch;
 mod island;
 mod linear;
 mod norm;
@@ -26,7 +27,8 @@ mod relu;
 
 pub use adam::{AdamInputs, AdamMoments, AdamStep, adam};
 pub use attention::causal_self_attention;
-pub use island::{IslandInput, constant, island};
+pub use dispatch::constant;
+pub use island::{IslandInput, island};
 pub use linear::linear;
 pub use norm::{batch_norm, layer_norm};
 pub use relu::relu;

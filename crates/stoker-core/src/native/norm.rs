@@ -1,6 +1,7 @@
 //! Batch and layer normalization with LibTorch's fused kernels.
 
-use super::island::{constant, island};
+use super::dispatch::constant;
+use super::island::island;
 use burn::nn::{BatchNorm, LayerNorm};
 use burn::tensor::Tensor;
 

@@ -15,44 +15,25 @@ use burn::backend::autodiff::checkpoint::strategy::{
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::libtorch::TchTensor;
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{
-    Autodiff, BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
-    GradientCheckpointingStrategy, LibTorch,
-};
+use burn::backend::{GradientCheckpointingStrategy, LibTorch};
 use burn::tensor::Tensor;
 use burn::tensor::activation;
 
-/// A float tensor of Burn's autodiff backend over LibTorch.
-type AutodiffTorch = FloatTensor<Autodiff<LibTorch>>;
+use super::dispatch::{AutodiffTorch, from_tracked, into_tracked};
 
 /// max(x, 0). Under autodiff on LibTorch its gradient is LibTorch's `threshold_backward`;
 /// everywhere else this is Burn's `relu`.
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let DispatchTensor { kind, autodiff } = x.into_dispatch();
-    // Under autodiff a LibTorch tensor is Autodiff(LibTorch(Autodiff(tracked tensor))).
-    let kind = match (kind, autodiff) {
-        (DispatchTensorKind::Autodiff(inner), DispatchAutodiffContext::Enabled(strategy)) => {
-            match *inner {
-                DispatchTensorKind::LibTorch(BackendTensor::Autodiff(x)) => {
-                    let y = match strategy {
-                        GradientCheckpointingStrategy::Disabled => tracked::<NoCheckpointing>(x),
-                        GradientCheckpointingStrategy::Balanced => {
-                            tracked::<BalancedCheckpointing>(x)
-                        }
-                    };
-                    let y = DispatchTensorKind::LibTorch(BackendTensor::Autodiff(y));
-                    return Tensor::from_dispatch(DispatchTensor {
-                        kind: DispatchTensorKind::Autodiff(Box::new(y)),
-                        autodiff,
-                    });
-                }
-                other => DispatchTensorKind::Autodiff(Box::new(other)),
-            }
+    match into_tracked(x.into_dispatch()) {
+        Ok((x, strategy)) => {
+            let y = match strategy {
+                GradientCheckpointingStrategy::Disabled => tracked::<NoCheckpointing>(x),
+                GradientCheckpointingStrategy::Balanced => tracked::<BalancedCheckpointing>(x),
+            };
+            from_tracked(y, strategy)
         }
-        (kind, _) => kind,
-    };
-    activation::relu(Tensor::from_dispatch(DispatchTensor { kind, autodiff }))
+        Err(x) => activation::relu(Tensor::from_dispatch(x)),
+    }
 }
 
 fn tracked<C: CheckpointStrategy>(x: AutodiffTorch) -> AutodiffTorch {

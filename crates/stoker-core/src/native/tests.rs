@@ -101,6 +101,32 @@ fn run<const D: usize, const E: usize, P>(
     (y.detach(), gx, params(&grads))
 }
 
+/// Runs `f`, checking that it took the LibTorch path exactly once.
+fn natively<T>(f: impl FnOnce() -> T) -> T {
+    let before = native_runs();
+    let result = f();
+    assert_eq!(native_runs(), before + 1, "ran natively");
+    result
+}
+
+/// One [`run`]'s output, input gradient and two parameter gradients.
+type Run<const D: usize, const E: usize, const P: usize, const Q: usize> =
+    (Tensor<E>, Tensor<D>, (Tensor<P>, Tensor<Q>));
+
+/// Compares a native [`run`] with Burn's, each tensor to 1e-5 of its scale.
+fn assert_runs_close<const D: usize, const E: usize, const P: usize, const Q: usize>(
+    params: [&str; 2],
+    native: Run<D, E, P, Q>,
+    burn: Run<D, E, P, Q>,
+) {
+    let (y, gx, (ga, gb)) = native;
+    let (y0, gx0, (ga0, gb0)) = burn;
+    assert_close("output", y, y0, 1e-5);
+    assert_close("x grad", gx, gx0, 1e-5);
+    assert_close(params[0], ga, ga0, 1e-5);
+    assert_close(params[1], gb, gb0, 1e-5);
+}
+
 #[test]
 fn batch_norm_matches_burn_with_its_running_statistics() {
     let config = BatchNormConfig::new(3).with_momentum(0.3);
@@ -111,22 +137,14 @@ fn batch_norm_matches_burn_with_its_running_statistics() {
         let norm = norm.clone();
         move |g: &_| (norm.gamma.grad(g).unwrap(), norm.beta.grad(g).unwrap())
     };
-    let (y, gx, (gg, gb)) = run(
+    let native = run(
         &x,
         &weights,
-        |x| {
-            let before = native_runs();
-            let y = batch_norm(&native_norm, x);
-            assert_eq!(native_runs(), before + 1, "ran natively");
-            y
-        },
+        |x| natively(|| batch_norm(&native_norm, x)),
         grads(&native_norm),
     );
-    let (y0, gx0, (gg0, gb0)) = run(&x, &weights, |x| burn_norm.forward(x), grads(&burn_norm));
-    assert_close("output", y, y0, 1e-5);
-    assert_close("x grad", gx, gx0, 1e-5);
-    assert_close("gamma grad", gg, gg0, 1e-5);
-    assert_close("beta grad", gb, gb0, 1e-5);
+    let burn = run(&x, &weights, |x| burn_norm.forward(x), grads(&burn_norm));
+    assert_runs_close(["gamma grad", "beta grad"], native, burn);
     let state = |norm: &burn::nn::BatchNorm| {
         (
             norm.running_mean.value_sync(),
@@ -150,22 +168,14 @@ fn layer_norm_matches_burn() {
             norm.beta.as_ref().unwrap().grad(g).unwrap(),
         )
     };
-    let (y, gx, (gg, gb)) = run(
+    let native = run(
         &x,
         &weights,
-        |x| {
-            let before = native_runs();
-            let y = layer_norm(&norm, x, 1e-5);
-            assert_eq!(native_runs(), before + 1, "ran natively");
-            y
-        },
+        |x| natively(|| layer_norm(&norm, x, 1e-5)),
         grads,
     );
-    let (y0, gx0, (gg0, gb0)) = run(&x, &weights, |x| norm.forward(x), grads);
-    assert_close("output", y, y0, 1e-5);
-    assert_close("x grad", gx, gx0, 1e-5);
-    assert_close("gamma grad", gg, gg0, 1e-5);
-    assert_close("beta grad", gb, gb0, 1e-5);
+    let burn = run(&x, &weights, |x| norm.forward(x), grads);
+    assert_runs_close(["gamma grad", "beta grad"], native, burn);
 }
 
 #[test]
@@ -181,26 +191,18 @@ fn causal_attention_matches_burn() {
             mha.value.weight.grad(g).unwrap(),
         )
     };
-    let burn = |x: Tensor<3>| {
+    let masked = |x: Tensor<3>| {
         let mask = generate_autoregressive_mask(3, 6, &x.device());
         mha.forward(MhaInput::self_attn(x).mask_attn(mask)).context
     };
-    let (y, gx, (gq, gv)) = run(
+    let native = run(
         &x,
         &weights,
-        |x| {
-            let before = native_runs();
-            let y = causal_self_attention(&mha, x);
-            assert_eq!(native_runs(), before + 1, "ran natively");
-            y
-        },
+        |x| natively(|| causal_self_attention(&mha, x)),
         grads,
     );
-    let (y0, gx0, (gq0, gv0)) = run(&x, &weights, burn, grads);
-    assert_close("output", y, y0, 1e-5);
-    assert_close("x grad", gx, gx0, 1e-5);
-    assert_close("query weight grad", gq, gq0, 1e-5);
-    assert_close("value weight grad", gv, gv0, 1e-5);
+    let burn = run(&x, &weights, masked, grads);
+    assert_runs_close(["query weight grad", "value weight grad"], native, burn);
 }
 
 #[test]
@@ -352,12 +354,9 @@ fn linear_over_leading_axes_matches_burn() {
         let bias = layer.bias.as_ref().unwrap();
         (layer.weight.grad(g).unwrap(), bias.grad(g).unwrap())
     };
-    let (y, gx, (gw, gb)) = run(&x, &weights, |x| linear(&layer, x), grads);
-    let (y0, gx0, (gw0, gb0)) = run(&x, &weights, |x| layer.forward(x), grads);
-    assert_close("output", y, y0, 1e-5);
-    assert_close("x grad", gx, gx0, 1e-5);
-    assert_close("weight grad", gw, gw0, 1e-5);
-    assert_close("bias grad", gb, gb0, 1e-5);
+    let native = run(&x, &weights, |x| linear(&layer, x), grads);
+    let burn = run(&x, &weights, |x| layer.forward(x), grads);
+    assert_runs_close(["weight grad", "bias grad"], native, burn);
     let x4 = random([2, 3, 5, 6]);
     assert_close(
         "rank 4",

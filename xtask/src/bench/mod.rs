@@ -187,13 +187,8 @@ fn run_stoker(
             "trainer.args.limit_train_batches=5",
         ]);
     }
-    env::apply(&mut command, torch);
-    threads(&mut command, options.threads);
     let what = format!("stoker on {config}");
-    let finished = measure::run(command, options.device == "cuda")?;
-    if finished.code != Some(0) {
-        return Err(format!("{what} failed (exit {:?})", finished.code));
-    }
+    let finished = run_measured(command, torch, options, &what)?;
     let run_dir = finished
         .stdout
         .lines()
@@ -205,8 +200,8 @@ fn run_stoker(
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| format!("{what}: cannot read {}", summary_path.display()))?;
-    let seconds = epoch_seconds(&summary, &what)?;
-    let steps_per_epoch = number(&summary, "global_step", &what)? / seconds.len().max(1) as f64;
+    let epochs = epoch_seconds(&summary, &what)?.len().max(1) as f64;
+    let steps_per_epoch = number(&summary, "global_step", &what)? / epochs;
     let profile = summary["step_profile_us"]
         .as_object()
         .map(|m| {
@@ -215,15 +210,15 @@ fn run_stoker(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Sample {
-        steps_per_second: steps_per_second(steps_per_epoch, &seconds)
-            .ok_or_else(|| format!("{what}: no epoch was timed"))?,
+    let parameters = number(&summary, "trainable_parameters", &what)? as u64;
+    sample(
+        &summary,
+        &what,
         steps_per_epoch,
-        parameters: number(&summary, "trainable_parameters", &what)? as u64,
-        peak_rss: finished.peak_rss,
-        peak_device: finished.peak_device,
+        parameters,
+        finished,
         profile,
-    })
+    )
 }
 
 fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Result<Sample, String> {
@@ -235,13 +230,8 @@ fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Resul
         .args(["--device", &options.device])
         .args(["--threads", &options.threads.to_string()])
         .args(short_args(options));
-    env::apply(&mut command, torch);
-    threads(&mut command, options.threads);
     let what = format!("PyTorch {script}");
-    let finished = measure::run(command, options.device == "cuda")?;
-    if finished.code != Some(0) {
-        return Err(format!("{what} failed (exit {:?})", finished.code));
-    }
+    let finished = run_measured(command, torch, options, &what)?;
     let line = finished
         .stdout
         .lines()
@@ -250,16 +240,53 @@ fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Resul
         .ok_or_else(|| format!("{what} printed no JSON result"))?;
     let result: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("{what}: {e}: {line}"))?;
-    let seconds = epoch_seconds(&result, &what)?;
     let steps_per_epoch = number(&result, "steps_per_epoch", &what)?;
+    let parameters = number(&result, "parameters", &what)? as u64;
+    sample(
+        &result,
+        &what,
+        steps_per_epoch,
+        parameters,
+        finished,
+        BTreeMap::new(),
+    )
+}
+
+/// Runs one side's process with torch's environment and the bench's thread count, measuring
+/// its peak memory; an exit other than 0 is an error naming `what`.
+fn run_measured(
+    mut command: Command,
+    torch: &Torch,
+    options: &Options,
+    what: &str,
+) -> Result<measure::Finished, String> {
+    env::apply(&mut command, torch);
+    threads(&mut command, options.threads);
+    let finished = measure::run(command, options.device == "cuda")?;
+    if finished.code != Some(0) {
+        return Err(format!("{what} failed (exit {:?})", finished.code));
+    }
+    Ok(finished)
+}
+
+/// One side's sample from its result (`epoch_seconds`) and its measured process.
+fn sample(
+    result: &serde_json::Value,
+    what: &str,
+    steps_per_epoch: f64,
+    parameters: u64,
+    finished: measure::Finished,
+    profile: BTreeMap<String, f64>,
+) -> Result<Sample, String> {
+    let seconds = epoch_seconds(result, what)?;
     Ok(Sample {
         steps_per_second: steps_per_second(steps_per_epoch, &seconds)
             .ok_or_else(|| format!("{what}: no epoch was timed"))?,
         steps_per_epoch,
-        parameters: number(&result, "parameters", &what)? as u64,
+        parameters,
         peak_rss: finished.peak_rss,
         peak_device: finished.peak_device,
-        profile: BTreeMap::new(),
+        profile,
     })
 }
 

@@ -73,6 +73,26 @@ fn main() {
         });
     }
 
+    // cnn1d's four convolutions; the first one's input is data (no gradient).
+    for (c_in, c_out, kernel, stride, length) in [
+        (1, 16, 64, 8, 2048),
+        (16, 32, 3, 1, 128),
+        (32, 64, 3, 1, 64),
+        (64, 64, 3, 1, 32),
+    ] {
+        let conv = Conv1dConfig::new(c_in, c_out, kernel)
+            .with_stride(stride)
+            .with_padding(PaddingConfig1d::Explicit(kernel / 2, kernel / 2))
+            .init(&device);
+        let x = random([32, c_in, length]);
+        let x = if c_in > 1 { x.require_grad() } else { x };
+        let label = format!("conv {c_in} to {c_out}, kernel {kernel}");
+        time(&format!("{label}, native"), &|| {
+            native::conv1d(&conv, x.clone())
+        });
+        time(&format!("{label}, Burn"), &|| conv.forward(x.clone()));
+    }
+
     // decoder's blocks: layer norm and causal self-attention over [32, 16, 64].
     let x = random([32, 16, 64]).require_grad();
     let norm = LayerNormConfig::new(64).init(&device);

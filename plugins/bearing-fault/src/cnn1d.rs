@@ -87,7 +87,7 @@ impl Model for Cnn1d {
         for block in &self.blocks {
             x = block.pool.forward(native::relu(native::batch_norm(
                 &block.norm,
-                block.conv.forward(x),
+                native::conv1d(&block.conv, x),
             )));
         }
         let [b, c, l] = x.dims();

@@ -160,7 +160,7 @@ impl SpectrogramCnn {
         for block in &self.blocks {
             x = block.pool.forward(native::relu(native::batch_norm(
                 &block.norm,
-                block.conv.forward(x),
+                native::conv2d(&block.conv, x),
             )));
         }
         let [b, c, h, w] = x.dims();

@@ -4,10 +4,9 @@
 //! (batch and layer normalization, attention) it falls back on generic compositions of small
 //! ops. An island instead hands the whole computation to LibTorch: the forward runs on LibTorch
 //! tensors with LibTorch's own autograd recording it, and Burn's backward step asks LibTorch's
-//! autograd for the inputs' gradients. The kernels are then the ones PyTorch runs
-//! (`native_layer_norm_backward`, the fused attention backward), and Burn's graph has one node
-//! instead of a dozen. The price is one multiply and sum in the backward step (LibTorch's
-//! `grad()` takes no output gradient), so an island pays off for composite operations only.
+//! autograd for the inputs' gradients (`torch.autograd.grad` with the output's gradient). The
+//! kernels are then the ones PyTorch runs (`native_layer_norm_backward`, the fused attention
+//! backward), and Burn's graph has one node instead of a dozen.
 //!
 //! An island only applies to tensors on the LibTorch backend; [`island`] returns `None` for any
 //! other backend and the caller runs its Burn composition instead.
@@ -28,6 +27,7 @@ use burn::backend::{
 use burn::tensor::Tensor;
 
 use super::dispatch::{AutodiffTorch, from_plain, from_tracked, into_tracked, plain};
+use super::ffi;
 
 /// A float tensor of any rank that can enter an island.
 pub trait IslandInput {
@@ -229,22 +229,16 @@ impl<const N: usize> Backward<LibTorch, N> for IslandBackward<N> {
         if leaves.is_empty() {
             return;
         }
-        // LibTorch's grad() takes no output gradient: the gradient of sum(output * grad) with
-        // respect to the leaves is the vector-Jacobian product with `grad`.
-        let input_grads = tch::with_grad(|| {
-            let seed = (&output.tensor * &grad.tensor).sum(output.tensor.kind());
-            tch::Tensor::run_backward(&[seed], &leaves, false, false)
-        });
+        let input_grads = ffi::grad(&[&output.tensor], &[&grad.tensor], &leaves);
         // Burn adds gradients in place, so each registered gradient must own its memory: an
         // input LibTorch did not reach gets zeros (Burn expects every parent's gradient), and
         // one LibTorch handed to two inputs (x + x) is copied for the second, all before the
         // first registration can write into them.
         let mut owned: Vec<tch::Tensor> = Vec::with_capacity(leaves.len());
         for (leaf, input_grad) in leaves.iter().zip(input_grads) {
-            owned.push(if input_grad.defined() {
-                unaliased(input_grad, &owned)
-            } else {
-                leaf.zeros_like()
+            owned.push(match input_grad {
+                Some(input_grad) => unaliased(input_grad, &owned),
+                None => leaf.zeros_like(),
             });
         }
         for (parent, input_grad) in parents.into_iter().zip(owned) {

@@ -19,7 +19,9 @@
 
 mod adam;
 mod attention;
+mod conv;
 mod dispatch;
+mod ffi;
 mod island;
 mod linear;
 mod norm;
@@ -27,6 +29,7 @@ mod relu;
 
 pub use adam::{AdamInputs, AdamMoments, AdamStep, adam};
 pub use attention::causal_self_attention;
+pub use conv::{conv1d, conv2d};
 pub use dispatch::constant;
 pub use island::{IslandInput, island};
 pub use linear::linear;

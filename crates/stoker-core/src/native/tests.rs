@@ -468,3 +468,131 @@ fn adam_copies_a_parameter_another_handle_holds_and_runs_amsgrad() {
         1e-6,
     );
 }
+
+#[test]
+fn conv1d_and_its_gradients_by_hand() {
+    // x = [1, 2, 3], w = [1, -1], bias 0.5, no padding: y = [1 - 2, 2 - 3] + 0.5 = [-0.5, -0.5].
+    // Backpropagated with r = [1, 2]: dx = [r0 w0, r0 w1 + r1 w0, r1 w1] = [1, 1, -2],
+    // dw = [r0 x0 + r1 x1, r0 x1 + r1 x2] = [5, 8], dbias = r0 + r1 = 3.
+    let mut conv = burn::nn::conv::Conv1dConfig::new(1, 1, 2).init(&device());
+    conv.weight = Param::from_tensor(Tensor::<3>::from_floats([[[1.0, -1.0]]], &device()));
+    conv.bias = Some(Param::from_tensor(Tensor::<1>::from_floats(
+        [0.5],
+        &device(),
+    )));
+    let x = Tensor::<3>::from_floats([[[1.0, 2.0, 3.0]]], &device());
+    let r = Tensor::<3>::from_floats([[[1.0, 2.0]]], &device());
+    let bias = conv.bias.clone().unwrap();
+    let (y, gx, (gw, gb)) = run(
+        &x,
+        &r,
+        |x| natively(|| conv1d(&conv, x)),
+        |g| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap()),
+    );
+    assert_eq!(values(y), [-0.5, -0.5]);
+    assert_eq!(values(gx), [1.0, 1.0, -2.0]);
+    assert_eq!(values(gw), [5.0, 8.0]);
+    assert_eq!(values(gb), [3.0]);
+}
+
+#[test]
+fn conv1d_matches_burn() {
+    use burn::nn::PaddingConfig1d;
+    use burn::nn::conv::Conv1dConfig;
+    // Strided and padded (cnn1d's first block), and dilated with a kernel of 3.
+    for config in [
+        Conv1dConfig::new(2, 4, 6)
+            .with_stride(3)
+            .with_padding(PaddingConfig1d::Explicit(3, 3)),
+        Conv1dConfig::new(4, 6, 3)
+            .with_dilation(2)
+            .with_groups(2)
+            .with_padding(PaddingConfig1d::Same),
+    ] {
+        let conv = config.init(&device());
+        let x = random([3, config.channels_in, 20]);
+        let weights = random(conv.forward(x.clone()).dims());
+        let bias = conv.bias.clone().unwrap();
+        let grads = |g: &_| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap());
+        let native = run(&x, &weights, |x| natively(|| conv1d(&conv, x)), grads);
+        let burn = run(&x, &weights, |x| conv.forward(x), grads);
+        assert_runs_close(["weight grad", "bias grad"], native, burn);
+    }
+}
+
+#[test]
+fn conv2d_matches_burn() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    let conv = Conv2dConfig::new([2, 4], [3, 5])
+        .with_stride([2, 1])
+        .with_padding(PaddingConfig2d::Explicit(1, 2, 1, 2))
+        .init(&device());
+    let x = random([2, 2, 9, 7]);
+    let weights = random(conv.forward(x.clone()).dims());
+    let bias = conv.bias.clone().unwrap();
+    let grads = |g: &_| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap());
+    let native = run(&x, &weights, |x| natively(|| conv2d(&conv, x)), grads);
+    let burn = run(&x, &weights, |x| conv.forward(x), grads);
+    assert_runs_close(["weight grad", "bias grad"], native, burn);
+}
+
+#[test]
+fn conv_without_bias_or_input_gradient() {
+    use burn::nn::conv::Conv1dConfig;
+    let conv = Conv1dConfig::new(1, 3, 4).with_bias(false).init(&device());
+    // The input is data: only the weight gets a gradient, as in a network's first layer.
+    let x = random([2, 1, 12]);
+    let weights = random([2, 3, 9]);
+    let weight_grad = |f: &dyn Fn(Tensor<3>) -> Tensor<3>| {
+        let y = f(x.clone());
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        assert!(x.grad(&grads).is_none());
+        (y.detach(), conv.weight.grad(&grads).unwrap())
+    };
+    let (y, gw) = natively(|| weight_grad(&|x| conv1d(&conv, x)));
+    let (y0, gw0) = weight_grad(&|x| conv.forward(x));
+    assert_close("output", y, y0, 1e-5);
+    assert_close("weight grad", gw, gw0, 1e-5);
+}
+
+#[test]
+fn conv_with_uneven_padding_a_wide_kernel_or_other_backends_is_burns() {
+    use burn::nn::PaddingConfig1d;
+    use burn::nn::conv::Conv1dConfig;
+    // Same padding with an even kernel puts one more element at the end: Burn pads the input.
+    let uneven = Conv1dConfig::new(2, 2, 4).with_padding(PaddingConfig1d::Same);
+    // Burn's backward is faster on the CPU for wide kernels.
+    let wide = Conv1dConfig::new(2, 2, 33);
+    for device in [device(), Device::flex().autodiff()] {
+        for config in [&uneven, &wide] {
+            let conv = config.init(&device);
+            let x = Tensor::<3>::random([1, 2, 40], Distribution::Default, &device);
+            assert_close("output", conv1d(&conv, x.clone()), conv.forward(x), 1e-6);
+        }
+    }
+    assert_eq!(native_runs(), 0);
+}
+
+#[test]
+fn a_libtorch_error_in_the_shim_is_a_panic_with_its_message() {
+    let [x, w, g] = [[1, 2, 5], [3, 4, 2], [1, 3, 4]]
+        .map(|shape| tch::Tensor::ones(shape, tch::kind::FLOAT_CPU));
+    let geometry = ffi::ConvGeometry {
+        stride: &[1],
+        padding: &[0],
+        dilation: &[1],
+        groups: 1,
+    };
+    let result = std::panic::catch_unwind(|| {
+        ffi::convolution_backward(&g, &x, &w, geometry, None, [true, true, false])
+    });
+    let message = *result
+        .expect_err("2 input channels against a weight for 4")
+        .downcast::<String>()
+        .unwrap();
+    assert!(
+        message.starts_with("LibTorch's convolution_backward failed: "),
+        "{message}"
+    );
+}

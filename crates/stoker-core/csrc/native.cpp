@@ -1,0 +1,78 @@
+// LibTorch functions stoker::native needs that tch 0.22's C API does not bind.
+//
+// Tensors cross as tch's handles (`torch::Tensor*`); results are new handles the Rust side owns
+// (tch frees them with `delete`). A C++ exception comes back as a message the caller frees with
+// stoker_native_free_error.
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/convolution_backward.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cstring>
+#include <exception>
+#include <vector>
+
+using at::Tensor;
+
+namespace {
+
+char *message(const std::exception &e) { return strdup(e.what()); }
+
+} // namespace
+
+extern "C" {
+
+void stoker_native_free_error(char *error) { free(error); }
+
+// aten::convolution_backward: the gradients of a (non-transposed) convolution with respect to
+// its input, weight and bias, for those `output_mask` asks for; the others are null.
+char *stoker_native_convolution_backward(const Tensor *grad_output, const Tensor *input,
+                                         const Tensor *weight, const int64_t *stride,
+                                         const int64_t *padding, const int64_t *dilation,
+                                         int64_t dims, int64_t groups, int bias_channels,
+                                         const int *output_mask, Tensor **results) {
+  try {
+    std::vector<int64_t> bias_sizes{bias_channels};
+    auto grads = at::convolution_backward(
+        *grad_output, *input, *weight,
+        bias_channels >= 0 ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(),
+        at::IntArrayRef(stride, dims), at::IntArrayRef(padding, dims),
+        at::IntArrayRef(dilation, dims), false, std::vector<int64_t>(dims, 0), groups,
+        {output_mask[0] != 0, output_mask[1] != 0, output_mask[2] != 0});
+    Tensor all[3] = {std::get<0>(grads), std::get<1>(grads), std::get<2>(grads)};
+    for (int i = 0; i < 3; ++i) {
+      results[i] = output_mask[i] != 0 ? new Tensor(all[i]) : nullptr;
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return message(e);
+  }
+}
+
+// torch::autograd::grad with output gradients: the vector-Jacobian product of `outputs` with
+// `grad_outputs`, with respect to `inputs`. An input the graph does not reach gets null.
+char *stoker_native_grad(const Tensor *const *outputs, const Tensor *const *grad_outputs,
+                         int n_outputs, const Tensor *const *inputs, int n_inputs,
+                         Tensor **results) {
+  try {
+    std::vector<Tensor> outputs_, grad_outputs_, inputs_;
+    for (int i = 0; i < n_outputs; ++i) {
+      outputs_.push_back(*outputs[i]);
+      grad_outputs_.push_back(*grad_outputs[i]);
+    }
+    for (int i = 0; i < n_inputs; ++i) {
+      inputs_.push_back(*inputs[i]);
+    }
+    auto grads = torch::autograd::grad(outputs_, inputs_, grad_outputs_,
+                                       /*retain_graph=*/false, /*create_graph=*/false,
+                                       /*allow_unused=*/true);
+    for (int i = 0; i < n_inputs; ++i) {
+      results[i] = grads[i].defined() ? new Tensor(grads[i]) : nullptr;
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return message(e);
+  }
+}
+
+} // extern "C"

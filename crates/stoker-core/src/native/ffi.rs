@@ -1,0 +1,131 @@
+//! The two LibTorch functions of `csrc/native.cpp`: tch 0.22 binds neither.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::ptr;
+
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+unsafe extern "C" {
+    fn stoker_native_free_error(error: *mut c_char);
+    fn stoker_native_convolution_backward(
+        grad_output: *const C_tensor,
+        input: *const C_tensor,
+        weight: *const C_tensor,
+        stride: *const i64,
+        padding: *const i64,
+        dilation: *const i64,
+        dims: i64,
+        groups: i64,
+        bias_channels: c_int,
+        output_mask: *const c_int,
+        results: *mut *mut C_tensor,
+    ) -> *mut c_char;
+    fn stoker_native_grad(
+        outputs: *const *const C_tensor,
+        grad_outputs: *const *const C_tensor,
+        n_outputs: c_int,
+        inputs: *const *const C_tensor,
+        n_inputs: c_int,
+        results: *mut *mut C_tensor,
+    ) -> *mut c_char;
+}
+
+/// Panics with LibTorch's message if `error` is one (as tch's own calls do), freeing it.
+fn check(error: *mut c_char, what: &str) {
+    if error.is_null() {
+        return;
+    }
+    // SAFETY: a non-null error is a NUL-terminated string the shim allocated with strdup.
+    let message = unsafe { CStr::from_ptr(error) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: freed once, by the allocator that made it.
+    unsafe { stoker_native_free_error(error) };
+    panic!("LibTorch's {what} failed: {message}");
+}
+
+/// Takes ownership of the tensors the shim returned; a null handle is `None`.
+fn owned<const N: usize>(results: [*mut C_tensor; N]) -> [Option<Tensor>; N] {
+    // SAFETY: each non-null handle is a new `torch::Tensor` nobody else owns.
+    results.map(|handle| (!handle.is_null()).then(|| unsafe { Tensor::from_ptr(handle) }))
+}
+
+/// Where a convolution's gradients go: its geometry, as `aten::convolution` takes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvGeometry<'a> {
+    pub stride: &'a [i64],
+    pub padding: &'a [i64],
+    pub dilation: &'a [i64],
+    pub groups: i64,
+}
+
+/// `aten::convolution_backward` for a non-transposed convolution: the gradients with respect
+/// to the input, the weight and a bias of `bias_channels` (when given), each only if `wanted`.
+pub(crate) fn convolution_backward(
+    grad_output: &Tensor,
+    input: &Tensor,
+    weight: &Tensor,
+    geometry: ConvGeometry<'_>,
+    bias_channels: Option<usize>,
+    wanted: [bool; 3],
+) -> [Option<Tensor>; 3] {
+    let dims = geometry.stride.len();
+    assert!(
+        geometry.padding.len() == dims && geometry.dilation.len() == dims,
+        "convolution geometry of mixed ranks"
+    );
+    let bias_channels = bias_channels.map_or(-1, |c| c as c_int);
+    let mask = wanted.map(c_int::from);
+    let mut results = [ptr::null_mut(); 3];
+    // SAFETY: every pointer is valid for the call; the shim writes three handles.
+    let error = unsafe {
+        stoker_native_convolution_backward(
+            grad_output.as_ptr(),
+            input.as_ptr(),
+            weight.as_ptr(),
+            geometry.stride.as_ptr(),
+            geometry.padding.as_ptr(),
+            geometry.dilation.as_ptr(),
+            dims as i64,
+            geometry.groups,
+            bias_channels,
+            mask.as_ptr(),
+            results.as_mut_ptr(),
+        )
+    };
+    check(error, "convolution_backward");
+    owned(results)
+}
+
+/// The gradients of `outputs`, weighted by `grad_outputs`, with respect to `inputs` (which
+/// require a gradient in LibTorch's graph): `torch.autograd.grad(outputs, inputs,
+/// grad_outputs, allow_unused=True)`. An input the graph does not reach gets `None`.
+pub(crate) fn grad(
+    outputs: &[&Tensor],
+    grad_outputs: &[&Tensor],
+    inputs: &[Tensor],
+) -> Vec<Option<Tensor>> {
+    assert_eq!(outputs.len(), grad_outputs.len(), "one gradient per output");
+    let outputs: Vec<_> = outputs.iter().map(|t| t.as_ptr()).collect();
+    let grad_outputs: Vec<_> = grad_outputs.iter().map(|t| t.as_ptr()).collect();
+    let input_handles: Vec<_> = inputs.iter().map(|t| t.as_ptr()).collect();
+    let mut results = vec![ptr::null_mut(); inputs.len()];
+    // SAFETY: every pointer is valid for the call; the shim writes one handle per input.
+    let error = unsafe {
+        stoker_native_grad(
+            outputs.as_ptr(),
+            grad_outputs.as_ptr(),
+            outputs.len() as c_int,
+            input_handles.as_ptr(),
+            input_handles.len() as c_int,
+            results.as_mut_ptr(),
+        )
+    };
+    check(error, "autograd grad");
+    results
+        .into_iter()
+        // SAFETY: each non-null handle is a new `torch::Tensor` nobody else owns.
+        .map(|handle| (!handle.is_null()).then(|| unsafe { Tensor::from_ptr(handle) }))
+        .collect()
+}

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use burn::nn::attention::{MhaInput, MultiHeadAttentionConfig, generate_autoregressive_mask};
 use burn::nn::conv::Conv1dConfig;
+use burn::nn::pool::MaxPool1dConfig;
 use burn::nn::{BatchNormConfig, LayerNormConfig, PaddingConfig1d};
 use burn::tensor::{Device, Distribution, Tensor, activation};
 use stoker_core::native;
@@ -91,6 +92,17 @@ fn main() {
             native::conv1d(&conv, x.clone())
         });
         time(&format!("{label}, Burn"), &|| conv.forward(x.clone()));
+    }
+
+    // cnn1d's max pooling by 2.
+    let pool = MaxPool1dConfig::new(2).init();
+    for (channels, length) in [(16, 257), (32, 128), (64, 64), (64, 32)] {
+        let x = random([32, channels, length]).require_grad();
+        let label = format!("max pool [32, {channels}, {length}]");
+        time(&format!("{label}, native"), &|| {
+            native::max_pool1d(&pool, x.clone())
+        });
+        time(&format!("{label}, Burn"), &|| pool.forward(x.clone()));
     }
 
     // decoder's blocks: layer norm and causal self-attention over [32, 16, 64].

@@ -85,10 +85,13 @@ impl Model for Cnn1d {
             }
         };
         for block in &self.blocks {
-            x = block.pool.forward(native::relu(native::batch_norm(
-                &block.norm,
-                native::conv1d(&block.conv, x),
-            )));
+            x = native::max_pool1d(
+                &block.pool,
+                native::relu(native::batch_norm(
+                    &block.norm,
+                    native::conv1d(&block.conv, x),
+                )),
+            );
         }
         let [b, c, l] = x.dims();
         let pooled = x.sum_dim(2).div_scalar(l as f64).reshape([b, c]);

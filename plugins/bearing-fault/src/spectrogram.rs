@@ -158,10 +158,13 @@ impl SpectrogramCnn {
 
     fn classify(&self, mut x: Tensor<4>) -> Tensor<2> {
         for block in &self.blocks {
-            x = block.pool.forward(native::relu(native::batch_norm(
-                &block.norm,
-                native::conv2d(&block.conv, x),
-            )));
+            x = native::max_pool2d(
+                &block.pool,
+                native::relu(native::batch_norm(
+                    &block.norm,
+                    native::conv2d(&block.conv, x),
+                )),
+            );
         }
         let [b, c, h, w] = x.dims();
         let pooled = x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);

@@ -9,13 +9,18 @@
 //! - [`batch_norm`], [`layer_norm`], [`causal_self_attention`]: one [`island`] each, forward and
 //!   backward by LibTorch's autograd (`native_batch_norm`, `layer_norm`,
 //!   `scaled_dot_product_attention`).
+//! - [`conv1d`], [`conv2d`]: the gradients by LibTorch's `convolution_backward`, not two more
+//!   convolutions.
+//! - [`max_pool1d`], [`max_pool2d`]: non-overlapping windows as a maximum of strided views, not
+//!   LibTorch's indexed pooling kernel.
 //! - [`adam`]: Adam's update as PyTorch's loop makes it, seven in-place LibTorch calls.
 //!
 //! Each computes what the Burn module's forward computes (the tests compare values and
 //! gradients), so a model can switch without changing its parameters or checkpoints. On any
-//! other backend, or where a case is not covered (attention dropout, quiet softmax), they call
-//! Burn's forward. Convolutions stay Burn's: an island around LibTorch's `conv1d` measured no
-//! faster than Burn's generic convolution backward on the bench's shapes.
+//! other backend, or where a case is not covered (attention dropout, quiet softmax, uneven
+//! padding), they call Burn's forward. The LibTorch functions tch 0.22 does not bind
+//! (`convolution_backward`, `autograd::grad` with output gradients) come from a small C++ shim,
+//! `csrc/native.cpp`, compiled against the same libtorch.
 
 mod adam;
 mod attention;
@@ -25,6 +30,7 @@ mod ffi;
 mod island;
 mod linear;
 mod norm;
+mod pool;
 mod relu;
 
 pub use adam::{AdamInputs, AdamMoments, AdamStep, adam};
@@ -34,6 +40,7 @@ pub use dispatch::constant;
 pub use island::{IslandInput, island};
 pub use linear::linear;
 pub use norm::{batch_norm, layer_norm};
+pub use pool::{max_pool1d, max_pool2d};
 pub use relu::relu;
 
 #[cfg(test)]

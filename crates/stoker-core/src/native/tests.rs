@@ -596,3 +596,84 @@ fn a_libtorch_error_in_the_shim_is_a_panic_with_its_message() {
         "{message}"
     );
 }
+
+#[test]
+fn max_pool1d_and_its_gradient_by_hand() {
+    use burn::nn::pool::MaxPool1dConfig;
+    // Windows of 2 over 7 values (the last is left over): [3, 1] [2, 2] [-1, 5], then 9.
+    // A tie goes to the first element, as in LibTorch's kernel.
+    let pool = MaxPool1dConfig::new(2).init();
+    let x = Tensor::<3>::from_floats([[[3.0, 1.0, 2.0, 2.0, -1.0, 5.0, 9.0]]], &device());
+    let r = Tensor::<3>::from_floats([[[10.0, 20.0, 30.0]]], &device());
+    let (y, gx, ()) = run(&x, &r, |x| natively(|| max_pool1d(&pool, x)), |_| ());
+    assert_eq!(values(y), [3.0, 2.0, 5.0]);
+    assert_eq!(values(gx), [10.0, 0.0, 20.0, 0.0, 0.0, 30.0, 0.0]);
+}
+
+#[test]
+fn max_pool_picks_as_libtorch_does_with_ties_and_nans() {
+    use burn::nn::pool::MaxPool1dConfig;
+    // Windows of 3: a tie of the largest (first wins), NaN in the middle (it wins), two NaNs
+    // (the last wins), NaN first then a larger value (the NaN stays).
+    let pool = MaxPool1dConfig::new(3).init();
+    let nan = f32::NAN;
+    let x = Tensor::<3>::from_floats(
+        [[[4.0, 1.0, 4.0, 0.0, nan, 7.0, nan, 2.0, nan, nan, 8.0, 1.0]]],
+        &device(),
+    );
+    let r = Tensor::<3>::from_floats([[[1.0, 2.0, 3.0, 4.0]]], &device());
+    let (y, gx, ()) = run(&x, &r, |x| natively(|| max_pool1d(&pool, x)), |_| ());
+    let y = values(y);
+    assert_eq!(y[0], 4.0);
+    assert!(y[1..].iter().all(|v| v.is_nan()), "{y:?}");
+    let expected = [1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0];
+    assert_eq!(values(gx), expected);
+    // LibTorch's own indexed kernel (Burn's path) routes the same way.
+    let (_, gx0, ()) = run(&x, &r, |x| pool.forward(x), |_| ());
+    assert_eq!(values(gx0), expected);
+}
+
+#[test]
+fn max_pool_matches_burn() {
+    use burn::nn::pool::{MaxPool1dConfig, MaxPool2dConfig};
+    for kernel in [2, 3] {
+        let pool = MaxPool1dConfig::new(kernel).init();
+        let x = random([3, 4, 17]);
+        let weights = random(pool.forward(x.clone()).dims());
+        let native = run(&x, &weights, |x| natively(|| max_pool1d(&pool, x)), |_| ());
+        let burn = run(&x, &weights, |x| pool.forward(x), |_| ());
+        assert_close("output", native.0, burn.0, 0.0);
+        assert_close("x grad", native.1, burn.1, 0.0);
+    }
+    let pool = MaxPool2dConfig::new([2, 3]).init();
+    let x = random([2, 3, 9, 10]);
+    let weights = random(pool.forward(x.clone()).dims());
+    let native = run(&x, &weights, |x| natively(|| max_pool2d(&pool, x)), |_| ());
+    let burn = run(&x, &weights, |x| pool.forward(x), |_| ());
+    assert_close("output", native.0, burn.0, 0.0);
+    assert_close("x grad", native.1, burn.1, 0.0);
+}
+
+#[test]
+fn overlapping_pools_and_other_backends_are_burns() {
+    use burn::nn::pool::MaxPool1dConfig;
+    let overlapping = MaxPool1dConfig::new(3).with_stride(2);
+    for device in [device(), Device::flex().autodiff()] {
+        let x = Tensor::<3>::random([1, 2, 11], Distribution::Default, &device);
+        let pool = overlapping.init();
+        assert_close(
+            "output",
+            max_pool1d(&pool, x.clone()),
+            pool.forward(x.clone()),
+            0.0,
+        );
+    }
+    let x = Tensor::<3>::random(
+        [1, 2, 11],
+        Distribution::Default,
+        &Device::flex().autodiff(),
+    );
+    let pool = MaxPool1dConfig::new(2).init();
+    assert_close("output", max_pool1d(&pool, x.clone()), pool.forward(x), 0.0);
+    assert_eq!(native_runs(), 0);
+}

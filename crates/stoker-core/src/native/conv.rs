@@ -112,7 +112,8 @@ impl Geometry {
     }
 }
 
-/// The convolution under autodiff on LibTorch, or `None` (nothing run) for any other tensors.
+/// The convolution under autodiff on LibTorch, or `None` (nothing run) for any other tensors
+/// and for wide kernels on the CPU.
 fn convolution<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<D>,
@@ -230,7 +231,9 @@ impl<const N: usize> Backward<LibTorch, N> for ConvBackward<N> {
             wanted,
         );
         for (parent, input_grad) in ops.parents.into_iter().zip(input_grads) {
-            if let (Some(parent), Some(input_grad)) = (parent, input_grad) {
+            if let Some(parent) = parent {
+                let input_grad =
+                    input_grad.expect("convolution_backward gives every gradient asked for");
                 grads.register::<LibTorch>(parent.id, TchTensor::new(input_grad));
             }
         }

@@ -45,10 +45,10 @@ fn check(error: *mut c_char, what: &str) {
     panic!("LibTorch's {what} failed: {message}");
 }
 
-/// Takes ownership of the tensors the shim returned; a null handle is `None`.
-fn owned<const N: usize>(results: [*mut C_tensor; N]) -> [Option<Tensor>; N] {
-    // SAFETY: each non-null handle is a new `torch::Tensor` nobody else owns.
-    results.map(|handle| (!handle.is_null()).then(|| unsafe { Tensor::from_ptr(handle) }))
+/// Takes ownership of a tensor the shim returned; a null handle is `None`.
+fn owned(handle: *mut C_tensor) -> Option<Tensor> {
+    // SAFETY: a non-null handle is a new `torch::Tensor` nobody else owns.
+    (!handle.is_null()).then(|| unsafe { Tensor::from_ptr(handle) })
 }
 
 /// Where a convolution's gradients go: its geometry, as `aten::convolution` takes it.
@@ -95,12 +95,14 @@ pub(crate) fn convolution_backward(
         )
     };
     check(error, "convolution_backward");
-    owned(results)
+    results.map(owned)
 }
 
 /// The gradients of `outputs`, weighted by `grad_outputs`, with respect to `inputs` (which
 /// require a gradient in LibTorch's graph): `torch.autograd.grad(outputs, inputs,
-/// grad_outputs, allow_unused=True)`. An input the graph does not reach gets `None`.
+/// grad_outputs, allow_unused=True)`. An input the graph does not reach gets `None`. Each
+/// gradient owns its memory: one that shares storage with an output, an output gradient, an
+/// input or another gradient comes back copied.
 pub(crate) fn grad(
     outputs: &[&Tensor],
     grad_outputs: &[&Tensor],
@@ -123,9 +125,5 @@ pub(crate) fn grad(
         )
     };
     check(error, "autograd grad");
-    results
-        .into_iter()
-        // SAFETY: each non-null handle is a new `torch::Tensor` nobody else owns.
-        .map(|handle| (!handle.is_null()).then(|| unsafe { Tensor::from_ptr(handle) }))
-        .collect()
+    results.into_iter().map(owned).collect()
 }

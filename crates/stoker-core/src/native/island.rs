@@ -178,7 +178,7 @@ fn tracked<C: CheckpointStrategy, const N: usize>(
 }
 
 /// `tensor`, or a copy of it when it shares memory with one of `others` (an island whose
-/// output is its input or a view of it, a gradient LibTorch gave to two inputs).
+/// output is its input or a view of it).
 fn unaliased(tensor: tch::Tensor, others: &[tch::Tensor]) -> tch::Tensor {
     let start = tensor.data_ptr();
     if others.iter().any(|other| other.data_ptr() == start) {
@@ -230,18 +230,12 @@ impl<const N: usize> Backward<LibTorch, N> for IslandBackward<N> {
             return;
         }
         let input_grads = ffi::grad(&[&output.tensor], &[&grad.tensor], &leaves);
-        // Burn adds gradients in place, so each registered gradient must own its memory: an
-        // input LibTorch did not reach gets zeros (Burn expects every parent's gradient), and
-        // one LibTorch handed to two inputs (x + x) is copied for the second, all before the
-        // first registration can write into them.
-        let mut owned: Vec<tch::Tensor> = Vec::with_capacity(leaves.len());
-        for (leaf, input_grad) in leaves.iter().zip(input_grads) {
-            owned.push(match input_grad {
-                Some(input_grad) => unaliased(input_grad, &owned),
-                None => leaf.zeros_like(),
-            });
-        }
-        for (parent, input_grad) in parents.into_iter().zip(owned) {
+        // Burn adds gradients in place, so each registered gradient must own its memory:
+        // `ffi::grad` copies one that shares storage with the output gradient (an island that
+        // passes it through) or another gradient (x + x), and an input LibTorch did not reach
+        // gets zeros (Burn expects every parent's gradient).
+        for ((parent, leaf), input_grad) in parents.into_iter().zip(&leaves).zip(input_grads) {
+            let input_grad = input_grad.unwrap_or_else(|| leaf.zeros_like());
             grads.register::<LibTorch>(parent.id, TchTensor::new(input_grad));
         }
     }

@@ -18,7 +18,9 @@
 //! Each computes what the Burn module's forward computes (the tests compare values and
 //! gradients), so a model can switch without changing its parameters or checkpoints. On any
 //! other backend, or where a case is not covered (attention dropout, quiet softmax, uneven
-//! padding), they call Burn's forward. The LibTorch functions tch 0.22 does not bind
+//! convolution padding, kernels wider than 32 taps on the CPU, pooling windows that overlap or
+//! are padded), they call Burn's forward. So do the convolutions, pools and ReLU outside
+//! autodiff, where Burn's forward already is LibTorch's kernel. The LibTorch functions tch 0.22 does not bind
 //! (`convolution_backward`, `autograd::grad` with output gradients) come from a small C++ shim,
 //! `csrc/native.cpp`, compiled against the same libtorch.
 

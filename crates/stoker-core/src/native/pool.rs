@@ -62,6 +62,16 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 /// Pools `x` by non-overlapping windows of `kernel` (one size per trailing axis) under
 /// autodiff on LibTorch, or returns `None` having run nothing.
 fn windowed<const D: usize>(x: Tensor<D>, kernel: Vec<i64>) -> Option<Tensor<D>> {
+    let dims = x.dims();
+    let spatial = &dims[D - kernel.len()..];
+    if spatial
+        .iter()
+        .zip(&kernel)
+        .any(|(&size, &k)| (size as i64) < k)
+    {
+        // No whole window: Burn's forward raises LibTorch's error about the output size.
+        return None;
+    }
     let (x, strategy) = into_tracked(x.into_dispatch()).ok()?;
     #[cfg(test)]
     super::island::count_native_run();
@@ -187,8 +197,8 @@ fn route(x: &tch::Tensor, grad: &tch::Tensor, kernel: &[i64]) -> tch::Tensor {
     let mut left = grad.shallow_clone();
     for (offset, taken) in offsets[1..].iter().zip(&takes).rev() {
         // A product by the mask, not `where`, whose CPU kernel is not vectorized. Exact for
-        // finite gradients; an infinite one becomes NaN where it is not routed, which a
-        // gradient scaler's check for non-finite values still catches.
+        // finite gradients; an infinite one makes its whole window NaN (inf * 0), still
+        // non-finite for a gradient scaler's check.
         let routed = &left * taken;
         left = &left - &routed;
         at_offset(&input_grad, kernel, offset).copy_(&routed);

@@ -265,6 +265,21 @@ fn an_island_skips_inputs_without_gradients() {
     assert!(c.grad(&grads).is_none());
 }
 
+#[test]
+fn an_island_that_passes_its_gradient_through_leaves_the_others_intact() {
+    // z = island(x + c) + w + 3x: LibTorch hands back the output gradient itself as x's, the
+    // same tensor Burn's add gave w. dz/dw = r, dz/dx = r + 3r.
+    let x = Tensor::<1>::from_floats([1.0, 2.0], &device()).require_grad();
+    let w = Tensor::<1>::from_floats([5.0, 6.0], &device()).require_grad();
+    let c = Tensor::<1>::from_floats([0.5, 0.5], &device());
+    let r = Tensor::<1>::from_floats([1.0, -2.0], &device());
+    let (y, _) = island::<2, 1>([&x, &c], |[x, c]| vec![x + c]).unwrap();
+    let z = y + w.clone() + x.clone().mul_scalar(3.0);
+    let grads = (z * r).sum().backward();
+    assert_eq!(values(w.grad(&grads).unwrap()), [1.0, -2.0]);
+    assert_eq!(values(x.grad(&grads).unwrap()), [4.0, -8.0]);
+}
+
 /// Two Adam steps with a constant gradient by hand: the bias-corrected step is lr each time.
 /// m = 0.05, 0.095; v = 0.00025, 0.00049975; p = 1.0 - 0.1 - 0.1. AdamW (weight decay 0.1)
 /// first shrinks p by 1 - lr * 0.1: 0.99 - 0.1 = 0.89, then 0.89 * 0.99 - 0.1 = 0.7811.
@@ -524,17 +539,40 @@ fn conv1d_matches_burn() {
 fn conv2d_matches_burn() {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
-    let conv = Conv2dConfig::new([2, 4], [3, 5])
-        .with_stride([2, 1])
-        .with_padding(PaddingConfig2d::Explicit(1, 2, 1, 2))
-        .init(&device());
-    let x = random([2, 2, 9, 7]);
-    let weights = random(conv.forward(x.clone()).dims());
-    let bias = conv.bias.clone().unwrap();
-    let grads = |g: &_| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap());
-    let native = run(&x, &weights, |x| natively(|| conv2d(&conv, x)), grads);
-    let burn = run(&x, &weights, |x| conv.forward(x), grads);
-    assert_runs_close(["weight grad", "bias grad"], native, burn);
+    for config in [
+        Conv2dConfig::new([2, 4], [3, 5])
+            .with_stride([2, 1])
+            .with_padding(PaddingConfig2d::Explicit(1, 2, 1, 2)),
+        Conv2dConfig::new([4, 6], [3, 3])
+            .with_dilation([2, 1])
+            .with_groups(2)
+            .with_padding(PaddingConfig2d::Same),
+    ] {
+        let conv = config.init(&device());
+        let x = random([2, config.channels[0], 9, 7]);
+        let weights = random(conv.forward(x.clone()).dims());
+        let bias = conv.bias.clone().unwrap();
+        let grads = |g: &_| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap());
+        let native = run(&x, &weights, |x| natively(|| conv2d(&conv, x)), grads);
+        let burn = run(&x, &weights, |x| conv.forward(x), grads);
+        assert_runs_close(["weight grad", "bias grad"], native, burn);
+    }
+}
+
+#[test]
+fn conv_with_a_frozen_weight() {
+    use burn::module::Module;
+    use burn::nn::conv::Conv1dConfig;
+    let conv = Conv1dConfig::new(3, 4, 3).init(&device()).no_grad();
+    let x = random([2, 3, 10]);
+    let weights = random([2, 4, 8]);
+    let frozen = |g: &_| {
+        assert!(conv.weight.grad(g).is_none() && conv.bias.as_ref().unwrap().grad(g).is_none());
+    };
+    let (y, gx, ()) = run(&x, &weights, |x| natively(|| conv1d(&conv, x)), frozen);
+    let (y0, gx0, ()) = run(&x, &weights, |x| conv.forward(x), frozen);
+    assert_close("output", y, y0, 1e-5);
+    assert_close("x grad", gx, gx0, 1e-5);
 }
 
 #[test]
@@ -652,6 +690,24 @@ fn max_pool_matches_burn() {
     let burn = run(&x, &weights, |x| pool.forward(x), |_| ());
     assert_close("output", native.0, burn.0, 0.0);
     assert_close("x grad", native.1, burn.1, 0.0);
+}
+
+#[test]
+fn max_pool_by_one_is_a_copy_and_a_short_input_is_burns_error() {
+    use burn::nn::pool::MaxPool1dConfig;
+    let x = random([2, 3, 5]);
+    let weights = random([2, 3, 5]);
+    let pool = MaxPool1dConfig::new(1).init();
+    let (y, gx, ()) = run(&x, &weights, |x| natively(|| max_pool1d(&pool, x)), |_| ());
+    assert_close("output", y, x.clone(), 0.0);
+    assert_close("x grad", gx, weights, 0.0);
+    // Windows of 6 over 5 values: no output, which Burn (LibTorch) reports as an error.
+    let pool = MaxPool1dConfig::new(6).init();
+    let before = native_runs();
+    let native = std::panic::catch_unwind(|| max_pool1d(&pool, x.clone()));
+    let burn = std::panic::catch_unwind(|| pool.forward(x.clone()));
+    assert!(native.is_err() && burn.is_err());
+    assert_eq!(native_runs(), before);
 }
 
 #[test]

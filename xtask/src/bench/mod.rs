@@ -2,8 +2,9 @@
 //! stoker's training (the `stoker train` command `cargo xtask train` runs, on a config in
 //! `bench/configs/`) side by side with a plain PyTorch loop of the same model, data, batch size and
 //! optimizer (`bench/reference/`), alternately, `--repeat` times each, on the same number of
-//! threads. Prints steps/s (median, min, max), the ratio stoker / PyTorch, peak host memory and,
-//! on CUDA, peak device memory, and writes the table to `bench/results/<date>-<device>.md`.
+//! threads. Prints steps/s (median, min, max), the ratio stoker / PyTorch of the medians and of
+//! the fastest runs, peak host memory and, on CUDA, peak device memory, and writes the table to
+//! `bench/results/<date>-<device>.md`.
 //! `--short` (what CI runs) takes one repeat of 2 epochs of 5 steps and writes nothing: it keeps
 //! the comparison code working and checks that both sides train the same model (parameter count
 //! and steps per epoch), without judging speed.

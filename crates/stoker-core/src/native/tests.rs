@@ -510,6 +510,22 @@ fn conv1d_and_its_gradients_by_hand() {
     assert_eq!(values(gb), [3.0]);
 }
 
+/// Runs a native convolution and Burn's on `x`: the output and the gradients of the input,
+/// weight and bias must agree.
+fn assert_conv_matches<const D: usize>(
+    x: Tensor<D>,
+    weight: &Param<Tensor<D>>,
+    bias: &Param<Tensor<1>>,
+    native: impl Fn(Tensor<D>) -> Tensor<D>,
+    burn: impl Fn(Tensor<D>) -> Tensor<D>,
+) {
+    let weights = random(burn(x.clone()).dims());
+    let grads = |g: &_| (weight.grad(g).unwrap(), bias.grad(g).unwrap());
+    let native = run(&x, &weights, |x| natively(|| native(x)), grads);
+    let burn = run(&x, &weights, burn, grads);
+    assert_runs_close(["weight grad", "bias grad"], native, burn);
+}
+
 #[test]
 fn conv1d_matches_burn() {
     use burn::nn::PaddingConfig1d;
@@ -526,12 +542,8 @@ fn conv1d_matches_burn() {
     ] {
         let conv = config.init(&device());
         let x = random([3, config.channels_in, 20]);
-        let weights = random(conv.forward(x.clone()).dims());
-        let bias = conv.bias.clone().unwrap();
-        let grads = |g: &_| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap());
-        let native = run(&x, &weights, |x| natively(|| conv1d(&conv, x)), grads);
-        let burn = run(&x, &weights, |x| conv.forward(x), grads);
-        assert_runs_close(["weight grad", "bias grad"], native, burn);
+        let (weight, bias) = (&conv.weight, conv.bias.as_ref().unwrap());
+        assert_conv_matches(x, weight, bias, |x| conv1d(&conv, x), |x| conv.forward(x));
     }
 }
 
@@ -550,12 +562,8 @@ fn conv2d_matches_burn() {
     ] {
         let conv = config.init(&device());
         let x = random([2, config.channels[0], 9, 7]);
-        let weights = random(conv.forward(x.clone()).dims());
-        let bias = conv.bias.clone().unwrap();
-        let grads = |g: &_| (conv.weight.grad(g).unwrap(), bias.grad(g).unwrap());
-        let native = run(&x, &weights, |x| natively(|| conv2d(&conv, x)), grads);
-        let burn = run(&x, &weights, |x| conv.forward(x), grads);
-        assert_runs_close(["weight grad", "bias grad"], native, burn);
+        let (weight, bias) = (&conv.weight, conv.bias.as_ref().unwrap());
+        assert_conv_matches(x, weight, bias, |x| conv2d(&conv, x), |x| conv.forward(x));
     }
 }
 

@@ -128,11 +128,10 @@ impl Optimizer for Adam {
             }
             Err(inputs) => (inputs.param, inputs.grad, inputs.moments),
         };
-        if let Some(moments) = moments {
-            state.a = Some(moments.m);
-            state.b = Some(moments.v);
-            state.c = moments.max_v;
-        }
+        let (m, v, max_v) = match moments {
+            Some(moments) => (Some(moments.m), Some(moments.v), moments.max_v),
+            None => (None, None, None),
+        };
         let mut param = param;
         let mut grad = grad;
         if self.weight_decay != 0.0 {
@@ -142,12 +141,12 @@ impl Optimizer for Adam {
                 grad = grad + param.clone().mul_scalar(self.weight_decay);
             }
         }
-        let m = match state.a.take() {
+        let m = match m {
             None => grad.clone().mul_scalar(1.0 - beta1),
             Some(m) => lerp(m, grad.clone(), 1.0 - beta1),
         };
         let squared = grad.clone() * grad;
-        let v = match state.b.take() {
+        let v = match v {
             None => squared.mul_scalar(1.0 - beta2),
             Some(v) => v.mul_scalar(beta2) + squared.mul_scalar(1.0 - beta2),
         };
@@ -156,7 +155,7 @@ impl Optimizer for Adam {
         let bias_correction2_sqrt = (1.0 - beta2.powi(step)).sqrt();
         let step_size = lr / bias_correction1;
         let second = if self.amsgrad {
-            let max = match state.c.take() {
+            let max = match max_v {
                 None => v.clone(),
                 Some(max) => max.max_pair(v.clone()),
             };

@@ -87,7 +87,7 @@ pub fn adam<const D: usize>(
         }));
     }
     #[cfg(test)]
-    super::island::count_native_run();
+    super::count_native_run();
     let (param, grad) = (writable(param), take(grad));
     let zeros = || TchTensor::new(param.tensor.zeros_like());
     let (mut m, mut v, mut max_v) = match moments {

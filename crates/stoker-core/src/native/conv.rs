@@ -35,11 +35,8 @@ pub fn conv1d(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
         PaddingConfig1d::Explicit(left, right) => (left == right).then_some(left),
         PaddingConfig1d::Same => symmetric_same(conv.kernel_size, conv.stride, length),
     };
-    let geometry = padding.map(|padding| Geometry {
-        stride: vec![conv.stride as i64],
-        padding: vec![padding as i64],
-        dilation: vec![conv.dilation as i64],
-        groups: conv.groups as i64,
+    let geometry = padding.map(|padding| {
+        ConvGeometry::new(&[conv.stride], &[padding], &[conv.dilation], conv.groups)
     });
     let bias = conv.bias.as_ref().map(|bias| bias.val());
     geometry
@@ -60,12 +57,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
             .zip(symmetric_same(conv.kernel_size[1], conv.stride[1], width))
             .map(|(rows, columns)| [rows, columns]),
     };
-    let geometry = padding.map(|padding| Geometry {
-        stride: conv.stride.map(|s| s as i64).to_vec(),
-        padding: padding.map(|p| p as i64).to_vec(),
-        dilation: conv.dilation.map(|d| d as i64).to_vec(),
-        groups: conv.groups as i64,
-    });
+    let geometry = padding
+        .map(|padding| ConvGeometry::new(&conv.stride, &padding, &conv.dilation, conv.groups));
     let bias = conv.bias.as_ref().map(|bias| bias.val());
     geometry
         .and_then(|geometry| convolution(x.clone(), conv.weight.val(), bias, geometry))
@@ -92,33 +85,13 @@ fn symmetric_same(kernel: usize, stride: usize, size: usize) -> Option<usize> {
 /// 832, kernel 16 stride 4 (4 channels in) 406 against 412, kernel 3 (L = 2048) 5202 against 185.
 const WIDE_KERNEL_TAPS: i64 = 32;
 
-/// A convolution's geometry, one entry per spatial axis, as `aten::convolution` takes it.
-#[derive(Debug, Clone)]
-struct Geometry {
-    stride: Vec<i64>,
-    padding: Vec<i64>,
-    dilation: Vec<i64>,
-    groups: i64,
-}
-
-impl Geometry {
-    fn view(&self) -> ConvGeometry<'_> {
-        ConvGeometry {
-            stride: &self.stride,
-            padding: &self.padding,
-            dilation: &self.dilation,
-            groups: self.groups,
-        }
-    }
-}
-
 /// The convolution under autodiff on LibTorch, or `None` (nothing run) for any other tensors
 /// and for wide kernels on the CPU.
 fn convolution<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<D>,
     bias: Option<Tensor<1>>,
-    geometry: Geometry,
+    geometry: ConvGeometry,
 ) -> Option<Tensor<D>> {
     let (x, strategy) = into_tracked(x.into_dispatch()).ok()?;
     let (weight, _) = into_tracked(weight.into_dispatch()).ok()?;
@@ -131,7 +104,7 @@ fn convolution<const D: usize>(
         None => None,
     };
     #[cfg(test)]
-    super::island::count_native_run();
+    super::count_native_run();
     let output = match (bias, strategy) {
         (Some(bias), GradientCheckpointingStrategy::Disabled) => {
             tracked::<NoCheckpointing, 3>([x, weight, bias], geometry)
@@ -153,7 +126,7 @@ fn convolution<const D: usize>(
 /// autodiff operation.
 fn tracked<C: CheckpointStrategy, const N: usize>(
     inputs: [AutodiffTorch; N],
-    geometry: Geometry,
+    geometry: ConvGeometry,
 ) -> AutodiffTorch {
     let nodes = inputs.each_ref().map(|input| input.node());
     let primitives = inputs.map(|input| input.into_primitive());
@@ -197,7 +170,7 @@ fn tracked<C: CheckpointStrategy, const N: usize>(
 struct ConvState {
     x: TchTensor,
     weight: TchTensor,
-    geometry: Geometry,
+    geometry: ConvGeometry,
 }
 
 /// The backward step of a convolution with `N` inputs (2 without a bias, 3 with one).
@@ -226,7 +199,7 @@ impl<const N: usize> Backward<LibTorch, N> for ConvBackward<N> {
             &grad.tensor,
             &x.tensor,
             &weight.tensor,
-            geometry.view(),
+            &geometry,
             bias_channels,
             wanted,
         );

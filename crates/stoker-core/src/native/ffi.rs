@@ -51,13 +51,26 @@ fn owned(handle: *mut C_tensor) -> Option<Tensor> {
     (!handle.is_null()).then(|| unsafe { Tensor::from_ptr(handle) })
 }
 
-/// Where a convolution's gradients go: its geometry, as `aten::convolution` takes it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConvGeometry<'a> {
-    pub stride: &'a [i64],
-    pub padding: &'a [i64],
-    pub dilation: &'a [i64],
+/// A convolution's geometry, one entry per spatial axis, as `aten::convolution` takes it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvGeometry {
+    pub stride: Vec<i64>,
+    pub padding: Vec<i64>,
+    pub dilation: Vec<i64>,
     pub groups: i64,
+}
+
+impl ConvGeometry {
+    /// The geometry of a Burn convolution layer's fields.
+    pub fn new(stride: &[usize], padding: &[usize], dilation: &[usize], groups: usize) -> Self {
+        let long = |values: &[usize]| values.iter().map(|&v| v as i64).collect();
+        ConvGeometry {
+            stride: long(stride),
+            padding: long(padding),
+            dilation: long(dilation),
+            groups: groups as i64,
+        }
+    }
 }
 
 /// `aten::convolution_backward` for a non-transposed convolution: the gradients with respect
@@ -66,7 +79,7 @@ pub(crate) fn convolution_backward(
     grad_output: &Tensor,
     input: &Tensor,
     weight: &Tensor,
-    geometry: ConvGeometry<'_>,
+    geometry: &ConvGeometry,
     bias_channels: Option<usize>,
     wanted: [bool; 3],
 ) -> [Option<Tensor>; 3] {

@@ -85,7 +85,7 @@ pub fn island<const N: usize, const D: usize>(
     }
     let routed: [Routed; N] = routed.try_into().ok()?;
     #[cfg(test)]
-    count_native_run();
+    super::count_native_run();
     Some(match context {
         DispatchAutodiffContext::Disabled => {
             let tensors = routed.map(|input| input.into_plain().tensor);
@@ -105,24 +105,6 @@ pub fn island<const N: usize, const D: usize>(
             (from_tracked(output, strategy), aux)
         }
     })
-}
-
-#[cfg(test)]
-thread_local! {
-    /// How many native operations this thread has run (tests check that a path was taken).
-    static NATIVE_RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Counts one native operation on this thread.
-#[cfg(test)]
-pub(crate) fn count_native_run() {
-    NATIVE_RUNS.with(|runs| runs.set(runs.get() + 1));
-}
-
-/// How many native operations this thread has run.
-#[cfg(test)]
-pub(crate) fn native_runs() -> usize {
-    NATIVE_RUNS.with(|runs| runs.get())
 }
 
 /// The island under Burn's autodiff: records LibTorch's graph when an input needs a gradient.

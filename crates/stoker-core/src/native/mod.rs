@@ -47,3 +47,21 @@ pub use relu::relu;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+thread_local! {
+    /// How many native operations this thread has run (tests check that a path was taken).
+    static NATIVE_RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one native operation on this thread.
+#[cfg(test)]
+fn count_native_run() {
+    NATIVE_RUNS.with(|runs| runs.set(runs.get() + 1));
+}
+
+/// How many native operations this thread has run.
+#[cfg(test)]
+fn native_runs() -> usize {
+    NATIVE_RUNS.with(|runs| runs.get())
+}

@@ -74,7 +74,7 @@ fn windowed<const D: usize>(x: Tensor<D>, kernel: Vec<i64>) -> Option<Tensor<D>>
     }
     let (x, strategy) = into_tracked(x.into_dispatch()).ok()?;
     #[cfg(test)]
-    super::island::count_native_run();
+    super::count_native_run();
     let y = match strategy {
         GradientCheckpointingStrategy::Disabled => tracked::<NoCheckpointing>(x, kernel),
         GradientCheckpointingStrategy::Balanced => tracked::<BalancedCheckpointing>(x, kernel),

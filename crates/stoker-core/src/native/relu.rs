@@ -38,7 +38,7 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 fn tracked<C: CheckpointStrategy>(x: AutodiffTorch) -> AutodiffTorch {
     #[cfg(test)]
-    super::island::count_native_run();
+    super::count_native_run();
     match ReluBackward
         .prepare::<C>([x.node()])
         .compute_bound()

@@ -2,7 +2,7 @@
 
 #![allow(deprecated)] // Device::libtorch: burn-tch is deprecated upstream but is stoker's backend
 
-use super::island::native_runs;
+use super::native_runs;
 use super::*;
 use burn::module::Param;
 use burn::nn::attention::{MhaInput, MultiHeadAttentionConfig, generate_autoregressive_mask};
@@ -625,13 +625,13 @@ fn a_libtorch_error_in_the_shim_is_a_panic_with_its_message() {
     let [x, w, g] = [[1, 2, 5], [3, 4, 2], [1, 3, 4]]
         .map(|shape| tch::Tensor::ones(shape, tch::kind::FLOAT_CPU));
     let geometry = ffi::ConvGeometry {
-        stride: &[1],
-        padding: &[0],
-        dilation: &[1],
+        stride: vec![1],
+        padding: vec![0],
+        dilation: vec![1],
         groups: 1,
     };
     let result = std::panic::catch_unwind(|| {
-        ffi::convolution_backward(&g, &x, &w, geometry, None, [true, true, false])
+        ffi::convolution_backward(&g, &x, &w, &geometry, None, [true, true, false])
     });
     let message = *result
         .expect_err("2 input channels against a weight for 4")

@@ -40,6 +40,11 @@ Tensor unaliased(const Tensor &tensor, const std::vector<Tensor> &others) {
 
 extern "C" {
 
+// Whether two tensors share storage (at any offset), as Tensor::is_alias_of says.
+int stoker_native_is_alias_of(const Tensor *a, const Tensor *b) {
+  return a->defined() && b->defined() && a->is_alias_of(*b) ? 1 : 0;
+}
+
 void stoker_native_free_error(char *error) {
   if (error != out_of_memory) {
     free(error);

@@ -1,4 +1,4 @@
-//! The two LibTorch functions of `csrc/native.cpp`: tch 0.22 binds neither.
+//! The LibTorch functions of `csrc/native.cpp`: tch 0.22 binds none of them.
 
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr;
@@ -7,6 +7,7 @@ use tch::Tensor;
 use torch_sys::C_tensor;
 
 unsafe extern "C" {
+    fn stoker_native_is_alias_of(a: *const C_tensor, b: *const C_tensor) -> c_int;
     fn stoker_native_free_error(error: *mut c_char);
     fn stoker_native_convolution_backward(
         grad_output: *const C_tensor,
@@ -29,6 +30,12 @@ unsafe extern "C" {
         n_inputs: c_int,
         results: *mut *mut C_tensor,
     ) -> *mut c_char;
+}
+
+/// Whether `a` and `b` share storage, at any offset (`Tensor::is_alias_of`).
+pub(crate) fn is_alias_of(a: &Tensor, b: &Tensor) -> bool {
+    // SAFETY: both handles are valid for the call; the shim only reads them.
+    unsafe { stoker_native_is_alias_of(a.as_ptr(), b.as_ptr()) != 0 }
 }
 
 /// Panics with LibTorch's message if `error` is one (as tch's own calls do), freeing it.

@@ -88,10 +88,8 @@ pub fn island<const N: usize, const D: usize>(
     super::count_native_run();
     Some(match context {
         DispatchAutodiffContext::Disabled => {
-            let tensors = routed.map(|input| input.into_plain().tensor);
-            let mut outputs = tch::no_grad(|| forward(&tensors)).into_iter();
-            let output = TchTensor::new(outputs.next().expect("an island returns its output"));
-            (from_plain(output), outputs.collect())
+            let (output, aux) = untracked(routed.map(|input| input.into_plain().tensor), forward);
+            (from_plain(output), aux)
         }
         DispatchAutodiffContext::Enabled(strategy) => {
             let (output, aux) = match strategy {
@@ -151,19 +149,29 @@ fn tracked<C: CheckpointStrategy, const N: usize>(
             (prep.finish(state, output), aux)
         }
         OpsKind::UnTracked(prep) => {
-            let tensors = primitives.map(|primitive| primitive.tensor);
-            let mut outputs = tch::no_grad(|| forward(&tensors)).into_iter();
-            let output = TchTensor::new(outputs.next().expect("an island returns its output"));
-            (prep.finish(output), outputs.collect())
+            let (output, aux) = untracked(primitives.map(|primitive| primitive.tensor), forward);
+            (prep.finish(output), aux)
         }
     }
 }
 
-/// `tensor`, or a copy of it when it shares memory with one of `others` (an island whose
-/// output is its input or a view of it).
+/// The island with nothing to differentiate: `forward` without LibTorch's graph. An output
+/// that is an input or a view of one comes back copied, since Burn may write into it.
+fn untracked<const N: usize>(
+    inputs: [tch::Tensor; N],
+    forward: impl FnOnce(&[tch::Tensor; N]) -> Vec<tch::Tensor>,
+) -> (TchTensor, Vec<tch::Tensor>) {
+    let mut outputs = tch::no_grad(|| forward(&inputs))
+        .into_iter()
+        .map(|tensor| unaliased(tensor, &inputs));
+    let output = TchTensor::new(outputs.next().expect("an island returns its output"));
+    (output, outputs.collect())
+}
+
+/// `tensor`, or a copy of it when it shares storage with one of `others` (an island whose
+/// output is its input or a view of it, at any offset).
 fn unaliased(tensor: tch::Tensor, others: &[tch::Tensor]) -> tch::Tensor {
-    let start = tensor.data_ptr();
-    if others.iter().any(|other| other.data_ptr() == start) {
+    if others.iter().any(|other| ffi::is_alias_of(&tensor, other)) {
         tensor.copy()
     } else {
         tensor

@@ -266,6 +266,23 @@ fn an_island_skips_inputs_without_gradients() {
 }
 
 #[test]
+fn an_islands_output_that_views_its_input_at_an_offset_is_a_copy() {
+    // Burn adds in place into a tensor only it holds: the output must not be x's memory.
+    for device in [device(), Device::libtorch()] {
+        let x = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+        let x = if device.is_autodiff() {
+            x.require_grad()
+        } else {
+            x
+        };
+        let (y, _) = island::<1, 1>([&x], |[x]| vec![x.narrow(0, 1, 2)]).unwrap();
+        let z = y.add_scalar(10.0);
+        assert_eq!(values(z), [12.0, 13.0]);
+        assert_eq!(values(x), [1.0, 2.0, 3.0], "{device:?}");
+    }
+}
+
+#[test]
 fn an_island_that_passes_its_gradient_through_leaves_the_others_intact() {
     // z = island(x + c) + w + 3x: LibTorch hands back the output gradient itself as x's, the
     // same tensor Burn's add gave w. dz/dw = r, dz/dx = r + 3r.

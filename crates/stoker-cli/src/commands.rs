@@ -12,7 +12,7 @@ use stoker::fs::write_atomic;
 use stoker::logger::{RunInfo, RunStatus};
 use stoker::run::create_run_dir;
 use stoker::trainer::{FitReport, TrainingParts};
-use stoker_trainer::evaluate::evaluate;
+use stoker_trainer::evaluate;
 use stoker_trainer::predict::predict as write_predictions;
 
 use crate::assemble::{Assembled, assemble, load, panic_message};

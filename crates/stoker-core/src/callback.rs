@@ -78,6 +78,9 @@ pub struct HookContext<'a> {
     pub position: Position,
     /// The latest value of every logged metric (`train_loss`, `val_loss`, ...).
     pub metrics: &'a BTreeMap<String, f64>,
+    /// The current epoch's training and validation values, in the order they were logged (what
+    /// the epoch line shows).
+    pub epoch_metrics: &'a [(String, f64)],
     /// The model being trained.
     pub model: &'a mut dyn DynModel,
     /// The data.
@@ -92,6 +95,9 @@ pub struct HookContext<'a> {
     pub optimizer: &'a str,
     /// `trainer.args.log_every_n_steps`: how often step-level values are logged.
     pub log_every_n_steps: usize,
+    /// Whether this process is the one that writes files (always, but for ranks other than 0
+    /// when several processes train together).
+    pub is_global_zero: bool,
     /// Requests to the loop.
     pub control: &'a mut Control,
 }
@@ -172,6 +178,13 @@ pub trait Callback: Send {
     /// Whether the loop should run this callback after the others (checkpointing callbacks
     /// do, so that they see what the others logged, as in Lightning).
     fn runs_last(&self) -> bool {
+        false
+    }
+
+    /// Whether this callback writes the run's regular checkpoints (`ModelCheckpoint` does).
+    /// When no configured callback does and `enable_checkpointing` is on, the loop adds the
+    /// implicit `ModelCheckpoint`.
+    fn writes_checkpoints(&self) -> bool {
         false
     }
 

@@ -50,14 +50,24 @@ pub struct ResumeState {
     pub scheduler: serde_json::Value,
     /// The training metrics' sums so far in `epoch`, in config order.
     pub train_metrics: Vec<serde_json::Value>,
-    /// Each callback's name and state, in the order the loop runs them.
+    /// Each configured callback's name and state, in the order the loop runs them.
     pub callbacks: Vec<(String, serde_json::Value)>,
+    /// Each callback the loop added itself (the implicit `ModelCheckpoint`, the `Timer` of
+    /// `max_time`), by name.
+    #[serde(default)]
+    pub implicit_callbacks: Vec<(String, serde_json::Value)>,
     /// Each logger's name and state.
     pub loggers: Vec<(String, serde_json::Value)>,
     /// The best checkpoint written so far, if any.
     pub best_checkpoint: Option<PathBuf>,
-    /// Training time spent before this checkpoint, in seconds (for `max_time`).
+    /// Training time spent before this checkpoint, in seconds.
     pub elapsed_seconds: f64,
+    /// The training step's own state (a trainer plugin's adaptive weights, say).
+    #[serde(default)]
+    pub step: serde_json::Value,
+    /// The precision's state (a loss scaler's scale and counters).
+    #[serde(default)]
+    pub precision: serde_json::Value,
 }
 
 impl CheckpointState {

@@ -11,7 +11,7 @@ use crate::device::DeviceChoice;
 use crate::registry::{self, AnySpec, ArgsError, Kind, Registration, closest, closest_of};
 use crate::spec::{
     AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
-    OptimizerSpec, SchedulerSpec, TrainerSpec,
+    OptimizerSpec, PhysicsSpec, PrecisionSpec, SchedulerSpec, StrategySpec, TrainerSpec,
 };
 
 /// `environment:`: where and how the run happens.
@@ -45,31 +45,6 @@ pub trait SpecKind {
     fn from_any(spec: AnySpec) -> Option<Box<Self>>;
 }
 
-macro_rules! spec_kind {
-    ($trait:ident, $variant:ident) => {
-        impl SpecKind for dyn $trait {
-            const KIND: Kind = Kind::$variant;
-            fn from_any(spec: AnySpec) -> Option<Box<Self>> {
-                match spec {
-                    AnySpec::$variant(spec) => Some(spec),
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-spec_kind!(DataSpec, Data);
-spec_kind!(ModelSpec, Model);
-spec_kind!(LossSpec, Loss);
-spec_kind!(MetricSpec, Metric);
-spec_kind!(OptimizerSpec, Optimizer);
-spec_kind!(SchedulerSpec, Scheduler);
-spec_kind!(TrainerSpec, Trainer);
-spec_kind!(CallbackSpec, Callback);
-spec_kind!(LoggerSpec, Logger);
-spec_kind!(AugmentationSpec, Augmentation);
-
 /// A component selected by the experiment file.
 pub struct Component<S: ?Sized> {
     /// The registered name.
@@ -91,52 +66,104 @@ impl<S: ?Sized> Component<S> {
     }
 }
 
-/// A fully resolved experiment.
-pub struct Experiment {
-    /// The loaded file, for attributing later errors.
-    pub raw: RawConfig,
-    /// `name:` (defaults to the file's stem).
-    pub name: String,
-    /// `environment:`.
-    pub environment: Environment,
-    /// `data:`.
-    pub data: Component<dyn DataSpec>,
-    /// `model:`.
-    pub model: Component<dyn ModelSpec>,
-    /// `loss:`.
-    pub loss: Component<dyn LossSpec>,
-    /// `metrics:` (always includes `loss`).
-    pub metrics: Vec<Component<dyn MetricSpec>>,
-    /// `optimizer:`.
-    pub optimizer: Component<dyn OptimizerSpec>,
-    /// `scheduler:` (defaults to `constant`).
-    pub scheduler: Component<dyn SchedulerSpec>,
-    /// `trainer:` (defaults to `Default_trainer`).
-    pub trainer: Component<dyn TrainerSpec>,
-    /// `callbacks:` (defaults to none).
-    pub callbacks: Vec<Component<dyn CallbackSpec>>,
-    /// `loggers:` (defaults to `[csv]`).
-    pub loggers: Vec<Component<dyn LoggerSpec>>,
-    /// `augmentations:` of training batches (defaults to none).
-    pub augmentations: Vec<Component<dyn AugmentationSpec>>,
+/// The [`SpecKind`] impls, [`Experiment`] with one field per top-level section, and
+/// [`TOP_LEVEL_KEYS`], from the table of kinds (`kinds.in.rs`).
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident $name:literal $spec:ident [$($section:tt)*] ),* $(,)?) => {
+        $(
+            impl SpecKind for dyn $spec {
+                const KIND: Kind = Kind::$variant;
+                fn from_any(spec: AnySpec) -> Option<Box<Self>> {
+                    match spec {
+                        AnySpec::$variant(spec) => Some(spec),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+        kinds!(@sections [] $( $spec [$($section)*] )*);
+    };
+    // Collects the top-level sections (`FIELD "key" Spec (shape)`), leaving out nested kinds.
+    (@sections [$($acc:tt)*] $spec:ident [nested $where:literal] $($rest:tt)*) => {
+        kinds!(@sections [$($acc)*] $($rest)*);
+    };
+    (@sections [$($acc:tt)*] $spec:ident [$shape:ident $field:ident $key:literal $($default:tt)*] $($rest:tt)*) => {
+        kinds!(@sections [$($acc)* $field $key $spec ($shape $($default)*)] $($rest)*);
+    };
+    (@sections [$($field:ident $key:literal $spec:ident ($($shape:tt)*))*]) => {
+        /// A fully resolved experiment.
+        pub struct Experiment {
+            /// The loaded file, for attributing later errors.
+            pub raw: RawConfig,
+            /// `name:` (defaults to the file's stem).
+            pub name: String,
+            /// `environment:`.
+            pub environment: Environment,
+            $(
+                #[doc = concat!("`", $key, ":`")]
+                pub $field: kinds!(@type $spec $($shape)*),
+            )*
+        }
+
+        /// The top-level keys an experiment file may have.
+        pub const TOP_LEVEL_KEYS: &[&str] = &["extends", "name", "environment", $($key),*];
+
+        impl Experiment {
+            /// Resolves every section of `raw`, in the order of the table of kinds.
+            fn with_sections(
+                raw: RawConfig,
+                name: String,
+                environment: Environment,
+            ) -> Result<Experiment, ConfigError> {
+                $( let $field = kinds!(@resolve raw $key $spec $($shape)*)?; )*
+                Ok(Experiment { raw, name, environment, $($field),* })
+            }
+
+            /// Writes every section, resolved, into `root`.
+            fn write_sections(&self, root: &mut Mapping) {
+                $( kinds!(@write root, &self.$field, $key, $($shape)*); )*
+            }
+        }
+    };
+    (@type $spec:ident one) => { Component<dyn $spec> };
+    (@type $spec:ident default $d:literal) => { Component<dyn $spec> };
+    (@type $spec:ident list [$($d:literal),*]) => { Vec<Component<dyn $spec>> };
+    (@type $spec:ident optional_list) => { Vec<Component<dyn $spec>> };
+    (@resolve $raw:ident $key:literal $spec:ident one) => {
+        component::<dyn $spec>(&$raw, $key, None)
+    };
+    (@resolve $raw:ident $key:literal $spec:ident default $d:literal) => {
+        component::<dyn $spec>(&$raw, $key, Some($d))
+    };
+    (@resolve $raw:ident $key:literal $spec:ident list [$($d:literal),*]) => {
+        component_list::<dyn $spec>(&$raw, $key, &[$($d),*])
+    };
+    (@resolve $raw:ident $key:literal $spec:ident optional_list) => {
+        component_list::<dyn $spec>(&$raw, $key, &[])
+    };
+    (@write $root:ident, $value:expr, $key:literal, one) => {
+        $root.insert($key.into(), $value.resolved())
+    };
+    (@write $root:ident, $value:expr, $key:literal, default $d:literal) => {
+        $root.insert($key.into(), $value.resolved())
+    };
+    (@write $root:ident, $value:expr, $key:literal, list [$($d:literal),*]) => {
+        $root.insert(
+            $key.into(),
+            Value::Sequence($value.iter().map(Component::resolved).collect()),
+        )
+    };
+    (@write $root:ident, $value:expr, $key:literal, optional_list) => {
+        if !$value.is_empty() {
+            $root.insert(
+                $key.into(),
+                Value::Sequence($value.iter().map(Component::resolved).collect()),
+            );
+        }
+    };
 }
 
-/// The top-level keys an experiment file may have.
-pub const TOP_LEVEL_KEYS: [&str; 13] = [
-    "extends",
-    "name",
-    "environment",
-    "data",
-    "model",
-    "loss",
-    "metrics",
-    "optimizer",
-    "scheduler",
-    "trainer",
-    "callbacks",
-    "loggers",
-    "augmentations",
-];
+include!("kinds.in.rs");
 
 fn key(name: &str) -> Vec<PathStep> {
     vec![PathStep::Key(name.to_string())]
@@ -193,7 +220,7 @@ impl Experiment {
         for key_value in raw.root.keys() {
             let key_text = key_value.as_str().unwrap_or("");
             if !TOP_LEVEL_KEYS.contains(&key_text) {
-                let close = closest_of(key_text, TOP_LEVEL_KEYS);
+                let close = closest_of(key_text, TOP_LEVEL_KEYS.iter().copied());
                 let hint = match close.first() {
                     Some(c) => format!(
                         "did you mean `{c}`? top-level keys are: {}",
@@ -258,19 +285,13 @@ impl Experiment {
                 .0
         };
 
-        let data = component::<dyn DataSpec>(&raw, "data", None)?;
-        let model = component::<dyn ModelSpec>(&raw, "model", None)?;
-        let loss = component::<dyn LossSpec>(&raw, "loss", None)?;
-        let optimizer = component::<dyn OptimizerSpec>(&raw, "optimizer", None)?;
-        let scheduler = component::<dyn SchedulerSpec>(&raw, "scheduler", Some("constant"))?;
-        let trainer = component::<dyn TrainerSpec>(&raw, "trainer", Some("Default_trainer"))?;
-
-        let mut metrics = component_list::<dyn MetricSpec>(&raw, "metrics", &[])?;
+        let mut experiment = Experiment::with_sections(raw, name, environment)?;
+        let (raw, metrics) = (&experiment.raw, &mut experiment.metrics);
         if !metrics.iter().any(|m| m.name == "loss") {
             // The loss is always tracked: it is what the progress line and `best` report.
             metrics.insert(
                 0,
-                parse_component::<dyn MetricSpec>(&raw, key("metrics"), &Value::from("loss"))?,
+                parse_component::<dyn MetricSpec>(raw, key("metrics"), &Value::from("loss"))?,
             );
         }
         for (i, metric) in metrics.iter().enumerate() {
@@ -289,25 +310,7 @@ impl Experiment {
                     .hint("list each metric once"));
             }
         }
-        let callbacks = component_list::<dyn CallbackSpec>(&raw, "callbacks", &[])?;
-        let loggers = component_list::<dyn LoggerSpec>(&raw, "loggers", &["csv"])?;
-        let augmentations = component_list::<dyn AugmentationSpec>(&raw, "augmentations", &[])?;
-
-        Ok(Experiment {
-            raw,
-            name,
-            environment,
-            data,
-            model,
-            loss,
-            metrics,
-            optimizer,
-            scheduler,
-            trainer,
-            callbacks,
-            loggers,
-            augmentations,
-        })
+        Ok(experiment)
     }
 
     /// The resolved config (every default filled in), as YAML: what `config.yaml` records and
@@ -319,30 +322,7 @@ impl Experiment {
             "environment".into(),
             serde_yaml::to_value(&self.environment).unwrap_or(Value::Null),
         );
-        root.insert("data".into(), self.data.resolved());
-        root.insert("model".into(), self.model.resolved());
-        root.insert("loss".into(), self.loss.resolved());
-        root.insert(
-            "metrics".into(),
-            Value::Sequence(self.metrics.iter().map(Component::resolved).collect()),
-        );
-        root.insert("optimizer".into(), self.optimizer.resolved());
-        root.insert("scheduler".into(), self.scheduler.resolved());
-        root.insert("trainer".into(), self.trainer.resolved());
-        root.insert(
-            "callbacks".into(),
-            Value::Sequence(self.callbacks.iter().map(Component::resolved).collect()),
-        );
-        root.insert(
-            "loggers".into(),
-            Value::Sequence(self.loggers.iter().map(Component::resolved).collect()),
-        );
-        if !self.augmentations.is_empty() {
-            root.insert(
-                "augmentations".into(),
-                Value::Sequence(self.augmentations.iter().map(Component::resolved).collect()),
-            );
-        }
+        self.write_sections(&mut root);
         serde_yaml::to_string(&Value::Mapping(root)).unwrap_or_default()
     }
 

@@ -11,77 +11,70 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+use crate::error::BuildError;
 use crate::spec::{
     AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
-    OptimizerSpec, PhysicsSpec, SchedulerSpec, TrainerSpec,
+    OptimizerSpec, PhysicsSpec, PrecisionSpec, SchedulerSpec, StrategySpec, TrainerSpec,
 };
 
-/// The kinds of component an experiment selects by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// A data module (`data:`): loads the splits and cuts them into batches.
-    Data,
-    /// A model (`model:`).
-    Model,
-    /// A loss (`loss:`).
-    Loss,
-    /// A metric (`metrics:`).
-    Metric,
-    /// An optimizer (`optimizer:`).
-    Optimizer,
-    /// A learning-rate scheduler (`scheduler:`).
-    Scheduler,
-    /// A training loop (`trainer:`).
-    Trainer,
-    /// A callback (`callbacks:`).
-    Callback,
-    /// A physics term (a PDE residual, a boundary condition) inside a `physics_informed` loss.
-    Physics,
-    /// A logger (`loggers:`).
-    Logger,
-    /// A training-batch augmentation (`augmentations:`).
-    Augmentation,
+/// Joins string literals with `, ` into one literal.
+macro_rules! join {
+    ($first:literal $(, $rest:literal)*) => {
+        concat!($first $(, ", ", $rest)*)
+    };
 }
 
-impl Kind {
-    /// Every kind, in the order an experiment file lists them.
-    pub const ALL: [Kind; 11] = [
-        Kind::Data,
-        Kind::Model,
-        Kind::Loss,
-        Kind::Metric,
-        Kind::Optimizer,
-        Kind::Scheduler,
-        Kind::Trainer,
-        Kind::Callback,
-        Kind::Physics,
-        Kind::Logger,
-        Kind::Augmentation,
-    ];
-
-    /// The kind's name as the CLI and error messages spell it (`model`, `metric`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Data => "data",
-            Kind::Model => "model",
-            Kind::Loss => "loss",
-            Kind::Metric => "metric",
-            Kind::Optimizer => "optimizer",
-            Kind::Scheduler => "scheduler",
-            Kind::Trainer => "trainer",
-            Kind::Callback => "callback",
-            Kind::Physics => "physics",
-            Kind::Logger => "logger",
-            Kind::Augmentation => "augmentation",
+/// `Kind` and `AnySpec` from the table of kinds (`kinds.in.rs`).
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident $name:literal $spec:ident [$($section:tt)*] ),* $(,)?) => {
+        /// The kinds of component an experiment selects by name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Kind {
+            $( $(#[$doc])* $variant, )*
         }
-    }
 
+        impl Kind {
+            /// Every kind, in the order an experiment file lists them.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            /// Every kind's name, comma-separated (for help texts).
+            pub const NAMES: &'static str = join!($($name),*);
+
+            /// The kind's name as the CLI and error messages spell it (`model`, `metric`, ...).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $name,)*
+                }
+            }
+
+            /// Where an experiment names a component of this kind (`metrics:`,
+            /// `trainer.args.strategy`).
+            pub fn selected_at(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => kinds!(@at $($section)*),)*
+                }
+            }
+        }
+
+        /// A parsed spec, boxed as the trait object of its kind.
+        pub enum AnySpec {
+            $( $(#[$doc])* $variant(Box<dyn $spec>), )*
+        }
+    };
+    (@at nested $where:literal) => { $where };
+    (@at $shape:ident $field:ident $key:literal $($default:tt)*) => { concat!("`", $key, ":`") };
+}
+
+include!("kinds.in.rs");
+
+impl Kind {
     /// Parses a kind name; plurals (`metrics`, `loggers`) are accepted too.
     pub fn parse(text: &str) -> Option<Kind> {
         let text = text.trim().to_ascii_lowercase();
         let singular = text.strip_suffix('s').unwrap_or(&text);
         Kind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|k| k.as_str() == text || k.as_str() == singular)
     }
 }
@@ -105,32 +98,6 @@ pub struct ArgInfo {
     pub default: Option<String>,
 }
 
-/// A parsed spec, boxed as the trait object of its kind.
-pub enum AnySpec {
-    /// A data spec.
-    Data(Box<dyn DataSpec>),
-    /// A model spec.
-    Model(Box<dyn ModelSpec>),
-    /// A loss spec.
-    Loss(Box<dyn LossSpec>),
-    /// A metric spec.
-    Metric(Box<dyn MetricSpec>),
-    /// An optimizer spec.
-    Optimizer(Box<dyn OptimizerSpec>),
-    /// A scheduler spec.
-    Scheduler(Box<dyn SchedulerSpec>),
-    /// A trainer spec.
-    Trainer(Box<dyn TrainerSpec>),
-    /// A callback spec.
-    Callback(Box<dyn CallbackSpec>),
-    /// A physics-term spec.
-    Physics(Box<dyn PhysicsSpec>),
-    /// A logger spec.
-    Logger(Box<dyn LoggerSpec>),
-    /// An augmentation spec.
-    Augmentation(Box<dyn AugmentationSpec>),
-}
-
 /// The result of parsing a component's `args`: the spec, and the args with every default
 /// filled in (what `config.yaml` in the run directory records).
 pub struct ParsedSpec {
@@ -148,6 +115,10 @@ pub struct Registration {
     pub name: &'static str,
     /// The crate that registered it.
     pub crate_name: &'static str,
+    /// The source file of its spec (`plugins/bearing-fault/src/cnn1d.rs`).
+    pub file: &'static str,
+    /// The line of its spec in `file`.
+    pub line: u32,
     /// One line saying what it is.
     pub description: &'static str,
     /// Its arguments.
@@ -188,6 +159,155 @@ pub fn parse_args<T: DeserializeOwned + Serialize>(args: Value) -> Result<(T, Va
         message: format!("the spec could not be written back as YAML: {error}"),
     })?;
     Ok((spec, resolved))
+}
+
+/// What `#[derive(Component)]` and `#[derive(Args)]` know of a spec struct's arguments: the
+/// table `list` prints, with the arguments of `#[serde(flatten)]` fields in their place.
+pub trait SpecArgs {
+    /// The arguments, in declaration order.
+    fn args() -> Vec<ArgInfo>;
+}
+
+/// Parses the part of a spec's `args` that one `#[serde(flatten)]` field takes.
+pub type PartCheck = fn(Value) -> Result<(), ArgsError>;
+
+/// Parses the `args` of a spec with `#[serde(flatten)]` fields (`T`'s arguments are `known`):
+/// a key no argument has is refused as serde refuses an unknown field, and an argument of a
+/// flattened part that does not parse is reported at its own path, which serde loses through
+/// `flatten` (each flattened part is re-parsed alone with `check_parts`).
+pub fn parse_flattened<T: DeserializeOwned + Serialize>(
+    args: Value,
+    known: &[ArgInfo],
+    check_parts: &[PartCheck],
+) -> Result<(T, Value), ArgsError> {
+    if let Value::Mapping(mapping) = &args {
+        for key in mapping.keys() {
+            let key = key.as_str().unwrap_or("");
+            if !known.iter().any(|a| a.name == key) {
+                let expected: Vec<String> = known.iter().map(|a| format!("`{}`", a.name)).collect();
+                return Err(ArgsError {
+                    path: String::new(),
+                    message: format!(
+                        "unknown field `{key}`, expected one of {}",
+                        expected.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    parse_args::<T>(args.clone()).map_err(|error| {
+        if !error.path.is_empty() {
+            return error;
+        }
+        check_parts
+            .iter()
+            .find_map(|check| check(args.clone()).err())
+            .unwrap_or(error)
+    })
+}
+
+/// Parses the part of `args` that `P` (a `#[serde(flatten)]` field's type) takes, for
+/// [`parse_flattened`]'s error paths.
+pub fn check_flattened_part<P: DeserializeOwned + Serialize + SpecArgs>(
+    args: Value,
+) -> Result<(), ArgsError> {
+    let names: Vec<&str> = P::args().iter().map(|a| a.name).collect();
+    let part = match args {
+        Value::Mapping(mapping) => Value::Mapping(
+            mapping
+                .into_iter()
+                .filter(|(k, _)| k.as_str().is_some_and(|k| names.contains(&k)))
+                .collect(),
+        ),
+        other => other,
+    };
+    parse_args::<P>(part).map(|_| ())
+}
+
+/// A component named inside another one's args: `strategy: auto`, or
+/// `strategy: {name: ddp, args: {...}}`. Its name is looked up (and its args parsed) when the
+/// outer component is built, so a mistake is reported at its path before training starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    /// The registered name.
+    pub name: String,
+    /// Its args, if given.
+    pub args: Option<Value>,
+}
+
+impl Named {
+    /// The component `name` with no args.
+    pub fn new(name: impl Into<String>) -> Self {
+        Named {
+            name: name.into(),
+            args: None,
+        }
+    }
+
+    /// Parses it as a component of `S`'s kind: `at` is where it sits in the outer args
+    /// (`strategy`), so that errors name the argument below it.
+    pub fn parse<S: ?Sized + crate::experiment::SpecKind>(
+        &self,
+        at: &str,
+    ) -> Result<Box<S>, BuildError> {
+        let parsed = parse_nested(S::KIND, &self.name, self.args.clone(), at)?;
+        S::from_any(parsed.spec).ok_or_else(|| {
+            BuildError::at(
+                at,
+                format!("`{}` is registered as another kind of component", self.name),
+            )
+        })
+    }
+}
+
+impl Serialize for Named {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        match &self.args {
+            None => serializer.serialize_str(&self.name),
+            Some(args) => {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("name", &self.name)?;
+                map.serialize_entry("args", args)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Named {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(name) => Ok(Named::new(name)),
+            // `precision: 32` names the component `32`.
+            Value::Number(number) => Ok(Named::new(number.to_string())),
+            Value::Mapping(mapping) => {
+                let mut name = None;
+                let mut args = None;
+                for (key, value) in mapping {
+                    match key.as_str() {
+                        Some("name") => match value {
+                            Value::String(text) => name = Some(text),
+                            _ => return Err(D::Error::custom("`name` must be a string")),
+                        },
+                        Some("args") => args = Some(value),
+                        _ => {
+                            return Err(D::Error::custom(format!(
+                                "unknown key `{}`: a component is `NAME` or `{{name: NAME, args: {{...}}}}`",
+                                key.as_str().unwrap_or("?")
+                            )));
+                        }
+                    }
+                }
+                let name = name.ok_or_else(|| D::Error::custom("the component has no `name`"))?;
+                Ok(Named { name, args })
+            }
+            _ => Err(D::Error::custom(
+                "expected a component: `NAME` or `{name: NAME, args: {...}}`",
+            )),
+        }
+    }
 }
 
 /// Renders a default value for `list` (JSON text, which YAML reads as flow style).
@@ -251,7 +371,6 @@ pub fn parse_nested(
     args: Option<Value>,
     at: &str,
 ) -> Result<ParsedSpec, crate::error::BuildError> {
-    use crate::error::BuildError;
     let registration = find(kind, name).ok_or_else(|| {
         let close = closest(kind, name);
         let hint = match close.as_slice() {

@@ -14,7 +14,9 @@ use crate::logger::Logger;
 use crate::loss::{Loss, PhysicsTerm};
 use crate::metric::Metric;
 use crate::model::DynModel;
+use crate::precision::Precision;
 use crate::schedule::{Horizon, LrScheduler};
+use crate::strategy::Strategy;
 use crate::trainer::Trainer;
 
 /// What a spec can know when it is built. Components are built in the order data, model,
@@ -147,4 +149,17 @@ pub trait PhysicsSpec: Debug + Send + Sync {
 pub trait LoggerSpec: Debug + Send + Sync {
     /// Builds the logger.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Logger>, BuildError>;
+}
+
+/// Builds a strategy (`trainer.args.strategy`): how training is spread over devices and
+/// processes.
+pub trait StrategySpec: Debug + Send + Sync {
+    /// Builds the strategy.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Strategy>, BuildError>;
+}
+
+/// Builds a precision plugin (`trainer.args.precision`): the number format of a training step.
+pub trait PrecisionSpec: Debug + Send + Sync {
+    /// Builds the precision plugin.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Precision>, BuildError>;
 }

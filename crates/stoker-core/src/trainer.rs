@@ -107,6 +107,9 @@ pub struct FitReport {
     pub test_metrics: BTreeMap<String, f64>,
     /// The wall time of each training epoch this process ran (validation within it included).
     pub epoch_seconds: Vec<f64>,
+    /// The values logged at the end of each epoch this process ran (`train_*`, `val_*`), in
+    /// order: the learning curves.
+    pub history: Vec<BTreeMap<String, f64>>,
     /// The mean microseconds per training step of each phase of the loop (`release`, `data`, `forward`,
     /// `metrics`, `backward`, `optimizer`, `logging`, `hooks`) and of the whole step (`step`).
     pub step_profile: BTreeMap<String, f64>,

@@ -19,34 +19,44 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Lit, Meta, Type, parse_macro_input};
 
-const KINDS: &[(&str, &str)] = &[
-    ("data", "Data"),
-    ("model", "Model"),
-    ("loss", "Loss"),
-    ("metric", "Metric"),
-    ("optimizer", "Optimizer"),
-    ("scheduler", "Scheduler"),
-    ("trainer", "Trainer"),
-    ("callback", "Callback"),
-    ("physics", "Physics"),
-    ("logger", "Logger"),
-    ("augmentation", "Augmentation"),
-];
+/// `KINDS`: each kind's name, `Kind` variant and spec trait, from the table of kinds.
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident $name:literal $spec:ident [$($section:tt)*] ),* $(,)?) => {
+        const KINDS: &[(&str, &str, &str)] = &[$(($name, stringify!($variant), stringify!($spec))),*];
+    };
+}
+
+include!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../stoker-core/src/kinds.in.rs"
+));
 
 /// Registers a spec struct as a named component of one kind.
 ///
-/// Attribute: `#[component(KIND, name = "NAME")]`, where KIND is one of `data`, `model`, `loss`,
-/// `metric`, `optimizer`, `scheduler`, `trainer`, `callback`, `physics`, `logger`, `augmentation`. The struct must implement
-/// the matching spec trait (`ModelSpec` for `model`, ...), `serde::Deserialize` and
-/// `serde::Serialize`.
+/// Attribute: `#[component(KIND, name = "NAME")]`, where KIND is a kind of `stoker::registry::Kind`
+/// as YAML spells it (`data`, `model`, `loss`, ...). The struct must implement the matching spec
+/// trait (`ModelSpec` for `model`, ...), `serde::Deserialize` and `serde::Serialize`. A field
+/// with `#[serde(flatten)]` (another struct's arguments, such as a trainer's `LoopArgs`) must
+/// have a type that derives [`Args`]; its arguments are listed and checked as the struct's own.
 #[proc_macro_derive(Component, attributes(component))]
 pub fn derive_component(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match expand(&input) {
         Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// Describes a struct's arguments (`stoker::registry::SpecArgs`) without registering it: for a
+/// set of arguments that several components share through `#[serde(flatten)]`.
+#[proc_macro_derive(Args)]
+pub fn derive_args(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match args_impl(&input) {
+        Ok((tokens, _)) => tokens.into(),
         Err(error) => error.to_compile_error().into(),
     }
 }
@@ -80,11 +90,11 @@ fn parse_component_attr(input: &DeriveInput) -> syn::Result<ComponentAttr> {
             .get_ident()
             .map(|i| i.to_string())
             .unwrap_or_default();
-        if KINDS.iter().any(|(k, _)| *k == ident) {
+        if KINDS.iter().any(|(k, _, _)| *k == ident) {
             kind = Some(ident);
             Ok(())
         } else {
-            let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+            let known: Vec<&str> = KINDS.iter().map(|(k, _, _)| *k).collect();
             Err(meta.error(format!(
                 "unknown component kind; expected one of {}",
                 known.join(", ")
@@ -130,6 +140,26 @@ enum SerdeDefault {
     None,
     Trait,
     Path(syn::ExprPath),
+}
+
+/// Whether `attrs` hold the serde flag `name` (`#[serde(flatten)]`, `#[serde(deny_unknown_fields)]`).
+fn serde_flag(attrs: &[Attribute], name: &str) -> syn::Result<bool> {
+    let mut found = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident(name) {
+                found = true;
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+                let _: TokenStream2 = _content.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found)
 }
 
 fn serde_default(attrs: &[Attribute]) -> syn::Result<SerdeDefault> {
@@ -178,20 +208,10 @@ fn type_text(ty: &Type) -> String {
     out
 }
 
-fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
-    let attr = parse_component_attr(input)?;
+/// The `SpecArgs` impl of a struct, and the types of its `#[serde(flatten)]` fields.
+fn args_impl(input: &DeriveInput) -> syn::Result<(TokenStream2, Vec<Type>)> {
     let ident = &input.ident;
-    let kind_variant = format_ident!("{}", KINDS.iter().find(|(k, _)| *k == attr.kind).unwrap().1);
-    let description = first_paragraph(&doc_text(&input.attrs));
-    if description.is_empty() {
-        return Err(syn::Error::new_spanned(
-            ident,
-            "a component needs a doc comment: its first paragraph is the description `list` prints",
-        ));
-    }
-    let name = &attr.name;
     let struct_default = matches!(serde_default(&input.attrs)?, SerdeDefault::Trait);
-
     let fields = match &input.data {
         Data::Struct(s) => match &s.fields {
             Fields::Named(named) => named.named.iter().collect::<Vec<_>>(),
@@ -211,11 +231,19 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     };
 
-    let mut arg_infos = Vec::new();
+    let mut pushes = Vec::new();
+    let mut flattened = Vec::new();
     for field in fields {
         let field_ident = field.ident.as_ref().unwrap();
-        let field_name = field_ident.to_string();
         let ty = &field.ty;
+        if serde_flag(&field.attrs, "flatten")? {
+            pushes.push(quote! {
+                args.extend(<#ty as ::stoker::registry::SpecArgs>::args());
+            });
+            flattened.push(ty.clone());
+            continue;
+        }
+        let field_name = field_ident.to_string();
         let ty_text = type_text(ty);
         let doc = first_paragraph(&doc_text(&field.attrs));
         let default = match serde_default(&field.attrs)? {
@@ -235,31 +263,73 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             },
             SerdeDefault::None => quote! { ::core::option::Option::None },
         };
-        arg_infos.push(quote! {
-            ::stoker::registry::ArgInfo {
+        pushes.push(quote! {
+            args.push(::stoker::registry::ArgInfo {
                 name: #field_name,
                 ty: #ty_text,
                 doc: #doc,
                 default: #default,
-            }
+            });
         });
     }
+    if !flattened.is_empty() && serde_flag(&input.attrs, "deny_unknown_fields")? {
+        return Err(syn::Error::new_spanned(
+            ident,
+            "serde does not support `deny_unknown_fields` with `flatten`; leave it out: \
+             unknown arguments are refused all the same",
+        ));
+    }
+    let tokens = quote! {
+        impl ::stoker::registry::SpecArgs for #ident {
+            fn args() -> ::std::vec::Vec<::stoker::registry::ArgInfo> {
+                #[allow(unused_mut)]
+                let mut args = ::std::vec::Vec::new();
+                #(#pushes)*
+                args
+            }
+        }
+    };
+    Ok((tokens, flattened))
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let attr = parse_component_attr(input)?;
+    let ident = &input.ident;
+    let (_, variant, _) = KINDS.iter().find(|(k, _, _)| *k == attr.kind).unwrap();
+    let kind_variant = format_ident!("{}", variant);
+    let description = first_paragraph(&doc_text(&input.attrs));
+    if description.is_empty() {
+        return Err(syn::Error::new_spanned(
+            ident,
+            "a component needs a doc comment: its first paragraph is the description `list` prints",
+        ));
+    }
+    let name = &attr.name;
+    let (args_impl, flattened) = args_impl(input)?;
+    let parse_args = if flattened.is_empty() {
+        quote! { ::stoker::registry::parse_args::<#ident>(args)? }
+    } else {
+        quote! {
+            ::stoker::registry::parse_flattened::<#ident>(
+                args,
+                &<#ident as ::stoker::registry::SpecArgs>::args(),
+                &[#(::stoker::registry::check_flattened_part::<#flattened>),*],
+            )?
+        }
+    };
 
     let parse_fn = format_ident!("__stoker_parse_{}", ident);
-    let args_fn = format_ident!("__stoker_args_{}", ident);
+    let file = quote_spanned! {ident.span()=> ::core::file!() };
+    let line = quote_spanned! {ident.span()=> ::core::line!() };
     Ok(quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        fn #args_fn() -> ::std::vec::Vec<::stoker::registry::ArgInfo> {
-            ::std::vec![#(#arg_infos),*]
-        }
+        #args_impl
 
         #[doc(hidden)]
         #[allow(non_snake_case)]
         fn #parse_fn(
             args: ::stoker::__private::serde_yaml::Value,
         ) -> ::core::result::Result<::stoker::registry::ParsedSpec, ::stoker::registry::ArgsError> {
-            let (spec, resolved) = ::stoker::registry::parse_args::<#ident>(args)?;
+            let (spec, resolved) = #parse_args;
             ::core::result::Result::Ok(::stoker::registry::ParsedSpec {
                 spec: ::stoker::registry::AnySpec::#kind_variant(::std::boxed::Box::new(spec)),
                 resolved,
@@ -271,8 +341,10 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 kind: ::stoker::registry::Kind::#kind_variant,
                 name: #name,
                 crate_name: ::core::env!("CARGO_PKG_NAME"),
+                file: #file,
+                line: #line,
                 description: #description,
-                args: #args_fn,
+                args: <#ident as ::stoker::registry::SpecArgs>::args,
                 parse: #parse_fn,
             }
         }

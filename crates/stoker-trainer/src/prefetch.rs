@@ -9,7 +9,7 @@ use std::thread::Scope;
 
 use stoker::augment::Augmentation;
 use stoker::batch::Batch;
-use stoker::data::{DataModule, EpochBatches, Order, Split};
+use stoker::data::EpochBatches;
 use stoker::prelude::{Result, StokerError};
 use stoker::rng::derive_seed;
 
@@ -22,16 +22,12 @@ pub fn step_seed(seed: u64, epoch: usize, index: usize) -> u64 {
 /// What preparing a batch needs to know of the run.
 #[derive(Clone, Copy)]
 pub struct Plan<'a> {
-    /// The data.
-    pub data: &'a dyn DataModule,
     /// The augmentations, in config order.
     pub augmentations: &'a [Box<dyn Augmentation>],
     /// The run's seed.
     pub seed: u64,
     /// The epoch.
     pub epoch: usize,
-    /// The order of the epoch's samples.
-    pub order: Order,
 }
 
 impl Plan<'_> {
@@ -66,10 +62,12 @@ pub enum Batches<'a> {
 
 impl<'a> Batches<'a> {
     /// The epoch's batches from `first` to `end` (exclusive), with `workers` threads spawned in
-    /// `scope` preparing `prefetch` batches each ahead (none: the loop prepares them).
+    /// `scope` preparing `prefetch` batches each ahead (none: the loop prepares them). `open`
+    /// opens the epoch's batches (once for the loop, or once per worker).
     pub fn start<'scope>(
         scope: &'scope Scope<'scope, '_>,
         plan: Plan<'a>,
+        mut open: impl FnMut() -> Result<Box<dyn EpochBatches + 'a>>,
         first: usize,
         end: usize,
         workers: usize,
@@ -79,14 +77,15 @@ impl<'a> Batches<'a> {
         'a: 'scope,
     {
         if workers == 0 {
-            let batches = plan.data.epoch(Split::Train, plan.epoch, plan.order)?;
+            let batches = open()?;
             return Ok(Batches::Inline { plan, batches });
         }
         let mut receivers = Vec::with_capacity(workers);
         for worker in 0..workers {
+            let batches = open()?;
             let (sender, receiver) = sync_channel(prefetch);
             receivers.push(receiver);
-            scope.spawn(move || work(plan, first + worker, end, workers, sender));
+            scope.spawn(move || work(plan, batches, first + worker, end, workers, sender));
         }
         Ok(Batches::Workers { receivers, first })
     }
@@ -107,15 +106,15 @@ impl<'a> Batches<'a> {
 
 /// A worker: batches `start`, `start + step`, ... before `end`, sent in order until the loop
 /// stops listening.
-fn work(plan: Plan<'_>, start: usize, end: usize, step: usize, sender: SyncSender<Result<Batch>>) {
+fn work(
+    plan: Plan<'_>,
+    mut batches: Box<dyn EpochBatches + '_>,
+    start: usize,
+    end: usize,
+    step: usize,
+    sender: SyncSender<Result<Batch>>,
+) {
     single_threaded_kernels();
-    let mut batches = match plan.data.epoch(Split::Train, plan.epoch, plan.order) {
-        Ok(batches) => batches,
-        Err(e) => {
-            let _ = sender.send(Err(e));
-            return;
-        }
-    };
     for index in (start..end).step_by(step) {
         // A panic inside a kernel (out of memory, say) becomes this batch's error, so the loop
         // fails the run as it fails any step.

@@ -1,95 +1,20 @@
-//! `Default_trainer`'s arguments.
+//! The loop's arguments: what `trainer.args` holds for `Default_trainer`, and for every trainer
+//! plugin that reuses the loop (it flattens [`LoopArgs`] into its own spec).
 
 use serde::{Deserialize, Serialize};
+use stoker::data::{DataInfo, Split};
 use stoker::duration::WallTime;
-use stoker::prelude::*;
-use stoker::trainer::Trainer;
+use stoker::error::BuildError;
+use stoker::registry::Named;
+use stoker::schedule::Horizon;
+use stoker_derive::Args;
 
-use crate::fit::DefaultTrainer;
+use crate::limits::{ClipAlgorithm, FastDevRun, Limit};
 
-/// A number of batches (an integer) or a fraction of them (a float), as Lightning reads
-/// `limit_train_batches: 10` and `limit_train_batches: 0.25`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Limit {
-    /// This many batches.
-    Batches(usize),
-    /// This fraction of the batches.
-    Fraction(f64),
-}
-
-impl Limit {
-    /// The limit applied to `n` batches: a count is capped at `n`; a positive fraction keeps at
-    /// least one batch.
-    pub fn of(self, n: usize) -> usize {
-        match self {
-            Limit::Batches(k) => k.min(n),
-            Limit::Fraction(f) if f <= 0.0 => 0,
-            Limit::Fraction(f) => ((n as f64 * f) as usize).clamp(1.min(n), n),
-        }
-    }
-
-    /// Whether it is zero (off).
-    pub fn is_zero(self) -> bool {
-        matches!(self, Limit::Batches(0)) || matches!(self, Limit::Fraction(f) if f <= 0.0)
-    }
-
-    fn check(self, arg: &str) -> Result<(), BuildError> {
-        match self {
-            Limit::Fraction(f) if !(0.0..=1.0).contains(&f) => Err(BuildError::at(
-                arg,
-                format!("{f} is neither a batch count (an integer) nor a fraction in [0, 1]"),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-fn all() -> Limit {
-    Limit::Fraction(1.0)
-}
-
-fn none() -> Limit {
-    Limit::Batches(0)
-}
-
-/// `fast_dev_run`: `true` (one batch) or a number of batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum FastDevRun {
-    /// On (one batch) or off.
-    Flag(bool),
-    /// On, with this many batches.
-    Batches(usize),
-}
-
-impl FastDevRun {
-    /// The batches per split when on.
-    pub fn batches(self) -> Option<usize> {
-        match self {
-            FastDevRun::Flag(false) | FastDevRun::Batches(0) => None,
-            FastDevRun::Flag(true) => Some(1),
-            FastDevRun::Batches(n) => Some(n),
-        }
-    }
-}
-
-/// How gradients are clipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClipAlgorithm {
-    /// One global L2 norm over all parameters, as `torch.nn.utils.clip_grad_norm_`.
-    #[default]
-    Norm,
-    /// Each gradient value clamped to [-v, v], as `torch.nn.utils.clip_grad_value_`.
-    Value,
-}
-
-/// Lightning's training loop: epochs and steps limits, gradient accumulation and clipping, validation every N epochs or steps, batch limits, overfitting and dev runs, sanity validation, step logging, anomaly detection, a test run after fitting, checkpoints that resume exactly.
-#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+/// The arguments of the training loop (Lightning's `Trainer` flags).
+#[derive(Debug, Clone, Serialize, Deserialize, Args)]
 #[serde(deny_unknown_fields)]
-#[component(trainer, name = "Default_trainer")]
-pub struct DefaultTrainerSpec {
+pub struct LoopArgs {
     /// Stop after this many epochs (1000 when neither it nor max_steps nor max_time is set).
     #[serde(default)]
     pub max_epochs: Option<usize>,
@@ -165,6 +90,12 @@ pub struct DefaultTrainerSpec {
     /// Batches each worker prepares ahead of the step (DataLoader's prefetch_factor).
     #[serde(default = "two_batches")]
     pub prefetch_factor: usize,
+    /// How training is spread over devices and processes, a strategy by name (cargo xtask list strategy): `auto` picks one.
+    #[serde(default = "auto")]
+    pub strategy: Named,
+    /// The number format of a training step, a precision by name (cargo xtask list precision), Lightning's names.
+    #[serde(default = "full_precision")]
+    pub precision: Named,
 }
 
 fn one() -> usize {
@@ -185,14 +116,26 @@ fn fifty() -> usize {
 fn yes() -> bool {
     true
 }
+fn all() -> Limit {
+    Limit::Fraction(1.0)
+}
+fn none() -> Limit {
+    Limit::Batches(0)
+}
 fn no_dev_run() -> FastDevRun {
     FastDevRun::Flag(false)
+}
+fn auto() -> Named {
+    Named::new("auto")
+}
+fn full_precision() -> Named {
+    Named::new("32-true")
 }
 
 /// The epoch limit when nothing else bounds training (Lightning's).
 pub const DEFAULT_MAX_EPOCHS: usize = 1000;
 
-impl DefaultTrainerSpec {
+impl LoopArgs {
     /// The epoch limit in effect.
     pub fn epochs(&self) -> Option<usize> {
         if self.fast_dev_run.batches().is_some() {
@@ -216,12 +159,59 @@ impl DefaultTrainerSpec {
         self.limit_train_batches.of(n)
     }
 
-    fn validate(&self) -> Result<(), BuildError> {
-        if self.max_epochs == Some(0) {
-            return Err(BuildError::at("max_epochs", "must be at least 1"));
+    /// Batches of `split` evaluated for a split of `n` batches.
+    pub fn eval_batches(&self, split: Split, n: usize) -> usize {
+        if let Some(k) = self.fast_dev_run.batches() {
+            return k.min(n);
         }
-        if self.max_steps == Some(0) {
-            return Err(BuildError::at("max_steps", "must be at least 1"));
+        let limit = match split {
+            Split::Val if !self.overfit_batches.is_zero() => self.overfit_batches,
+            Split::Val => self.limit_val_batches,
+            Split::Test => self.limit_test_batches,
+            Split::Train => self.limit_train_batches,
+        };
+        limit.of(n)
+    }
+
+    /// Whether this is a fast dev run (no checkpoints, no logs).
+    pub fn dev_run(&self) -> bool {
+        self.fast_dev_run.batches().is_some()
+    }
+
+    /// How long training is planned to be, given the data.
+    pub fn horizon(&self, data: &DataInfo) -> Horizon {
+        let batches = self.train_batches(data.len(Split::Train).div_ceil(data.batch_size.max(1)));
+        let steps_per_epoch = batches.div_ceil(self.accumulate_grad_batches.max(1));
+        let epochs = self.epochs();
+        let total = match (epochs, self.max_steps) {
+            (Some(e), Some(s)) => Some((e * steps_per_epoch).min(s)),
+            (Some(e), None) => Some(e * steps_per_epoch),
+            (None, s) => s,
+        };
+        Horizon {
+            epochs,
+            steps_per_epoch,
+            total_steps: total,
+        }
+    }
+
+    /// Checks the arguments against each other and against the data, naming the argument at
+    /// fault.
+    pub fn validate(&self, data: &DataInfo) -> Result<(), BuildError> {
+        let at_least_one = [
+            ("max_epochs", self.max_epochs),
+            ("max_steps", self.max_steps),
+            (
+                "accumulate_grad_batches",
+                Some(self.accumulate_grad_batches),
+            ),
+            ("prefetch_factor", Some(self.prefetch_factor)),
+            ("log_every_n_steps", Some(self.log_every_n_steps)),
+        ];
+        for (arg, value) in at_least_one {
+            if value == Some(0) {
+                return Err(BuildError::at(arg, "must be at least 1"));
+            }
         }
         if let Some(max) = self.max_epochs
             && self.min_epochs > max
@@ -230,18 +220,6 @@ impl DefaultTrainerSpec {
                 "min_epochs",
                 format!("{} is more than max_epochs {max}", self.min_epochs),
             ));
-        }
-        if self.accumulate_grad_batches == 0 {
-            return Err(BuildError::at(
-                "accumulate_grad_batches",
-                "must be at least 1",
-            ));
-        }
-        if self.prefetch_factor == 0 {
-            return Err(BuildError::at("prefetch_factor", "must be at least 1"));
-        }
-        if self.log_every_n_steps == 0 {
-            return Err(BuildError::at("log_every_n_steps", "must be at least 1"));
         }
         if let Some(v) = self.gradient_clip_val
             && !(v.is_finite() && v > 0.0)
@@ -283,14 +261,6 @@ impl DefaultTrainerSpec {
         ] {
             limit.check(arg)?;
         }
-        Ok(())
-    }
-}
-
-impl TrainerSpec for DefaultTrainerSpec {
-    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Trainer>, BuildError> {
-        self.validate()?;
-        let data = ctx.data()?;
         let train = data.len(Split::Train).div_ceil(data.batch_size.max(1));
         if self.train_batches(train) == 0 {
             return Err(
@@ -298,48 +268,6 @@ impl TrainerSpec for DefaultTrainerSpec {
                     .hint("raise it, or give the data more samples"),
             );
         }
-        Ok(Box::new(DefaultTrainer::new(self.clone())))
-    }
-
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        let batches = self.train_batches(data.len(Split::Train).div_ceil(data.batch_size.max(1)));
-        let steps_per_epoch = batches.div_ceil(self.accumulate_grad_batches.max(1));
-        let epochs = self.epochs();
-        let total = match (epochs, self.max_steps) {
-            (Some(e), Some(s)) => Some((e * steps_per_epoch).min(s)),
-            (Some(e), None) => Some(e * steps_per_epoch),
-            (None, s) => s,
-        };
-        Horizon {
-            epochs,
-            steps_per_epoch,
-            total_steps: total,
-        }
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.auto_resume
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_read_integers_as_counts_and_floats_as_fractions() {
-        let parse = |text: &str| serde_yaml_from(text);
-        assert_eq!(parse("3"), Limit::Batches(3));
-        assert_eq!(parse("0.25"), Limit::Fraction(0.25));
-        assert_eq!(parse("1.0"), Limit::Fraction(1.0));
-        assert_eq!(Limit::Batches(3).of(10), 3);
-        assert_eq!(Limit::Batches(30).of(10), 10);
-        assert_eq!(Limit::Fraction(0.25).of(10), 2);
-        assert_eq!(Limit::Fraction(0.01).of(10), 1);
-        assert_eq!(Limit::Fraction(0.0).of(10), 0);
-    }
-
-    fn serde_yaml_from(text: &str) -> Limit {
-        stoker::__private::serde_yaml::from_str(text).unwrap()
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use stoker::callback::BestCheckpoint;
 use stoker::prelude::*;
 
-use crate::template::Template;
+use crate::callbacks::template::Template;
 
 /// Saves checkpoints every N epochs or steps, keeps the best save_top_k by a monitored metric (or the latest ones without a monitor), and last.safetensors when save_last is set.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
@@ -52,25 +52,6 @@ fn default_top_k() -> i64 {
     1
 }
 
-impl ModelCheckpointSpec {
-    /// Lightning's implicit checkpoint, which the trainer adds when `enable_checkpointing` is on
-    /// and no ModelCheckpoint is configured: the best epoch by `monitor` (the latest without
-    /// one), and `last.safetensors`.
-    pub fn implicit(monitor: Option<String>) -> Self {
-        ModelCheckpointSpec {
-            dirpath: None,
-            filename: default_filename(),
-            monitor,
-            mode: Mode::Min,
-            save_top_k: 1,
-            save_last: true,
-            save_weights_only: false,
-            every_n_epochs: None,
-            every_n_train_steps: None,
-        }
-    }
-}
-
 /// The built callback.
 pub struct ModelCheckpoint {
     spec: ModelCheckpointSpec,
@@ -84,6 +65,25 @@ pub struct ModelCheckpoint {
 }
 
 impl ModelCheckpoint {
+    /// Lightning's implicit checkpoint, which the loop adds when `enable_checkpointing` is on
+    /// and no configured callback writes checkpoints: the best epoch by `monitor` (the latest
+    /// without one), and `last.safetensors`.
+    pub fn implicit(monitor: Option<String>) -> Self {
+        let spec = ModelCheckpointSpec {
+            dirpath: None,
+            filename: default_filename(),
+            monitor,
+            mode: Mode::Min,
+            save_top_k: 1,
+            save_last: true,
+            save_weights_only: false,
+            every_n_epochs: None,
+            every_n_train_steps: None,
+        };
+        spec.checked()
+            .expect("the implicit checkpoint's arguments are valid")
+    }
+
     /// The checkpoint directory (remembered for [`Callback::best_checkpoint`]).
     fn dir(&mut self, run_dir: &Path) -> PathBuf {
         let dir = self
@@ -228,6 +228,10 @@ impl Callback for ModelCheckpoint {
         true
     }
 
+    fn writes_checkpoints(&self) -> bool {
+        true
+    }
+
     fn best_checkpoint(&self) -> Option<BestCheckpoint> {
         let monitor = self.spec.monitor.clone()?;
         let dir = self.dir.as_ref()?;
@@ -246,6 +250,13 @@ impl Callback for ModelCheckpoint {
 
 impl CallbackSpec for ModelCheckpointSpec {
     fn build(&self, _ctx: &BuildContext) -> std::result::Result<Box<dyn Callback>, BuildError> {
+        Ok(Box::new(self.checked()?))
+    }
+}
+
+impl ModelCheckpointSpec {
+    /// The callback, once its arguments are checked.
+    fn checked(&self) -> std::result::Result<ModelCheckpoint, BuildError> {
         let template =
             Template::parse(&self.filename).map_err(|e| BuildError::at("filename", e))?;
         if self.save_top_k < -1 {
@@ -273,12 +284,12 @@ impl CallbackSpec for ModelCheckpointSpec {
                 "every_n_epochs / every_n_train_steps must be at least 1",
             ));
         }
-        Ok(Box::new(ModelCheckpoint {
+        Ok(ModelCheckpoint {
             spec: self.clone(),
             template,
             kept: Vec::new(),
             last_check_step: None,
             dir: None,
-        }))
+        })
     }
 }

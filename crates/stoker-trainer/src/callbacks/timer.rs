@@ -1,4 +1,5 @@
-//! `Timer`: epoch and batch times, and a wall-clock budget.
+//! `Timer`: epoch and batch times, and a wall-clock budget. The loop adds one for `max_time`
+//! (without the times), as Lightning does.
 
 use std::time::Instant;
 
@@ -26,6 +27,10 @@ fn default_interval() -> String {
 /// The built callback.
 pub struct Timer {
     spec: TimerSpec,
+    /// What the stop reason says the budget was (`Timer`, `max_time`).
+    label: &'static str,
+    /// Whether it logs the epoch and batch times.
+    log_times: bool,
     per_step: bool,
     /// Time spent in earlier (resumed-from) runs.
     before: f64,
@@ -35,6 +40,24 @@ pub struct Timer {
 }
 
 impl Timer {
+    /// The timer of `trainer.args.max_time`: it checks the budget after every step and logs
+    /// nothing.
+    pub fn max_time(budget: WallTime) -> Self {
+        Timer {
+            spec: TimerSpec {
+                duration: Some(budget),
+                interval: default_interval(),
+            },
+            label: "max_time",
+            log_times: false,
+            per_step: true,
+            before: 0.0,
+            started: None,
+            epoch_started: None,
+            batches: 0,
+        }
+    }
+
     fn elapsed(&self) -> f64 {
         self.before + self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
     }
@@ -43,8 +66,10 @@ impl Timer {
         if let Some(budget) = self.spec.duration
             && self.elapsed() >= budget.0.as_secs_f64()
         {
-            ctx.control
-                .stop(format!("Timer: the time budget of {budget} is spent"));
+            ctx.control.stop(format!(
+                "{}: the time budget of {budget} is spent",
+                self.label
+            ));
         }
     }
 }
@@ -75,7 +100,9 @@ impl Callback for Timer {
     }
 
     fn on_train_epoch_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
-        if let Some(started) = self.epoch_started.take() {
+        if let Some(started) = self.epoch_started.take()
+            && self.log_times
+        {
             let seconds = started.elapsed().as_secs_f64();
             ctx.control.log("time_epoch_s", seconds);
             if self.batches > 0 {
@@ -111,6 +138,8 @@ impl CallbackSpec for TimerSpec {
         };
         Ok(Box::new(Timer {
             spec: self.clone(),
+            label: "Timer",
+            log_times: true,
             per_step,
             before: 0.0,
             started: None,

@@ -1,0 +1,242 @@
+//! One fit's parts and state: what the loops and the checkpoint connector work on, and the two
+//! things every part of the loop does, calling a hook on every callback and logging a value.
+
+use std::sync::Arc;
+
+use stoker::augment::Augmentation;
+use stoker::burn::optim::ModuleOptimizer;
+use stoker::burn::tensor::Bytes;
+use stoker::callback::{Callback, Control, HookContext};
+use stoker::console;
+use stoker::data::{DataModule, Order, Split};
+use stoker::error::{Result, StokerError};
+use stoker::logger::{Loggers, RunInfo};
+use stoker::loss::Loss;
+use stoker::model::DynModel;
+use stoker::precision::Precision;
+use stoker::prelude::Device;
+use stoker::schedule::LrScheduler;
+use stoker::strategy::Strategy;
+use stoker::trainer::{Resume, SplitMetrics, TrainingParts};
+
+use crate::args::LoopArgs;
+use crate::connectors::callbacks::CallbackConnector;
+use crate::connectors::logging::LogConnector;
+use crate::connectors::saves::SaveQueue;
+use crate::profile::StepProfile;
+use crate::signals::Interrupt;
+use crate::state::LoopState;
+use crate::step::TrainingStep;
+
+/// The components a fit trains with.
+pub struct Parts {
+    /// The device the data lives on; the model trains on its autodiff variant.
+    pub device: Device,
+    /// `environment.seed`.
+    pub seed: u64,
+    /// The data.
+    pub data: Arc<dyn DataModule>,
+    /// The model.
+    pub model: Box<dyn DynModel>,
+    /// The loss.
+    pub loss: Box<dyn Loss>,
+    /// The metrics of each split.
+    pub metrics: SplitMetrics,
+    /// The optimizer.
+    pub optimizer: ModuleOptimizer,
+    /// The optimizer's registered name.
+    pub optimizer_name: String,
+    /// The learning-rate scheduler.
+    pub scheduler: Box<dyn LrScheduler>,
+    /// The augmentations of training batches.
+    pub augmentations: Arc<Vec<Box<dyn Augmentation>>>,
+}
+
+/// A fit in progress.
+pub struct Fit<'r> {
+    /// The loop's arguments.
+    pub args: &'r LoopArgs,
+    /// The run it writes into.
+    pub run: &'r RunInfo,
+    /// How training is spread over processes.
+    pub strategy: &'r mut dyn Strategy,
+    /// The number format of the step.
+    pub precision: &'r mut dyn Precision,
+    /// The training step.
+    pub step: &'r mut dyn TrainingStep,
+    /// The components.
+    pub parts: Parts,
+    /// Where the loop is.
+    pub state: LoopState,
+    /// The loggers and the latest values.
+    pub logs: LogConnector,
+    /// The callbacks.
+    pub callbacks: CallbackConnector,
+    /// Checkpoints pending, the best and the last.
+    pub saves: SaveQueue,
+    /// The time of each phase of the steps.
+    pub profile: StepProfile,
+    /// SIGINT/SIGTERM, while training runs.
+    pub interrupt: Option<Interrupt>,
+}
+
+impl<'r> Fit<'r> {
+    /// Sets a fit up from the runner's parts (and the optimizer state of the checkpoint it
+    /// resumes from, if any); returns the rest of the checkpoint for [`restore`].
+    ///
+    /// [`restore`]: crate::connectors::checkpoint::restore
+    pub fn new(
+        args: &'r LoopArgs,
+        strategy: &'r mut dyn Strategy,
+        precision: &'r mut dyn Precision,
+        step: &'r mut dyn TrainingStep,
+        parts: TrainingParts,
+        run: &'r RunInfo,
+    ) -> Result<(Self, Option<Resume>)> {
+        let TrainingParts {
+            device,
+            seed,
+            data,
+            model,
+            loss,
+            metrics,
+            optimizer,
+            optimizer_name,
+            scheduler,
+            loggers,
+            callbacks,
+            augmentations,
+            mut resume,
+        } = parts;
+        let writing = !args.dev_run() && strategy.is_global_zero();
+        let optimizer = match resume.as_mut() {
+            Some(r) => resumed_optimizer(optimizer, r)?,
+            None => optimizer,
+        };
+        let has_val = data.info().len(Split::Val) > 0;
+        let fit = Fit {
+            args,
+            run,
+            strategy,
+            precision,
+            step,
+            parts: Parts {
+                device,
+                seed,
+                data: Arc::from(data),
+                model,
+                loss,
+                metrics,
+                optimizer,
+                optimizer_name,
+                scheduler,
+                augmentations: Arc::new(augmentations),
+            },
+            state: LoopState::new(),
+            logs: LogConnector::new(loggers, writing),
+            callbacks: CallbackConnector::configure(callbacks, args, has_val),
+            saves: SaveQueue::new(writing),
+            profile: StepProfile::default(),
+            interrupt: None,
+        };
+        Ok((fit, resume))
+    }
+
+    /// The loggers (the runner keeps a handle and closes them).
+    pub fn loggers(&self) -> &Loggers {
+        &self.logs.loggers
+    }
+
+    /// Runs `f` on every callback, then takes in what they asked for: notes are printed,
+    /// values logged, a stop request kept, checkpoints queued, the best checkpoint noted.
+    pub fn hook(
+        &mut self,
+        batches_in_epoch: usize,
+        f: impl FnMut(&mut dyn Callback, &mut HookContext<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut control = Control::default();
+        let mut ctx = HookContext {
+            position: self.state.position(batches_in_epoch),
+            metrics: &self.logs.latest,
+            epoch_metrics: &self.logs.epoch_values,
+            model: self.parts.model.as_mut(),
+            data: self.parts.data.as_ref(),
+            device: &self.parts.device,
+            run_dir: &self.run.dir,
+            lr: self.parts.scheduler.lr(),
+            optimizer: &self.parts.optimizer_name,
+            log_every_n_steps: self.args.log_every_n_steps,
+            is_global_zero: self.strategy.is_global_zero(),
+            control: &mut control,
+        };
+        self.callbacks.call(&mut ctx, f)?;
+        for note in std::mem::take(&mut control.notes) {
+            console::note(note);
+        }
+        if !control.log.is_empty() {
+            self.log(std::mem::take(&mut control.log))?;
+        }
+        if let Some(reason) = control.stop {
+            self.state.request_stop(reason);
+        }
+        self.saves.request(control.saves, control.deletes);
+        let best = self.callbacks.best_checkpoint();
+        self.saves
+            .update_best(best, &self.logs.latest, self.state.epoch);
+        Ok(())
+    }
+
+    /// Logs values at the current epoch and optimizer step.
+    pub fn log(&mut self, values: Vec<(String, f64)>) -> Result<()> {
+        self.logs
+            .log(self.state.epoch, self.state.global_step, values)
+    }
+
+    /// The order of the training epochs' samples (stored order when overfitting).
+    pub fn train_order(&self) -> Order {
+        if self.args.overfit_batches.is_zero() {
+            Order::Configured
+        } else {
+            Order::Sequential
+        }
+    }
+
+    /// The training batches of the current epoch.
+    pub fn train_batches(&self) -> Result<usize> {
+        let all = self
+            .strategy
+            .epoch(
+                self.parts.data.as_ref(),
+                Split::Train,
+                self.state.epoch,
+                self.train_order(),
+            )?
+            .len();
+        Ok(self.args.train_batches(all))
+    }
+
+    /// The batches of `split` an evaluation runs.
+    pub fn eval_batches(&self, split: Split) -> Result<usize> {
+        let all = self
+            .strategy
+            .epoch(self.parts.data.as_ref(), split, 0, Order::Sequential)?
+            .len();
+        Ok(self.args.eval_batches(split, all))
+    }
+
+    /// Whether there is validation to run.
+    pub fn has_val(&self) -> Result<bool> {
+        Ok(self.parts.data.info().len(Split::Val) > 0 && self.eval_batches(Split::Val)? > 0)
+    }
+}
+
+/// The optimizer with the state the checkpoint of `resume` holds.
+fn resumed_optimizer(optimizer: ModuleOptimizer, resume: &mut Resume) -> Result<ModuleOptimizer> {
+    let path = resume.path.display().to_string();
+    let bytes = resume.checkpoint.optimizer.take().ok_or_else(|| {
+        StokerError::msg(format!("{path}: the checkpoint holds no optimizer state"))
+    })?;
+    optimizer
+        .from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| StokerError::msg(format!("{path}: the optimizer state does not load: {e}")))
+}

@@ -1,0 +1,206 @@
+//! The evaluation loop (Lightning's `evaluation_loop.py`): a split through the evaluation copy
+//! of the model and the validation step, its metrics over every batch; the sanity check before
+//! training, validation during it, and the test run after it.
+
+use std::collections::BTreeMap;
+
+use stoker::checkpoint;
+use stoker::console;
+use stoker::data::{DataModule, EpochBatches, Order, Split};
+use stoker::error::{Result, StokerError};
+use stoker::loss::Loss;
+use stoker::metric::{Metric, StepView};
+use stoker::model::DynModel;
+
+use crate::callbacks::progress_bar::format_value;
+use crate::context::Fit;
+use crate::step::{DefaultStep, TrainingStep, ValidationContext};
+
+/// What an evaluation runs on.
+pub struct Evaluation<'a> {
+    /// The evaluation copy of the model.
+    pub model: &'a dyn DynModel,
+    /// The data (for decoding normalized tensors).
+    pub data: &'a dyn DataModule,
+    /// The split evaluated.
+    pub split: Split,
+    /// The experiment's loss.
+    pub loss: &'a dyn Loss,
+    /// The epoch and the optimizer step the validation step sees.
+    pub position: (usize, usize),
+}
+
+impl Evaluation<'_> {
+    /// Runs the first `limit` of `batches` through `step` into `metrics` (reset first).
+    pub fn run(
+        &self,
+        step: &mut dyn TrainingStep,
+        mut batches: Box<dyn EpochBatches + '_>,
+        metrics: &mut [Box<dyn Metric>],
+        limit: usize,
+    ) -> Result<()> {
+        for metric in metrics.iter_mut() {
+            metric.reset();
+        }
+        let split = self.split;
+        for index in 0..limit.min(batches.len()) {
+            let at = |e: StokerError| StokerError::msg(format!("{split} batch {index}: {e}"));
+            let batch = batches.batch(index).map_err(at)?;
+            let ctx = ValidationContext {
+                batch: &batch,
+                model: self.model,
+                loss: self.loss,
+                epoch: self.position.0,
+                global_step: self.position.1,
+            };
+            let (output, loss) = step.validation_step(&ctx).map_err(at)?;
+            // Metrics see physical units when the data is normalized.
+            let decoded = self.data.decode(&batch, &output).map_err(at)?;
+            let (batch, output) = decoded.as_ref().map_or((&batch, &output), |(b, o)| (b, o));
+            let view = StepView {
+                batch,
+                output,
+                loss: &loss,
+            };
+            for metric in metrics.iter_mut() {
+                metric.update(&view).map_err(at)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates the first `limit` batches of `split` (all when `None`) with `Default_trainer`'s
+/// validation step and returns the metrics prefixed with the split's name (`val_loss`):
+/// what `stoker eval` prints.
+pub fn evaluate(
+    model: &dyn DynModel,
+    data: &dyn DataModule,
+    split: Split,
+    loss: &dyn Loss,
+    metrics: &mut [Box<dyn Metric>],
+    limit: Option<usize>,
+) -> Result<Vec<(String, f64)>> {
+    let batches = data.epoch(split, 0, Order::Sequential)?;
+    let limit = limit.unwrap_or(usize::MAX);
+    let evaluation = Evaluation {
+        model,
+        data,
+        split,
+        loss,
+        position: (0, 0),
+    };
+    evaluation.run(&mut DefaultStep, batches, metrics, limit)?;
+    collect(split, metrics)
+}
+
+/// Computes `metrics` and prefixes their names with the split's.
+pub fn collect(split: Split, metrics: &mut [Box<dyn Metric>]) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    for metric in metrics.iter_mut() {
+        for (name, value) in metric.compute()? {
+            out.push((format!("{split}_{name}"), value));
+        }
+    }
+    Ok(out)
+}
+
+/// The first `limit` batches of `split` through the fit's validation step, into the split's
+/// metrics.
+fn run_split(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<()> {
+    let eval = fit.parts.model.for_eval();
+    let parts = &mut fit.parts;
+    let batches = fit
+        .strategy
+        .epoch(parts.data.as_ref(), split, 0, Order::Sequential)?;
+    let evaluation = Evaluation {
+        model: eval.as_ref(),
+        data: parts.data.as_ref(),
+        split,
+        loss: parts.loss.as_ref(),
+        position: (fit.state.epoch, fit.state.global_step),
+    };
+    evaluation.run(&mut *fit.step, batches, parts.metrics.of(split), limit)
+}
+
+/// [`run_split`], then the metrics reduced over the processes, computed, their tables written.
+fn evaluate_in_fit(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<Vec<(String, f64)>> {
+    run_split(fit, split, limit)?;
+    let metrics = fit.parts.metrics.of(split);
+    fit.strategy.reduce_metrics(metrics)?;
+    let values = collect(split, metrics)?;
+    fit.logs
+        .artifacts(&fit.run.dir, split, fit.state.global_step, metrics)?;
+    Ok(values)
+}
+
+/// A few validation batches before training, to catch a bug in validation before hours of
+/// training (Lightning's sanity check); nothing is logged.
+pub fn sanity_check(fit: &mut Fit<'_>) -> Result<()> {
+    let steps = fit.args.num_sanity_val_steps;
+    if steps == 0 || fit.args.dev_run() || fit.parts.data.info().len(Split::Val) == 0 {
+        return Ok(());
+    }
+    let all = fit.eval_batches(Split::Val)?;
+    let n = if steps < 0 {
+        all
+    } else {
+        (steps as usize).min(all)
+    };
+    if n == 0 {
+        return Ok(());
+    }
+    run_split(fit, Split::Val, n)
+        .and_then(|()| collect(Split::Val, &mut fit.parts.metrics.val).map(|_| ()))
+        .map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
+    for metric in fit.parts.metrics.val.iter_mut() {
+        metric.reset();
+    }
+    console::note(format!(
+        "sanity check passed ({n} validation batch{})",
+        if n == 1 { "" } else { "es" }
+    ));
+    Ok(())
+}
+
+/// Validation in the middle or at the end of an epoch of `n` batches: its values are logged at
+/// the current step and shown on the epoch line.
+pub fn validate(fit: &mut Fit<'_>, n: usize) -> Result<()> {
+    fit.hook(n, |c, ctx| c.on_validation_start(ctx))?;
+    let limit = fit.eval_batches(Split::Val)?;
+    let values = evaluate_in_fit(fit, Split::Val, limit)?;
+    let epoch_values = &mut fit.logs.epoch_values;
+    epoch_values.retain(|(n, _)| !n.starts_with("val_"));
+    epoch_values.extend(values.iter().cloned());
+    fit.log(values)?;
+    fit.hook(n, |c, ctx| c.on_validation_end(ctx))
+}
+
+/// `test_after_fit`: the test split with the best checkpoint's weights (the final ones without
+/// a best checkpoint), logged as `test_*`.
+pub fn test_after_fit(fit: &mut Fit<'_>) -> Result<BTreeMap<String, f64>> {
+    if !fit.args.test_after_fit {
+        return Ok(BTreeMap::new());
+    }
+    if fit.parts.data.info().len(Split::Test) == 0 {
+        console::note("test_after_fit: the data has no test split; skipped");
+        return Ok(BTreeMap::new());
+    }
+    let weights = match &fit.saves.best {
+        Some(best) if best.path.is_file() => {
+            let checkpoint = checkpoint::load(&best.path)?;
+            fit.parts.model.load_safetensors(checkpoint.weights)?;
+            format!("the best checkpoint {}", best.path.display())
+        }
+        _ => "the final weights".to_string(),
+    };
+    let limit = fit.eval_batches(Split::Test)?;
+    let values = evaluate_in_fit(fit, Split::Test, limit)?;
+    let line: Vec<String> = values
+        .iter()
+        .map(|(n, v)| format!("{n} {}", format_value(*v)))
+        .collect();
+    console::line(format!("test ({weights}): {}", line.join("  ")));
+    fit.log(values.clone())?;
+    Ok(values.into_iter().collect())
+}

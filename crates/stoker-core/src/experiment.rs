@@ -464,16 +464,18 @@ pub fn parse_component<S: ?Sized + SpecKind>(
         let registered = registry::names(kind);
         let hint = match close.as_slice() {
             [] => format!(
-                "registered {kind}s: {} (see `cargo xtask list {kind}`)",
+                "registered {}: {} (see `cargo xtask list {kind}`)",
+                kind.plural(),
                 registered.join(", ")
             ),
             _ => format!(
-                "did you mean {}? registered {kind}s: {}",
+                "did you mean {}? registered {}: {}",
                 close
                     .iter()
                     .map(|c| format!("`{c}`"))
                     .collect::<Vec<_>>()
                     .join(" or "),
+                kind.plural(),
                 registered.join(", ")
             ),
         };

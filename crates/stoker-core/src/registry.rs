@@ -79,6 +79,20 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// The kind's name in the plural (`models`, `strategies`, `physics terms`).
+    pub fn plural(self) -> String {
+        let name = self.as_str();
+        if let Some(stem) = name.strip_suffix('y') {
+            format!("{stem}ies")
+        } else if name.ends_with('s') {
+            format!("{name} terms")
+        } else {
+            format!("{name}s")
+        }
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -250,7 +264,14 @@ impl Named {
         &self,
         at: &str,
     ) -> Result<Box<S>, BuildError> {
-        let parsed = parse_nested(S::KIND, &self.name, self.args.clone(), at)?;
+        let parsed =
+            parse_nested(S::KIND, &self.name, self.args.clone(), at).map_err(|mut e| {
+                // A bare name (`strategy: ddp`) has no `name:` key to point at.
+                if self.args.is_none() && e.arg.as_deref() == Some(&format!("{at}.name")) {
+                    e.arg = Some(at.to_string());
+                }
+                e
+            })?;
         S::from_any(parsed.spec).ok_or_else(|| {
             BuildError::at(
                 at,
@@ -374,10 +395,11 @@ pub fn parse_nested(
     let registration = find(kind, name).ok_or_else(|| {
         let close = closest(kind, name);
         let hint = match close.as_slice() {
-            [] => format!("registered {kind}s: {}", names(kind).join(", ")),
+            [] => format!("registered {}: {}", kind.plural(), names(kind).join(", ")),
             _ => format!(
-                "did you mean `{}`? registered {kind}s: {}",
+                "did you mean `{}`? registered {}: {}",
                 close[0],
+                kind.plural(),
                 names(kind).join(", ")
             ),
         };

@@ -113,6 +113,16 @@ impl BuildError {
         self.hint = Some(hint.into());
         self
     }
+
+    /// The same error for a component built inside another one's args, at `prefix` there
+    /// (`residual.args`): its argument's path is put below `prefix`.
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.arg = Some(match self.arg {
+            Some(arg) => format!("{prefix}.{arg}"),
+            None => prefix.to_string(),
+        });
+        self
+    }
 }
 
 impl fmt::Display for BuildError {

@@ -80,7 +80,7 @@ pub use default_trainer::DefaultTrainerSpec;
 pub use loops::evaluation::evaluate;
 pub use step::{
     DefaultStep, StepContext, StepOutput, TrainingStep, ValidationContext, default_training_step,
-    default_validation_step,
+    default_validation_step, run_training_step,
 };
 pub use trainer::{Loop, StepTrainer};
 

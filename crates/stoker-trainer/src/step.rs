@@ -15,6 +15,7 @@ use stoker::loss::{Loss, LossValue};
 use stoker::model::DynModel;
 use stoker::precision::Precision;
 
+use crate::precision::full::FullPrecision;
 use crate::profile::{Phase, StepProfile};
 
 /// What one micro-batch of training does.
@@ -66,6 +67,40 @@ pub fn default_validation_step(ctx: &ValidationContext<'_>) -> Result<(Output, L
     let output = ctx.model.forward(ctx.batch)?;
     let loss = ctx.loss.forward(&output, ctx.batch)?;
     Ok((output, loss))
+}
+
+/// One training step outside the loop, as a trainer plugin's unit tests run it: `batch`
+/// through `step` with `model` and `loss`, in 32-bit precision, without accumulation, as the
+/// first micro-batch of optimizer step `global_step`. Returns what the step returned and the
+/// values it logged.
+pub fn run_training_step(
+    step: &mut dyn TrainingStep,
+    model: &dyn DynModel,
+    loss: &dyn Loss,
+    batch: &Batch,
+    device: &Device,
+    global_step: usize,
+) -> Result<(StepOutput, Vec<(String, f64)>)> {
+    let mut profile = StepProfile::default();
+    let mut mark = Instant::now();
+    let mut ctx = StepContext {
+        batch,
+        model,
+        loss,
+        device,
+        epoch: 0,
+        global_step,
+        batch_index: 0,
+        starts_step: true,
+        seed: 0,
+        precision: &FullPrecision,
+        accumulate: 1,
+        profile: &mut profile,
+        mark: &mut mark,
+        logged: Vec::new(),
+    };
+    let output = step.training_step(&mut ctx)?;
+    Ok((output, ctx.logged))
 }
 
 /// What a training step returns.

@@ -107,3 +107,22 @@ fn plugin_components_are_discovered_and_train() {
         run.stdout
     );
 }
+
+#[test]
+fn list_names_each_components_source_file_and_line() {
+    let scratch = Scratch::new("list-source");
+    let run = scratch.stoker(&["list", "model"]);
+    run.expect_code(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("model MLP  [stoker-models]  "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let (file, number) = line.rsplit_once("  ").unwrap().1.rsplit_once(':').unwrap();
+    assert_eq!(file, "crates/stoker-models/src/mlp.rs");
+    let source = std::fs::read_to_string(common::workspace().join(file)).unwrap();
+    let at = source.lines().nth(number.parse::<usize>().unwrap() - 1).unwrap();
+    assert!(at.contains("pub struct MlpSpec"), "line {number}: {at}");
+    // The list's header says where a kind is selected.
+    assert!(run.stdout.contains("== model (`model:`) =="), "{}", run.stdout);
+}

@@ -82,7 +82,8 @@ pub enum Command {
     },
     /// List the registered components of every kind, or of KIND.
     List {
-        /// data, model, loss, metric, optimizer, scheduler, trainer or logger.
+        /// The kind to list (all when not given).
+        #[arg(help = stoker::registry::Kind::NAMES)]
         kind: Option<String>,
     },
     /// Write a checkpoint's predictions for a split to a safetensors file.

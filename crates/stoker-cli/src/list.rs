@@ -11,9 +11,8 @@ pub fn list(kind: Option<&str>) -> i32 {
         Some(text) => match Kind::parse(text) {
             Some(k) => Some(k),
             None => {
-                let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
                 eprintln!("error: unknown kind `{text}`");
-                eprintln!(" hint: kinds are {}", kinds.join(", "));
+                eprintln!(" hint: kinds are {}", Kind::NAMES);
                 return EXIT_BAD_INPUT;
             }
         },
@@ -27,10 +26,10 @@ pub fn list(kind: Option<&str>) -> i32 {
             if current.is_some() {
                 println!();
             }
-            println!("== {} ==", r.kind);
+            println!("== {} ({}) ==", r.kind, r.kind.selected_at());
             current = Some(r.kind);
         }
-        println!("{} {}  [{}]", r.kind, r.name, r.crate_name);
+        println!("{} {}  [{}]  {}:{}", r.kind, r.name, r.crate_name, r.file, r.line);
         println!("    {}", r.description);
         let args = (r.args)();
         if args.is_empty() {

@@ -121,8 +121,15 @@ fn list_names_each_components_source_file_and_line() {
     let (file, number) = line.rsplit_once("  ").unwrap().1.rsplit_once(':').unwrap();
     assert_eq!(file, "crates/stoker-models/src/mlp.rs");
     let source = std::fs::read_to_string(common::workspace().join(file)).unwrap();
-    let at = source.lines().nth(number.parse::<usize>().unwrap() - 1).unwrap();
+    let at = source
+        .lines()
+        .nth(number.parse::<usize>().unwrap() - 1)
+        .unwrap();
     assert!(at.contains("pub struct MlpSpec"), "line {number}: {at}");
     // The list's header says where a kind is selected.
-    assert!(run.stdout.contains("== model (`model:`) =="), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("== model (`model:`) =="),
+        "{}",
+        run.stdout
+    );
 }

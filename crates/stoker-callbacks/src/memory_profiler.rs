@@ -1,7 +1,7 @@
 //! `MemoryProfiler`: peak host memory, and CUDA memory on a GPU.
 
 use serde::{Deserialize, Serialize};
-use stoker::device::libtorch_cuda_index;
+use stoker::native::device::libtorch_cuda_index;
 use stoker::prelude::*;
 
 /// Logs the process's peak and current resident host memory (memory_host_peak_mb, memory_host_rss_mb) and, on a CUDA device, the device memory in use and its peak (memory_cuda_used_mb, memory_cuda_peak_mb), every epoch and every N steps.

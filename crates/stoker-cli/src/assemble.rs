@@ -44,7 +44,7 @@ fn built<T, S: ?Sized + SpecKind>(
 /// that a name or shape mistake is reported here rather than after an epoch.
 pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
     let env = &experiment.environment;
-    let device = env.device.device().map_err(|message| {
+    let device = stoker::native::device::resolve(env.device).map_err(|message| {
         experiment
             .raw
             .error_at(

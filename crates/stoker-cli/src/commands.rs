@@ -10,6 +10,7 @@ use stoker::console;
 use stoker::data::Split;
 use stoker::fs::write_atomic;
 use stoker::logger::{RunInfo, RunStatus};
+use stoker::native::device::describe as describe_device;
 use stoker::run::create_run_dir;
 use stoker::trainer::{FitReport, TrainingParts};
 use stoker_trainer::evaluate;
@@ -57,7 +58,7 @@ fn describe_parts(e: &stoker::experiment::Experiment, parts: &TrainingParts) -> 
         "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}, test {} samples)",
         e.name,
         e.trainer.name,
-        e.environment.device.describe(),
+        describe_device(e.environment.device),
         e.model.name,
         parts.model.num_params(),
         e.data.name,
@@ -147,7 +148,7 @@ pub fn train(
     console::note(describe_parts(&experiment, &parts));
     tracing::info!(
         "device {}; components built in {:.2}s",
-        experiment.environment.device.describe(),
+        describe_device(experiment.environment.device),
         assembled_in
     );
     let config_yaml = experiment.resolved_yaml();
@@ -247,7 +248,7 @@ fn summary_of(
         "run_dir": absolute(dir),
         "name": experiment.name,
         "version": version,
-        "device": experiment.environment.device.describe(),
+        "device": describe_device(experiment.environment.device),
         "final_metrics": report.final_metrics,
         "best_metrics": report.best_metrics,
         "test_metrics": report.test_metrics,

@@ -29,7 +29,10 @@ pub fn list(kind: Option<&str>) -> i32 {
             println!("== {} ({}) ==", r.kind, r.kind.selected_at());
             current = Some(r.kind);
         }
-        println!("{} {}  [{}]  {}:{}", r.kind, r.name, r.crate_name, r.file, r.line);
+        println!(
+            "{} {}  [{}]  {}:{}",
+            r.kind, r.name, r.crate_name, r.file, r.line
+        );
         println!("    {}", r.description);
         let args = (r.args)();
         if args.is_empty() {

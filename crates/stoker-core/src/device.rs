@@ -1,9 +1,9 @@
-//! `environment.device`: which backend and device a run uses, chosen at run time.
+//! `environment.device`: which backend and device a run uses, chosen at run time. Which devices
+//! exist on this machine (and the Burn device each choice is) is `stoker-native`'s `device`.
 
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::Device;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The device named by `environment.device`.
@@ -63,67 +63,6 @@ impl<'de> Deserialize<'de> for DeviceChoice {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// How many CUDA devices LibTorch sees.
-pub fn cuda_device_count() -> usize {
-    if tch::Cuda::is_available() {
-        tch::Cuda::device_count().max(0) as usize
-    } else {
-        0
-    }
-}
-
-impl DeviceChoice {
-    /// The concrete choice `auto` stands for on this machine.
-    pub fn concrete(self) -> DeviceChoice {
-        match self {
-            DeviceChoice::Auto if cuda_device_count() > 0 => DeviceChoice::Cuda(0),
-            DeviceChoice::Auto => DeviceChoice::Cpu,
-            other => other,
-        }
-    }
-
-    /// The Burn device (without autodiff), or why it is not available here.
-    #[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
-    pub fn device(self) -> Result<Device, String> {
-        match self.concrete() {
-            DeviceChoice::Cpu => Ok(Device::libtorch()),
-            DeviceChoice::Flex => Ok(Device::flex()),
-            DeviceChoice::Cuda(index) => {
-                let count = cuda_device_count();
-                if index < count {
-                    Ok(Device::libtorch_cuda(index))
-                } else if count == 0 {
-                    Err(format!(
-                        "`cuda:{index}` was asked for, but LibTorch sees no CUDA device on this machine"
-                    ))
-                } else {
-                    Err(format!(
-                        "`cuda:{index}` was asked for, but LibTorch sees only {count} CUDA device(s) (cuda:0..cuda:{})",
-                        count - 1
-                    ))
-                }
-            }
-            DeviceChoice::Auto => unreachable!("concrete() resolves auto"),
-        }
-    }
-
-    /// Words for the log: `libtorch cpu`, `libtorch cuda:0`, `flex (pure Rust, cpu)`.
-    pub fn describe(self) -> String {
-        match self.concrete() {
-            DeviceChoice::Cpu => "libtorch cpu".into(),
-            DeviceChoice::Cuda(index) => format!("libtorch cuda:{index}"),
-            DeviceChoice::Flex => "flex (pure-Rust cpu)".into(),
-            DeviceChoice::Auto => unreachable!("concrete() resolves auto"),
-        }
-    }
-}
-
-/// The CUDA index of a LibTorch CUDA `device`, `None` for any other device.
-#[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
-pub fn libtorch_cuda_index(device: &Device) -> Option<usize> {
-    (0..cuda_device_count()).find(|&i| *device == Device::libtorch_cuda(i))
 }
 
 #[cfg(test)]

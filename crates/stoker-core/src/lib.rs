@@ -25,7 +25,6 @@ pub mod loss;
 pub mod metric;
 pub mod model;
 pub mod names;
-pub mod native;
 pub mod precision;
 pub mod registry;
 pub mod rng;

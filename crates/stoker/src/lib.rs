@@ -17,8 +17,13 @@
 //! - everything of `stoker-core` (the contracts, `stoker::prelude`);
 //! - [`training`]: the training loop (`stoker-trainer`), for trainer plugins that replace the
 //!   training step and reuse the rest ([`training::TrainingStep`], [`training::LoopArgs`]).
+//! - [`native`]: LibTorch fast paths (`stoker-native`): drop-in layers in [`native::nn`], and
+//!   the LibTorch devices.
 
 pub use stoker_core::*;
+
+/// LibTorch fast paths and devices (the `stoker-native` crate).
+pub use stoker_native as native;
 
 /// The training loop, reusable by trainer plugins (the `stoker-trainer` crate).
 pub use stoker_trainer as training;

@@ -4,12 +4,11 @@
 //! acts as a learned filter bank, then small kernels.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::conv::{Conv1d, Conv1dConfig};
-use stoker::burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
-use stoker::burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d,
+use stoker::burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use stoker::native::nn::{
+    BatchNorm, BatchNormConfig, Conv1d, Conv1dConfig, MaxPool1d, MaxPool1dConfig, PaddingConfig1d,
+    Relu,
 };
-use stoker::native;
 use stoker::prelude::*;
 
 fn default_channels() -> Vec<usize> {
@@ -57,6 +56,7 @@ pub struct Cnn1dSpec {
 pub struct Block {
     conv: Conv1d,
     norm: BatchNorm,
+    relu: Relu,
     pool: MaxPool1d,
 }
 
@@ -85,13 +85,8 @@ impl Model for Cnn1d {
             }
         };
         for block in &self.blocks {
-            x = native::max_pool1d(
-                &block.pool,
-                native::relu(native::batch_norm(
-                    &block.norm,
-                    native::conv1d(&block.conv, x),
-                )),
-            );
+            let x1 = block.norm.forward(block.conv.forward(x));
+            x = block.pool.forward(block.relu.forward(x1));
         }
         let [b, c, l] = x.dims();
         let pooled = x.sum_dim(2).div_scalar(l as f64).reshape([b, c]);
@@ -176,9 +171,11 @@ impl ModelSpec for Cnn1dSpec {
                     conv: Conv1dConfig::new(previous, c, k)
                         .with_stride(s)
                         .with_padding(PaddingConfig1d::Explicit(k / 2, k / 2))
-                        .init(&device),
-                    norm: BatchNormConfig::new(c).init(&device),
-                    pool: MaxPool1dConfig::new(2).init(),
+                        .init(&device)
+                        .into(),
+                    norm: BatchNormConfig::new(c).init(&device).into(),
+                    relu: Relu::default(),
+                    pool: MaxPool1dConfig::new(2).init().into(),
                 };
                 previous = c;
                 block

@@ -2,14 +2,13 @@
 //! (random frequency and time masks) in training only.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::conv::{Conv2d, Conv2dConfig};
-use stoker::burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use stoker::burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
-};
+use stoker::burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use stoker::burn::signal::{StftOptions, hann_window, stft};
 use stoker::burn::tensor::Distribution;
-use stoker::native;
+use stoker::native::nn::{
+    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
+    Relu,
+};
 use stoker::prelude::*;
 
 fn default_n_fft() -> usize {
@@ -75,6 +74,7 @@ pub struct SpectrogramCnnSpec {
 pub struct Block2d {
     conv: Conv2d,
     norm: BatchNorm,
+    relu: Relu,
     pool: MaxPool2d,
 }
 
@@ -158,13 +158,8 @@ impl SpectrogramCnn {
 
     fn classify(&self, mut x: Tensor<4>) -> Tensor<2> {
         for block in &self.blocks {
-            x = native::max_pool2d(
-                &block.pool,
-                native::relu(native::batch_norm(
-                    &block.norm,
-                    native::conv2d(&block.conv, x),
-                )),
-            );
+            let x1 = block.norm.forward(block.conv.forward(x));
+            x = block.pool.forward(block.relu.forward(x1));
         }
         let [b, c, h, w] = x.dims();
         let pooled = x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
@@ -242,9 +237,11 @@ impl ModelSpec for SpectrogramCnnSpec {
                 let block = Block2d {
                     conv: Conv2dConfig::new([previous, c], [3, 3])
                         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                        .init(&device),
-                    norm: BatchNormConfig::new(c).init(&device),
-                    pool: MaxPool2dConfig::new([2, 2]).init(),
+                        .init(&device)
+                        .into(),
+                    norm: BatchNormConfig::new(c).init(&device).into(),
+                    relu: Relu::default(),
+                    pool: MaxPool2dConfig::new([2, 2]).init().into(),
                 };
                 previous = c;
                 block

@@ -9,13 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::module::Param;
-use stoker::burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderLayer,
-};
-use stoker::burn::nn::{Linear, LinearConfig};
+use stoker::burn::nn::transformer::TransformerEncoderConfig;
 use stoker::burn::tensor::Distribution;
-use stoker::native;
+use stoker::native::nn::{Linear, LinearConfig};
 use stoker::prelude::*;
+
+use crate::blocks::CausalBlocks;
 
 fn default_d_model() -> usize {
     64
@@ -78,7 +77,7 @@ pub struct FluidDecoderSpec {
 pub struct FluidDecoder {
     embed: Linear,
     position: Param<Tensor<2>>,
-    blocks: TransformerEncoder,
+    blocks: CausalBlocks,
     head: Linear,
     #[module(skip)]
     predict_delta: bool,
@@ -95,29 +94,8 @@ impl FluidDecoder {
     pub fn next_steps(&self, steps: Tensor<3>) -> Tensor<3> {
         let k = steps.dims()[1];
         let position = self.position.val().narrow(0, 0, k).unsqueeze_dim::<3>(0);
-        let tokens = native::linear(&self.embed, steps.clone()) + position;
-        let hidden = self
-            .blocks
-            .layers
-            .iter()
-            .fold(tokens, |x, layer| causal_block(layer, x));
-        let out = native::linear(&self.head, hidden);
-        if self.predict_delta { steps + out } else { out }
-    }
-
-    /// The same blocks through Burn's `TransformerEncoder` (the reference of `next_steps`).
-    #[cfg(test)]
-    fn next_steps_burn(&self, steps: Tensor<3>) -> Tensor<3> {
-        use stoker::burn::nn::attention::generate_autoregressive_mask;
-        use stoker::burn::nn::transformer::TransformerEncoderInput;
-        let [b, k, _] = steps.dims();
-        let position = self.position.val().narrow(0, 0, k).unsqueeze_dim::<3>(0);
         let tokens = self.embed.forward(steps.clone()) + position;
-        let mask = generate_autoregressive_mask(b, k, &steps.device());
-        let hidden = self
-            .blocks
-            .forward(TransformerEncoderInput::new(tokens).mask_attn(mask));
-        let out = self.head.forward(hidden);
+        let out = self.head.forward(self.blocks.forward(tokens));
         if self.predict_delta { steps + out } else { out }
     }
 
@@ -146,27 +124,6 @@ impl FluidDecoder {
         Tensor::cat(predicted, 1)
     }
 }
-
-/// One pre-norm block of Burn's `TransformerEncoderLayer` with a causal mask, computed as its
-/// forward computes it, with the layer norms, the attention and the linear layers from
-/// `stoker::native`.
-fn causal_block(layer: &TransformerEncoderLayer, x: Tensor<3>) -> Tensor<3> {
-    debug_assert!(layer.norm_first, "FluidDecoder builds pre-norm blocks");
-    let normed = native::layer_norm(&layer.norm_2, x.clone(), LAYER_NORM_EPSILON);
-    let x = x + layer
-        .dropout
-        .forward(native::causal_self_attention(&layer.mha, normed));
-    let normed = native::layer_norm(&layer.norm_1, x.clone(), LAYER_NORM_EPSILON);
-    let ff = &layer.pwff;
-    let inner = ff
-        .activation
-        .forward(native::linear(&ff.linear_inner, normed));
-    let fed = native::linear(&ff.linear_outer, ff.dropout.forward(inner));
-    x + layer.dropout.forward(fed)
-}
-
-/// The epsilon of the blocks' layer norms: `TransformerEncoderConfig`'s default.
-const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 impl Model for FluidDecoder {
     fn forward(&self, batch: &Batch) -> Result<Output> {
@@ -234,7 +191,7 @@ impl ModelSpec for FluidDecoderSpec {
         let device = ctx.train_device();
         let d_ff = self.d_ff.unwrap_or(4 * self.d_model);
         Ok(boxed(FluidDecoder {
-            embed: LinearConfig::new(points, self.d_model).init(&device),
+            embed: LinearConfig::new(points, self.d_model).init(&device).into(),
             position: Param::from_tensor(Tensor::random(
                 [self.max_len, self.d_model],
                 Distribution::Normal(0.0, 0.02),
@@ -243,8 +200,9 @@ impl ModelSpec for FluidDecoderSpec {
             blocks: TransformerEncoderConfig::new(self.d_model, d_ff, self.n_heads, self.n_layers)
                 .with_dropout(self.dropout)
                 .with_norm_first(true)
-                .init(&device),
-            head: LinearConfig::new(self.d_model, points).init(&device),
+                .init(&device)
+                .into(),
+            head: LinearConfig::new(self.d_model, points).init(&device).into(),
             predict_delta: self.predict_delta,
             input: self.input.clone(),
             output: self.output.clone(),
@@ -257,23 +215,53 @@ impl ModelSpec for FluidDecoderSpec {
 mod tests {
     use super::*;
 
-    fn decoder(device: &Device) -> FluidDecoder {
-        FluidDecoder {
-            embed: LinearConfig::new(5, 16).init(device),
+    use stoker::burn::nn::transformer::TransformerEncoder;
+
+    /// A small decoder, and Burn's encoder its blocks were made from.
+    fn decoder_and_encoder(device: &Device) -> (FluidDecoder, TransformerEncoder) {
+        let encoder = TransformerEncoderConfig::new(16, 32, 2, 2)
+            .with_dropout(0.0)
+            .with_norm_first(true)
+            .init(device);
+        let decoder = FluidDecoder {
+            embed: LinearConfig::new(5, 16).init(device).into(),
             position: Param::from_tensor(Tensor::random(
                 [8, 16],
                 Distribution::Normal(0.0, 0.02),
                 device,
             )),
-            blocks: TransformerEncoderConfig::new(16, 32, 2, 2)
-                .with_dropout(0.0)
-                .with_norm_first(true)
-                .init(device),
-            head: LinearConfig::new(16, 5).init(device),
+            blocks: encoder.clone().into(),
+            head: LinearConfig::new(16, 5).init(device).into(),
             predict_delta: true,
             input: "x".into(),
             output: "pred".into(),
             rollout: "rollout".into(),
+        };
+        (decoder, encoder)
+    }
+
+    fn decoder(device: &Device) -> FluidDecoder {
+        decoder_and_encoder(device).0
+    }
+
+    /// `next_steps` through Burn's `TransformerEncoder` with a causal mask (the reference).
+    fn next_steps_burn(
+        model: &FluidDecoder,
+        encoder: &TransformerEncoder,
+        steps: Tensor<3>,
+    ) -> Tensor<3> {
+        use stoker::burn::nn::attention::generate_autoregressive_mask;
+        use stoker::burn::nn::transformer::TransformerEncoderInput;
+        let [b, k, _] = steps.dims();
+        let position = model.position.val().narrow(0, 0, k).unsqueeze_dim::<3>(0);
+        let tokens = model.embed.inner.forward(steps.clone()) + position;
+        let mask = generate_autoregressive_mask(b, k, &steps.device());
+        let hidden = encoder.forward(TransformerEncoderInput::new(tokens).mask_attn(mask));
+        let out = model.head.inner.forward(hidden);
+        if model.predict_delta {
+            steps + out
+        } else {
+            out
         }
     }
 
@@ -323,10 +311,10 @@ mod tests {
     #[allow(deprecated)] // Device::libtorch: burn-tch is deprecated upstream but is stoker's backend
     fn the_blocks_compute_burns_transformer_encoder() {
         for device in [Device::flex().autodiff(), Device::libtorch().autodiff()] {
-            let model = decoder(&device);
+            let (model, encoder) = decoder_and_encoder(&device);
             let x = Tensor::<3>::random([3, 7, 5], Distribution::Normal(0.0, 1.0), &device);
             let ours = values(model.next_steps(x.clone()));
-            let burn = values(model.next_steps_burn(x));
+            let burn = values(next_steps_burn(&model, &encoder, x));
             for (p, q) in ours.iter().zip(&burn) {
                 assert!((p - q).abs() < 1e-5, "{device:?}: {p} vs {q}");
             }

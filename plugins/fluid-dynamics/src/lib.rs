@@ -10,6 +10,7 @@
 //!   final, MSE, MAE, boundary error, drift of the conserved mean), with the per-step table
 //!   written as a CSV file beside the run.
 
+pub mod blocks;
 pub mod decoder;
 pub mod rollout;
 pub mod trajectories;

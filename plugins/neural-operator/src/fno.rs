@@ -4,9 +4,8 @@
 //! project with a hidden layer of `projection` channels.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::{Linear, LinearConfig};
 use stoker::burn::tensor::activation::gelu;
-use stoker::native;
+use stoker::native::nn::{Linear, LinearConfig};
 use stoker::prelude::*;
 
 use crate::spectral::{SpectralConv1d, SpectralConv2d};
@@ -97,12 +96,12 @@ impl Trunk {
         device: &Device,
     ) -> Self {
         Trunk {
-            lift: LinearConfig::new(in_channels, width).init(device),
+            lift: LinearConfig::new(in_channels, width).init(device).into(),
             pointwise: (0..layers)
-                .map(|_| LinearConfig::new(width, width).init(device))
+                .map(|_| LinearConfig::new(width, width).init(device).into())
                 .collect(),
-            project_hidden: LinearConfig::new(width, projection).init(device),
-            project_out: LinearConfig::new(projection, out).init(device),
+            project_hidden: LinearConfig::new(width, projection).init(device).into(),
+            project_out: LinearConfig::new(projection, out).init(device).into(),
         }
     }
 
@@ -115,7 +114,7 @@ impl Trunk {
     ) -> Tensor<D> {
         let last = self.pointwise.len() - 1;
         for (l, pointwise) in self.pointwise.iter().enumerate() {
-            h = spectral(l, h.clone()) + native::linear(pointwise, h);
+            h = spectral(l, h.clone()) + pointwise.forward(h);
             if l < last {
                 h = gelu(h);
             }
@@ -124,8 +123,8 @@ impl Trunk {
     }
 
     fn project<const D: usize>(&self, h: Tensor<D>) -> Tensor<D> {
-        let hidden = gelu(native::linear(&self.project_hidden, h));
-        native::linear(&self.project_out, hidden)
+        let hidden = gelu(self.project_hidden.forward(h));
+        self.project_out.forward(hidden)
     }
 }
 
@@ -228,13 +227,13 @@ impl Model for Fno2d {
         };
         // Every layer keeps the same modes: one set of DFT matrices serves them all.
         let basis = self.spectral[0].basis([n1, n2], &x.device());
-        let h =
-            self.trunk
-                .fourier_layers(native::linear(&self.trunk.lift, x), |l, h: Tensor<4>| {
-                    self.spectral[l]
-                        .forward_with(h.permute([0, 3, 1, 2]), &basis)
-                        .permute([0, 2, 3, 1])
-                });
+        let h = self
+            .trunk
+            .fourier_layers(self.trunk.lift.forward(x), |l, h: Tensor<4>| {
+                self.spectral[l]
+                    .forward_with(h.permute([0, 3, 1, 2]), &basis)
+                    .permute([0, 2, 3, 1])
+            });
         let out = self.trunk.project(h);
         let output = Output::output();
         Ok(if self.out_channels == 1 && rank == 3 {
@@ -370,13 +369,13 @@ impl Model for Fno1d {
             x
         };
         let basis = self.spectral[0].basis(n, &x.device());
-        let h =
-            self.trunk
-                .fourier_layers(native::linear(&self.trunk.lift, x), |l, h: Tensor<3>| {
-                    self.spectral[l]
-                        .forward_with(h.permute([0, 2, 1]), &basis)
-                        .permute([0, 2, 1])
-                });
+        let h = self
+            .trunk
+            .fourier_layers(self.trunk.lift.forward(x), |l, h: Tensor<3>| {
+                self.spectral[l]
+                    .forward_with(h.permute([0, 2, 1]), &basis)
+                    .permute([0, 2, 1])
+            });
         let out = self.trunk.project(h);
         let output = Output::output();
         Ok(if self.out_channels == 1 && rank == 2 {

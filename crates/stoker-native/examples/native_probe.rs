@@ -2,7 +2,7 @@
 //! on LibTorch's CPU: the layer-level numbers in docs/performance.md.
 //!
 //! ```sh
-//! OMP_NUM_THREADS=2 cargo run --example native_probe -p stoker-core
+//! OMP_NUM_THREADS=2 cargo run --example native_probe -p stoker-native
 //! ```
 //!
 //! Each line is the mean over 200 runs of one layer on the bench workloads' shapes: forward
@@ -18,7 +18,7 @@ use burn::nn::conv::Conv1dConfig;
 use burn::nn::pool::MaxPool1dConfig;
 use burn::nn::{BatchNormConfig, LayerNormConfig, PaddingConfig1d};
 use burn::tensor::{Device, Distribution, Tensor, activation};
-use stoker_core::native;
+use stoker_native as native;
 
 const RUNS: u32 = 200;
 

@@ -1,5 +1,9 @@
 //! Layers whose gradients LibTorch computes natively, where Burn's generic backward is slow.
 //!
+//! Models use them as drop-in modules ([`nn`]: `Conv1d`, `BatchNorm`, `MaxPool1d`, `Linear`,
+//! causal attention, ...), which read like Burn's; the functions below are what their `forward`
+//! calls. [`device`] is which LibTorch devices this machine has.
+//!
 //! On the LibTorch backend Burn's autodiff computes some gradients through generic
 //! compositions of small ops. Where one is measurably slower than what PyTorch runs
 //! (docs/performance.md has the numbers), the function here takes the same Burn module and
@@ -27,10 +31,12 @@
 mod adam;
 mod attention;
 mod conv;
+pub mod device;
 mod dispatch;
 mod ffi;
 mod island;
 mod linear;
+pub mod nn;
 mod norm;
 mod pool;
 mod relu;

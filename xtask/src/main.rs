@@ -10,6 +10,7 @@
 //! cargo xtask report RUN_DIR
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
+//! cargo xtask example NAME [ARGS]...
 //! cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]
 //! cargo xtask setup
 //! cargo xtask new-plugin NAME
@@ -20,9 +21,11 @@
 
 mod bench;
 mod env;
+mod example;
 mod new_plugin;
 mod runner;
 mod setup;
+mod test;
 
 use std::process::ExitCode;
 
@@ -39,6 +42,7 @@ commands:
   report RUN_DIR                                         (re)write a run's report.html
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
+  example NAME [ARGS]...                                 run examples/NAME.rs (the library API)
   bench [WORKLOAD...] [--device D] [--repeat N] [--short] stoker vs plain PyTorch, speed and memory
   setup                                                  install libtorch (PyPI torch) if missing
   new-plugin NAME                                        create plugins/NAME from the template
@@ -55,7 +59,8 @@ fn main() -> ExitCode {
         "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" | "stats" => {
             runner::run_stoker(command, rest)
         }
-        "test" => runner::test(rest),
+        "test" => test::run(rest),
+        "example" => example::run(rest),
         "bench" => bench::run(rest),
         "setup" => setup::ensure_torch().map(|t| {
             println!("libtorch ready: {}", t.lib_dir.display());

@@ -151,48 +151,6 @@ pub fn run_stoker(command: &str, args: &[String]) -> Result<i32, String> {
     Ok(status.code().unwrap_or(1))
 }
 
-fn has_nextest() -> bool {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// `cargo xtask test`: every test of the workspace (with cargo-nextest when installed), then
-/// `cargo xtask bench --short`.
-pub fn test(args: &[String]) -> Result<i32, String> {
-    let torch = setup::ensure_torch()?;
-    setup::ensure_test_extras(&torch)?;
-    let binary = build(&torch)?;
-    let mut command = env::cargo(&torch);
-    if has_nextest() {
-        command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
-    } else {
-        eprintln!("stoker: cargo-nextest not found; running `cargo test`");
-        command.args(["test", "--workspace", "--no-fail-fast"]);
-    }
-    command.args(args).env("STOKER_BIN", &binary);
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    let tests = status.code().unwrap_or(1);
-    if !args.is_empty() {
-        // A filtered test run (`cargo xtask test -E ...`) is not the whole suite.
-        return Ok(tests);
-    }
-    // The benchmark harness in its short mode, so that the comparison code cannot rot (no
-    // timing is judged; a PyTorch reference that trains another model than stoker fails it).
-    eprintln!("stoker: cargo xtask bench --short");
-    let bench = match crate::bench::run(&["--short".to_string()]) {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("xtask error: bench --short: {message}");
-            1
-        }
-    };
-    Ok(if tests != 0 { tests } else { bench })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

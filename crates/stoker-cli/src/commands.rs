@@ -1,25 +1,17 @@
-//! `stoker train`, `check`, `eval` and `predict`.
+//! `stoker train`, `check`, `eval` and `predict`: flags in, the run lifecycle (`stoker-run`)
+//! called, its outcome printed as an exit status.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use stoker::checkpoint;
 use stoker::config::ConfigError;
 use stoker::console;
 use stoker::data::Split;
-use stoker::fs::write_atomic;
-use stoker::logger::{RunInfo, RunStatus};
-use stoker::native::device::describe as describe_device;
-use stoker::run::create_run_dir;
-use stoker::trainer::{FitReport, TrainingParts};
-use stoker_trainer::evaluate;
-use stoker_trainer::predict::predict as write_predictions;
+use stoker::training::evaluate;
+use stoker::training::predict::predict as write_predictions;
+use stoker_run::train::describe as describe_parts;
+use stoker_run::{Assembled, RunError, TrainOptions};
 
-use crate::assemble::{Assembled, assemble, load, panic_message};
-use crate::close::close_run;
-use crate::resume::{self, Refusal};
-use crate::run_log;
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED};
 
 /// Exit status after a signal interrupted training (a checkpoint was written).
@@ -30,42 +22,13 @@ fn bad_input(error: ConfigError) -> i32 {
     EXIT_BAD_INPUT
 }
 
-fn refused(refusal: Refusal, source: &str) -> i32 {
-    eprintln!(
-        "error: {}\n  --> {source}\n hint: {}",
-        refusal.message, refusal.hint
-    );
-    EXIT_BAD_INPUT
-}
-
 /// Loads and builds the experiment, printing its errors (the exit code on failure).
 pub fn prepare(config: &Path, sets: &[String]) -> Result<Assembled, i32> {
-    let experiment = load(config, sets).map_err(bad_input)?;
-    assemble(experiment).map_err(bad_input)
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+    stoker_run::setup(config, sets).map_err(bad_input)
 }
 
 fn describe(assembled: &Assembled) -> String {
     describe_parts(&assembled.experiment, &assembled.parts)
-}
-
-fn describe_parts(e: &stoker::experiment::Experiment, parts: &TrainingParts) -> String {
-    let info = parts.data.info();
-    format!(
-        "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}, test {} samples)",
-        e.name,
-        e.trainer.name,
-        describe_device(e.environment.device),
-        e.model.name,
-        parts.model.num_params(),
-        e.data.name,
-        info.len(Split::Train),
-        info.len(Split::Val),
-        info.len(Split::Test),
-    )
 }
 
 fn parse_split(text: &str) -> Result<Split, i32> {
@@ -92,130 +55,33 @@ pub fn train(
     if let Some(dir) = output_dir {
         sets.push(format!("environment.output_dir={}", dir.display()));
     }
-    let assembling = Instant::now();
-    let mut assembled = match prepare(config, &sets) {
+    let assembled = match prepare(config, &sets) {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let assembled_in = assembling.elapsed().as_secs_f64();
-    let which = match resume_from {
-        Some(which) => Some(which.to_string()),
-        None if assembled.experiment.trainer.spec.auto_resume() => {
-            resume::newest(&assembled.experiment).map(|p| p.display().to_string())
-        }
-        None => None,
+    let options = TrainOptions {
+        resume: resume_from.map(str::to_string),
+        allow_config_change: allow_change,
+        invocation: Some(format!(
+            "stoker {} train {}{}",
+            env!("CARGO_PKG_VERSION"),
+            config.display(),
+            sets.iter()
+                .map(|s| format!(" --set {s}"))
+                .collect::<String>()
+        )),
     };
-    let mut continued = None;
-    if let Some(which) = which {
-        let found = resume::resolve(&which, &assembled.experiment)
-            .and_then(|path| resume::load(&path))
-            .and_then(|r| {
-                resume::check_config(&r, &assembled.experiment, allow_change).map(|()| r)
-            });
-        match found {
-            Ok(r) => {
-                continued = resume::run_dir_of(&r.path);
-                assembled.parts.resume = Some(r);
-            }
-            Err(refusal) => return refused(refusal, &format!("--resume {which}")),
-        }
-    }
-    let Assembled {
-        experiment,
-        parts,
-        mut trainer,
-    } = assembled;
-
-    let (dir, version) = match continued {
-        Some(found) => found,
-        None => match create_run_dir(&experiment.environment.output_dir, &experiment.name) {
-            Ok(created) => created,
-            Err(e) => {
-                eprintln!("error: cannot create the run directory: {e}");
-                return EXIT_FAILED;
-            }
-        },
-    };
-    run_log::init(&dir);
-    tracing::info!(
-        "stoker {} train {}{}",
-        env!("CARGO_PKG_VERSION"),
-        config.display(),
-        sets.iter()
-            .map(|s| format!(" --set {s}"))
-            .collect::<String>()
-    );
-    console::note(describe_parts(&experiment, &parts));
-    tracing::info!(
-        "device {}; components built in {:.2}s",
-        describe_device(experiment.environment.device),
-        assembled_in
-    );
-    let config_yaml = experiment.resolved_yaml();
-    tracing::info!("resolved config:\n{config_yaml}");
-    if let Err(e) = write_atomic(&dir.join("config.yaml"), config_yaml.as_bytes()) {
-        eprintln!("error: {e}");
-        return EXIT_FAILED;
-    }
-    if let Some(report) = parts.data.normalization() {
-        tracing::info!(
-            "normalization fitted on the training split:\n{}",
-            report.summary
-        );
-        if let Err(e) = crate::normalization::write(&dir, &report) {
-            eprintln!("error: cannot write {}: {e}", report.file_name);
-            return EXIT_FAILED;
-        }
-        console::note(format!(
-            "normalization fitted on the training split: {}",
-            report.file_name
-        ));
-    }
-    let run = RunInfo {
-        name: experiment.name.clone(),
-        version,
-        dir: dir.clone(),
-        config_yaml,
-    };
-    console::note(format!("run directory {}", dir.display()));
-
-    let loggers = parts.loggers.clone();
-    let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| trainer.fit(parts, &run)));
-    let failure = match outcome {
-        Ok(Ok(report)) => Ok(report),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(panic) => Err(panic_message(&panic)),
-    };
-    let report = match failure {
-        Ok(report) => report,
-        Err(message) => {
-            tracing::error!(
-                "training failed after {:.2}s: {message}",
-                started.elapsed().as_secs_f64()
-            );
-            close_run(&dir, &loggers, RunStatus::Failed, None, 0);
-            eprintln!("error: training failed: {message}");
-            eprintln!(
-                "  --> the run directory keeps what was written: {}",
-                dir.display()
-            );
-            return EXIT_FAILED;
+    let trained = match assembled.train(&options) {
+        Ok(trained) => trained,
+        Err(error) => {
+            eprintln!("{error}");
+            return match error {
+                RunError::BadInput(_) => EXIT_BAD_INPUT,
+                RunError::Write(_) | RunError::Failed { .. } => EXIT_FAILED,
+            };
         }
     };
-    let seconds = started.elapsed().as_secs_f64();
-    tracing::info!("fit took {seconds:.2}s");
-    let summary = summary_of(&dir, version, &experiment, &report, seconds);
-    let status = if report.interrupted {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Finished
-    };
-    let written = write_summary(&dir, &summary);
-    close_run(&dir, &loggers, status, Some(&summary), report.global_step);
-    if let Err(code) = written {
-        return code;
-    }
+    let report = &trained.report;
     if report.interrupted {
         if let Some(path) = &report.last_checkpoint {
             console::note(format!(
@@ -230,49 +96,11 @@ pub fn train(
         console::note(format!("best checkpoint by {monitor}: {}", best.display()));
     }
     console::note(format!(
-        "{} epochs, {} steps, {seconds:.2}s",
-        report.epochs, report.global_step
+        "{} epochs, {} steps, {:.2}s",
+        report.epochs, report.global_step, trained.seconds
     ));
-    println!("{}", dir.display());
+    println!("{}", trained.run_dir.display());
     0
-}
-
-fn summary_of(
-    dir: &Path,
-    version: usize,
-    experiment: &stoker::experiment::Experiment,
-    report: &FitReport,
-    seconds: f64,
-) -> serde_json::Value {
-    serde_json::json!({
-        "run_dir": absolute(dir),
-        "name": experiment.name,
-        "version": version,
-        "device": describe_device(experiment.environment.device),
-        "final_metrics": report.final_metrics,
-        "best_metrics": report.best_metrics,
-        "test_metrics": report.test_metrics,
-        "monitor": report.monitor,
-        "best_epoch": report.best_epoch,
-        "epochs": report.epochs,
-        "global_step": report.global_step,
-        "wall_seconds": seconds,
-        "stopped_early": report.stopped_early,
-        "interrupted": report.interrupted,
-        "best_checkpoint": report.best_checkpoint.as_deref().map(absolute),
-        "last_checkpoint": report.last_checkpoint.as_deref().map(absolute),
-        "trainable_parameters": report.trainable_parameters,
-        "epoch_seconds": report.epoch_seconds,
-        "step_profile_us": report.step_profile,
-    })
-}
-
-fn write_summary(dir: &Path, summary: &serde_json::Value) -> Result<(), i32> {
-    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
-    write_atomic(&dir.join("summary.json"), text.as_bytes()).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_FAILED
-    })
 }
 
 /// `stoker check CONFIG [--set K=V]...`.
@@ -385,7 +213,7 @@ pub fn predict(
         return EXIT_BAD_INPUT;
     }
     let output = output.unwrap_or_else(|| {
-        let dir = resume::run_dir_of(ckpt)
+        let dir = stoker_run::resume::run_dir_of(ckpt)
             .map(|(d, _)| d)
             .unwrap_or_else(|| PathBuf::from("."));
         dir.join(format!("predictions-{split}.safetensors"))

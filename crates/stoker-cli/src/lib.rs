@@ -4,24 +4,12 @@
 //! Exit status: 0 on success, 2 for bad input (config, data file, checkpoint) reported before any
 //! training starts, 1 when training itself fails.
 
-// The framework's own component crates, force-linked so their registrations reach the binary.
-use stoker_callbacks as _;
-use stoker_data as _;
-use stoker_loggers as _;
-use stoker_losses as _;
-use stoker_metrics as _;
-use stoker_models as _;
-use stoker_optim as _;
-use stoker_trainer as _;
+// The run lifecycle, which links the framework's own component crates.
+use stoker_run as _;
 
-pub mod assemble;
-pub mod close;
 pub mod commands;
 pub mod list;
-pub mod normalization;
 pub mod report;
-pub mod resume;
-pub mod run_log;
 pub mod stats;
 
 use clap::{Parser, Subcommand};

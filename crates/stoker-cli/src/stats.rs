@@ -102,9 +102,10 @@ pub fn stats(config: &Path, sets: &[String], output: Option<&Path>) -> i32 {
                 println!("  {line}");
             }
             if let Some(path) = output {
-                let written = crate::normalization::to_safetensors(&report).and_then(|bytes| {
-                    stoker::fs::write_atomic(path, &bytes).map_err(|e| e.to_string())
-                });
+                let written =
+                    stoker_run::normalization::to_safetensors(&report).and_then(|bytes| {
+                        stoker::fs::write_atomic(path, &bytes).map_err(|e| e.to_string())
+                    });
                 if let Err(e) = written {
                     eprintln!("error: cannot write {}: {e}", path.display());
                     return EXIT_FAILED;

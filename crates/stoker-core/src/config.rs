@@ -159,7 +159,11 @@ fn read_yaml(path: &Path, referenced_from: Option<&str>) -> Result<Mapping, Conf
             None => error.hint("check the path; configs live in `configs/`"),
         }
     })?;
-    let value: Value = serde_yaml::from_str(&text).map_err(|e| ConfigError {
+    parse_yaml(&text, label)
+}
+
+fn parse_yaml(text: &str, label: String) -> Result<Mapping, ConfigError> {
+    let value: Value = serde_yaml::from_str(text).map_err(|e| ConfigError {
         source: label.clone(),
         yaml_path: None,
         location: e.location().map(|l| (l.line(), l.column())),
@@ -199,6 +203,20 @@ impl RawConfig {
         Ok(config)
     }
 
+    /// An experiment given as YAML text rather than a file: `file` stands for it in messages
+    /// and for the run's default name (its stem), and `extends:` paths are relative to its
+    /// directory.
+    pub fn from_text(text: &str, file: &Path) -> Result<RawConfig, ConfigError> {
+        let mut config = RawConfig {
+            root: Mapping::new(),
+            file: file.to_path_buf(),
+            origins: BTreeMap::new(),
+        };
+        let mapping = parse_yaml(text, display_path(file))?;
+        config.merge_file(file, mapping, &mut Vec::new())?;
+        Ok(config)
+    }
+
     fn load_into(
         &mut self,
         file: &Path,
@@ -220,7 +238,20 @@ impl RawConfig {
                 )));
         }
         chain.push(canonical);
-        let mut mapping = read_yaml(file, referenced_from)?;
+        let mapping = read_yaml(file, referenced_from)?;
+        self.merge_file(file, mapping, chain)?;
+        chain.pop();
+        Ok(())
+    }
+
+    /// Merges the mapping of `file` over what is loaded, after the files it `extends:`.
+    fn merge_file(
+        &mut self,
+        file: &Path,
+        mut mapping: Mapping,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<(), ConfigError> {
+        let label = display_path(file);
         if let Some(extends) = mapping.remove("extends") {
             let bases = match extends {
                 Value::String(s) => vec![s],
@@ -255,7 +286,6 @@ impl RawConfig {
             &label,
             &mut self.origins,
         );
-        chain.pop();
         Ok(())
     }
 

@@ -20,11 +20,24 @@ pub struct Assembled {
     pub parts: TrainingParts,
     /// The loop.
     pub trainer: Box<dyn Trainer>,
+    /// Seconds the components took to build.
+    pub built_seconds: f64,
 }
 
 /// Loads CONFIG, applies the `--set` overrides and resolves every component.
 pub fn load(config: &Path, sets: &[String]) -> Result<Experiment, ConfigError> {
-    let mut raw = RawConfig::load(config)?;
+    resolve(RawConfig::load(config)?, sets)
+}
+
+/// [`load`] from YAML text (it stands as `experiment.yaml` in the working directory).
+pub fn load_yaml(yaml: &str, sets: &[String]) -> Result<Experiment, ConfigError> {
+    resolve(
+        RawConfig::from_text(yaml, Path::new("experiment.yaml"))?,
+        sets,
+    )
+}
+
+fn resolve(mut raw: RawConfig, sets: &[String]) -> Result<Experiment, ConfigError> {
     for assignment in sets {
         raw.set(assignment)?;
     }
@@ -43,6 +56,7 @@ fn built<T, S: ?Sized + SpecKind>(
 /// loggers), then runs one trial batch through the model, loss and metrics without training, so
 /// that a name or shape mistake is reported here rather than after an epoch.
 pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
+    let started = std::time::Instant::now();
     let env = &experiment.environment;
     let device = stoker::native::device::resolve(env.device).map_err(|message| {
         experiment
@@ -163,6 +177,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         experiment,
         parts,
         trainer,
+        built_seconds: started.elapsed().as_secs_f64(),
     })
 }
 

@@ -1,0 +1,268 @@
+//! Training an assembled experiment: the checkpoint to resume from (if any), the run
+//! directory, what is written before the fit (`config.yaml`, `run.log`, the normalization), the
+//! fit itself, and what is written after it (`summary.json`, the report), the loggers closed
+//! whatever happened.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use stoker::console;
+use stoker::experiment::Experiment;
+use stoker::fs::write_atomic;
+use stoker::logger::{RunInfo, RunStatus};
+use stoker::native::device::describe as describe_device;
+use stoker::run::create_run_dir;
+use stoker::trainer::{FitReport, TrainingParts};
+
+use crate::assemble::{Assembled, panic_message};
+use crate::close::close_run;
+use crate::resume::{self, Refusal};
+use crate::run_log;
+
+/// How to train.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from a checkpoint: `last` or `best` (of the experiment's newest run) or a
+    /// file; `None` starts afresh (unless the trainer's `auto_resume` finds one).
+    pub resume: Option<String>,
+    /// Resume although the config differs from the checkpoint's (never for model changes).
+    pub allow_config_change: bool,
+    /// The command that started the run, for the top of `run.log`.
+    pub invocation: Option<String>,
+}
+
+/// A run that trained (to its end, or until a signal interrupted it).
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The run directory (`runs/<name>/version_<N>`).
+    pub run_dir: PathBuf,
+    /// Its version.
+    pub version: usize,
+    /// What the trainer reported, with the per-epoch history.
+    pub report: FitReport,
+    /// `summary.json`'s content.
+    pub summary: serde_json::Value,
+    /// Seconds the fit took.
+    pub seconds: f64,
+}
+
+/// Why a run did not train.
+#[derive(Debug, Clone)]
+pub enum RunError {
+    /// Bad input found before training (a checkpoint that does not fit, say); nothing was
+    /// written. The message names the file and says how to fix it.
+    BadInput(String),
+    /// A file of the run could not be written (the run directory, `config.yaml`, ...).
+    Write(String),
+    /// Training failed; the run directory keeps what was written.
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// The run directory, once it exists.
+        run_dir: Option<PathBuf>,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::BadInput(message) => f.write_str(message),
+            RunError::Write(message) => write!(f, "error: {message}"),
+            RunError::Failed { message, run_dir } => {
+                write!(f, "error: training failed: {message}")?;
+                match run_dir {
+                    Some(dir) => write!(
+                        f,
+                        "\n  --> the run directory keeps what was written: {}",
+                        dir.display()
+                    ),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn refused(refusal: Refusal, source: &str) -> RunError {
+    RunError::BadInput(format!(
+        "error: {}\n  --> {source}\n hint: {}",
+        refusal.message, refusal.hint
+    ))
+}
+
+fn unwritten(message: impl Into<String>) -> RunError {
+    RunError::Write(message.into())
+}
+
+/// One line about the run: name, trainer, device, model size, data sizes.
+pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
+    use stoker::data::Split;
+    let info = parts.data.info();
+    format!(
+        "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}, test {} samples)",
+        e.name,
+        e.trainer.name,
+        describe_device(e.environment.device),
+        e.model.name,
+        parts.model.num_params(),
+        e.data.name,
+        info.len(Split::Train),
+        info.len(Split::Val),
+        info.len(Split::Test),
+    )
+}
+
+impl Assembled {
+    /// Trains the run (see the module's documentation).
+    pub fn train(mut self, options: &TrainOptions) -> Result<Trained, RunError> {
+        let which = match &options.resume {
+            Some(which) => Some(which.clone()),
+            None if self.experiment.trainer.spec.auto_resume() => {
+                resume::newest(&self.experiment).map(|p| p.display().to_string())
+            }
+            None => None,
+        };
+        let mut continued = None;
+        if let Some(which) = which {
+            let experiment = &self.experiment;
+            let found = resume::resolve(&which, experiment)
+                .and_then(|path| resume::load(&path))
+                .and_then(|r| {
+                    resume::check_config(&r, experiment, options.allow_config_change).map(|()| r)
+                });
+            let r = found.map_err(|refusal| refused(refusal, &format!("--resume {which}")))?;
+            continued = resume::run_dir_of(&r.path);
+            self.parts.resume = Some(r);
+        }
+        let Assembled {
+            experiment,
+            parts,
+            mut trainer,
+            built_seconds: self_built,
+        } = self;
+
+        let (dir, version) = match continued {
+            Some(found) => found,
+            None => create_run_dir(&experiment.environment.output_dir, &experiment.name)
+                .map_err(|e| unwritten(format!("cannot create the run directory: {e}")))?,
+        };
+        run_log::init(&dir);
+        if let Some(invocation) = &options.invocation {
+            tracing::info!("{invocation}");
+        }
+        console::note(describe(&experiment, &parts));
+        tracing::info!(
+            "device {}; components built in {:.2}s",
+            describe_device(experiment.environment.device),
+            self_built
+        );
+        let config_yaml = experiment.resolved_yaml();
+        tracing::info!("resolved config:\n{config_yaml}");
+        write_atomic(&dir.join("config.yaml"), config_yaml.as_bytes())
+            .map_err(|e| unwritten(e.to_string()))?;
+        if let Some(report) = parts.data.normalization() {
+            tracing::info!(
+                "normalization fitted on the training split:\n{}",
+                report.summary
+            );
+            crate::normalization::write(&dir, &report)
+                .map_err(|e| unwritten(format!("cannot write {}: {e}", report.file_name)))?;
+            console::note(format!(
+                "normalization fitted on the training split: {}",
+                report.file_name
+            ));
+        }
+        let run = RunInfo {
+            name: experiment.name.clone(),
+            version,
+            dir: dir.clone(),
+            config_yaml,
+        };
+        console::note(format!("run directory {}", dir.display()));
+
+        let loggers = parts.loggers.clone();
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| trainer.fit(parts, &run)));
+        let report = match outcome {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => return Err(fail(&dir, &loggers, e.to_string(), started)),
+            Err(panic) => return Err(fail(&dir, &loggers, panic_message(&panic), started)),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!("fit took {seconds:.2}s");
+        let summary = summary_of(&dir, version, &experiment, &report, seconds);
+        let status = if report.interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Finished
+        };
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        let written = write_atomic(&dir.join("summary.json"), text.as_bytes());
+        close_run(&dir, &loggers, status, Some(&summary), report.global_step);
+        written.map_err(|e| unwritten(e.to_string()))?;
+        Ok(Trained {
+            run_dir: dir,
+            version,
+            report,
+            summary,
+            seconds,
+        })
+    }
+}
+
+/// Training failed: the report and the loggers are closed as failed.
+fn fail(
+    dir: &Path,
+    loggers: &stoker::logger::Loggers,
+    message: String,
+    started: Instant,
+) -> RunError {
+    tracing::error!(
+        "training failed after {:.2}s: {message}",
+        started.elapsed().as_secs_f64()
+    );
+    close_run(dir, loggers, RunStatus::Failed, None, 0);
+    RunError::Failed {
+        message,
+        run_dir: Some(dir.to_path_buf()),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `summary.json`: what the run was and what it reached.
+fn summary_of(
+    dir: &Path,
+    version: usize,
+    experiment: &Experiment,
+    report: &FitReport,
+    seconds: f64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "run_dir": absolute(dir),
+        "name": experiment.name,
+        "version": version,
+        "device": describe_device(experiment.environment.device),
+        "final_metrics": report.final_metrics,
+        "best_metrics": report.best_metrics,
+        "test_metrics": report.test_metrics,
+        "monitor": report.monitor,
+        "best_epoch": report.best_epoch,
+        "epochs": report.epochs,
+        "global_step": report.global_step,
+        "wall_seconds": seconds,
+        "stopped_early": report.stopped_early,
+        "interrupted": report.interrupted,
+        "best_checkpoint": report.best_checkpoint.as_deref().map(absolute),
+        "last_checkpoint": report.last_checkpoint.as_deref().map(absolute),
+        "trainable_parameters": report.trainable_parameters,
+        "epoch_seconds": report.epoch_seconds,
+        "step_profile_us": report.step_profile,
+    })
+}

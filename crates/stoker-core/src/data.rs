@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::batch::{Batch, Output};
-use crate::error::Result;
+use crate::error::{BuildError, Result};
 
 /// A split of the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,6 +43,16 @@ pub enum ElementKind {
     Float,
     /// Integer (stored as i64), e.g. class labels.
     Int,
+}
+
+impl ElementKind {
+    /// `float` or `integer`, as messages say it.
+    pub fn word(self) -> &'static str {
+        match self {
+            ElementKind::Float => "float",
+            ElementKind::Int => "integer",
+        }
+    }
 }
 
 /// One tensor every batch carries.
@@ -87,6 +97,44 @@ impl DataInfo {
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The tensor `name` a component's argument `arg` names, or the error that says the data
+    /// has none and lists the tensors it has.
+    pub fn require(&self, arg: &str, name: &str) -> std::result::Result<&TensorInfo, BuildError> {
+        self.tensor(name).ok_or_else(|| {
+            BuildError::at(arg, format!("the data has no tensor `{name}`"))
+                .hint(format!("the data's tensors are: {}", self.tensor_names()))
+        })
+    }
+
+    /// [`require`](Self::require), and the tensor holds `kind` values; `why` says why it must
+    /// (`mse compares floats`).
+    pub fn require_kind(
+        &self,
+        arg: &str,
+        name: &str,
+        kind: ElementKind,
+        why: &str,
+    ) -> std::result::Result<&TensorInfo, BuildError> {
+        let tensor = self.require(arg, name)?;
+        if tensor.kind != kind {
+            let listing = self
+                .tensors
+                .iter()
+                .map(|t| format!("{} ({} {:?})", t.name, t.kind.word(), t.sample_shape))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(BuildError::at(
+                arg,
+                format!("tensor `{name}` holds {} values; {why}", tensor.kind.word()),
+            )
+            .hint(format!(
+                "point `{arg}` at a tensor of {} values; the data has: {listing}",
+                kind.word()
+            )));
+        }
+        Ok(tensor)
     }
 
     /// Samples in `split`.

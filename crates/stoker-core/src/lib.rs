@@ -32,6 +32,7 @@ pub mod run;
 pub mod schedule;
 pub mod spec;
 pub mod strategy;
+pub mod targets;
 pub mod trainer;
 
 pub use burn;

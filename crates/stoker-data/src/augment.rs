@@ -9,6 +9,7 @@ use stoker::augment::Augmentation;
 use stoker::batch::Batch;
 use stoker::burn::tensor::{Int, Tensor, TensorData};
 use stoker::data::ElementKind;
+use stoker::dataset::by_rank;
 use stoker::error::{BuildError, Result, StokerError};
 use stoker::rng::Rng;
 use stoker::spec::{AugmentationSpec, BuildContext};
@@ -20,10 +21,7 @@ pub(crate) fn check_tensor(
     min_rank: usize,
 ) -> std::result::Result<(), BuildError> {
     let data = ctx.data()?;
-    let info = data.tensor(tensor).ok_or_else(|| {
-        BuildError::at("tensor", format!("the data has no tensor `{tensor}`"))
-            .hint(format!("the data's tensors are: {}", data.tensor_names()))
-    })?;
+    let info = data.require("tensor", tensor)?;
     if info.kind != ElementKind::Float {
         return Err(BuildError::at(
             "tensor",

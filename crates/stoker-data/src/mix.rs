@@ -60,13 +60,7 @@ impl Blend {
         }
         check_tensor(ctx, &self.tensor, min_rank)?;
         let data = ctx.data()?;
-        let info = data.tensor(&self.target).ok_or_else(|| {
-            BuildError::at(
-                "target",
-                format!("the data has no tensor `{}`", self.target),
-            )
-            .hint(format!("the data's tensors are: {}", data.tensor_names()))
-        })?;
+        let info = data.require("target", &self.target)?;
         let ok = match info.kind {
             ElementKind::Int => info.sample_len() == 1,
             ElementKind::Float => info.sample_shape == [self.classes],

@@ -7,8 +7,8 @@ use stoker::error::BuildError;
 use stoker::rng::{Rng, derive_seed};
 use stoker::spec::{BuildContext, DataSpec};
 
-use crate::host::HostTensor;
-use crate::in_memory::{BatchOptions, InMemoryData, split_indices};
+use stoker::dataset::host::HostTensor;
+use stoker::dataset::in_memory::{BatchOptions, InMemoryData, split_indices};
 
 fn default_samples() -> usize {
     2048

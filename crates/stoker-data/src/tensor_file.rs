@@ -4,17 +4,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::normalize::{Method, Normalized, Stats};
 use stoker::Component;
 use stoker::data::DataModule;
+use stoker::dataset::normalize::{Method, Normalized, Stats};
 use stoker::error::BuildError;
 use stoker::spec::{BuildContext, DataSpec};
 
-use crate::csv_file;
-use crate::host::{HostData, HostTensor};
-use crate::in_memory::{BatchOptions, InMemoryData, split_indices};
-use crate::npy;
-use crate::safetensors_file;
+use stoker::dataset::files::{names_in, read};
+use stoker::dataset::host::{HostData, HostTensor};
+use stoker::dataset::in_memory::{BatchOptions, InMemoryData, split_indices};
 
 /// Tensors from .npz or .safetensors files, chosen by name; val and test from their own files or held out of train by fraction.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
@@ -66,26 +64,6 @@ fn default_batch_size() -> usize {
 
 fn default_true() -> bool {
     true
-}
-
-/// The tensor names a file holds (`.npz`, `.safetensors`, or the columns of a `.csv`).
-pub fn names_in(path: &Path) -> Result<Vec<String>, String> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("npz") => npy::npz_names(path),
-        Some("safetensors") => safetensors_file::names(path),
-        Some("csv") => csv_file::names(path),
-        _ => Err("unsupported file type; use .npz, .safetensors or .csv".into()),
-    }
-}
-
-/// Reads the tensors `names` of a `.npz`, `.safetensors` or `.csv` file.
-pub fn read(path: &Path, names: &[&str]) -> Result<Vec<HostTensor>, String> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("npz") => npy::read_npz(path, names),
-        Some("safetensors") => safetensors_file::read(path, names),
-        Some("csv") => csv_file::read(path, names),
-        _ => Err("unsupported file type; use .npz, .safetensors or .csv".into()),
-    }
 }
 
 /// Stacks the `[samples]` tensors `members` into a float tensor `[samples, members]`.

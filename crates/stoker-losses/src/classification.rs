@@ -8,8 +8,8 @@ use stoker::prelude::*;
 use crate::cross_entropy::{
     ClassTargets, check_class_target, check_probabilities, class_targets, class_weights,
 };
-use crate::names::{check_target, default_pred, default_target};
-use crate::pointwise::pair;
+use stoker::names::{prediction as default_pred, target as default_target};
+use stoker::targets::pair;
 
 /// Binary cross entropy on logits, as torch.nn.functional.binary_cross_entropy_with_logits (targets in [0, 1], one per output value), with an optional weight of the positive class per output.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
@@ -60,8 +60,8 @@ impl Loss for BceWithLogits {
 
 impl LossSpec for BceWithLogitsSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "bce_with_logits needs float targets in [0, 1]",

@@ -6,35 +6,9 @@ use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::activation::log_softmax;
 use stoker::burn::tensor::{Int, TensorData};
 use stoker::prelude::*;
+pub use stoker::targets::{ClassTargets, class_targets};
 
-use crate::names::{check_target, default_pred, default_target};
-
-/// The class targets of a batch.
-pub enum ClassTargets {
-    /// Integer labels, `[batch]`.
-    Labels(Tensor<1, Int>),
-    /// Class probabilities, `[batch, classes]`: soft labels in the data, or labels mixed by the
-    /// `mixup` and `cutmix` augmentations.
-    Probabilities(Tensor<2>),
-}
-
-/// The class targets under `name`: integer labels stored as `[batch]` or `[batch, 1]`, or float
-/// class probabilities `[batch, classes]`.
-pub fn class_targets(batch: &Batch, name: &str) -> Result<ClassTargets> {
-    if !batch.is_int(name)? {
-        return match batch.shape(name)?.len() {
-            2 => Ok(ClassTargets::Probabilities(batch.float::<2>(name)?)),
-            _ => Err(StokerError::msg(format!(
-                "`{name}` holds floats of shape {:?}; class targets are integer labels [batch] or probabilities [batch, classes]",
-                batch.shape(name)?
-            ))),
-        };
-    }
-    Ok(ClassTargets::Labels(match batch.shape(name)?.as_slice() {
-        [n, 1] => batch.int::<2>(name)?.reshape([*n]),
-        _ => batch.int::<1>(name)?,
-    }))
-}
+use stoker::names::{prediction as default_pred, target as default_target};
 
 /// Integer labels as `[batch]`, for losses that need one class per sample.
 pub fn labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
@@ -43,18 +17,6 @@ pub fn labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
         ClassTargets::Probabilities(_) => Err(StokerError::msg(format!(
             "`{name}` holds class probabilities (from the data, or mixed by mixup or cutmix); this loss needs integer labels"
         ))),
-    }
-}
-
-/// One label per sample for metrics: the labels, or the most probable class of probability
-/// targets (the dominant class of a mixed sample).
-pub fn hard_labels(batch: &Batch, name: &str) -> Result<Tensor<1, Int>> {
-    match class_targets(batch, name)? {
-        ClassTargets::Labels(labels) => Ok(labels),
-        ClassTargets::Probabilities(p) => {
-            let [n, _] = p.dims();
-            Ok(p.argmax(1).reshape([n]))
-        }
     }
 }
 
@@ -70,12 +32,13 @@ pub fn check_class_target(
     }) {
         return Ok(());
     }
-    check_target(
-        data,
+    data.require_kind(
+        "target",
         name,
         ElementKind::Int,
         &format!("{loss} needs integer class labels or class probabilities [classes]"),
-    )
+    )?;
+    Ok(())
 }
 
 /// One value per class as a `[classes]` tensor on `device`; `what` names them in the error when

@@ -5,7 +5,7 @@ use stoker::burn::tensor::activation::{log_softmax, softmax};
 use stoker::prelude::*;
 
 use crate::cross_entropy::{cross_entropy, labels};
-use crate::names::{check_target, default_pred, default_target};
+use stoker::names::{prediction as default_pred, target as default_target};
 
 fn default_temperature() -> f64 {
     4.0
@@ -87,8 +87,8 @@ impl LossSpec for DistillationSpec {
         if !(0.0..=1.0).contains(&self.alpha) {
             return Err(BuildError::at("alpha", "must be in [0, 1]"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Int,
             "distillation's hard term needs integer class labels",

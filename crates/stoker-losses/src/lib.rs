@@ -12,7 +12,6 @@ pub mod composite;
 pub mod cross_entropy;
 pub mod distillation;
 pub mod mse;
-pub mod names;
 pub mod physics;
 pub mod pointwise;
 pub mod relative;

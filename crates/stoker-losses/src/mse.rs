@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
+use stoker::targets::squared_errors;
 
-use crate::names::{check_target, default_pred, default_target};
+use stoker::names::{prediction as default_pred, target as default_target};
 
 /// Mean squared error over every value of the batch, as `torch.nn.functional.mse_loss`.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
@@ -23,16 +24,6 @@ pub struct Mse {
     spec: MseSpec,
 }
 
-/// The squared errors of a prediction against its target, both flattened to `[batch, values]`.
-pub fn squared_errors(
-    output: &Output,
-    pred: &str,
-    batch: &Batch,
-    target: &str,
-) -> Result<Tensor<2>> {
-    Ok(crate::pointwise::difference(output, pred, batch, target)?.square())
-}
-
 impl Loss for Mse {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
         let errors = squared_errors(output, &self.spec.pred, batch, &self.spec.target)?;
@@ -42,8 +33,8 @@ impl Loss for Mse {
 
 impl LossSpec for MseSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "mse compares floats",

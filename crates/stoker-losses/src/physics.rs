@@ -7,7 +7,7 @@ use stoker::prelude::*;
 use stoker::registry::{AnySpec, Kind, parse_nested};
 
 use crate::composite::nested_loss;
-use crate::names::{check_target, default_pred, default_target};
+use stoker::names::{prediction as default_pred, target as default_target};
 
 /// A component named inside the loss's args: `{name, args}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -338,8 +338,8 @@ impl PhysicsTerm for DirichletBoundary {
 impl PhysicsSpec for DirichletBoundarySpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn PhysicsTerm>, BuildError> {
         if let Some(target) = &self.target {
-            check_target(
-                ctx.data()?,
+            ctx.data()?.require_kind(
+                "target",
                 target,
                 ElementKind::Float,
                 "boundary values are floats",
@@ -389,7 +389,7 @@ fn coordinates(grid: &[usize]) -> Vec<Vec<f32>> {
 impl Loss for Conservation {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
         let s = &self.0;
-        let (p, t) = crate::pointwise::pair(output, &s.pred, batch, &s.target)?;
+        let (p, t) = stoker::targets::pair(output, &s.pred, batch, &s.target)?;
         let [_, points] = p.dims();
         let grid = output.shape(&s.pred)?[1..].to_vec();
         let device = p.device();
@@ -444,8 +444,8 @@ impl LossSpec for ConservationSpec {
             return Err(BuildError::new("mass, momentum and energy are all 0")
                 .hint("give at least one a weight"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "conservation compares floats",

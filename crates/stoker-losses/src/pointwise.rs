@@ -2,34 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
+use stoker::targets::difference;
 
-use crate::names::{check_target, default_pred, default_target};
-
-/// `pred` and `target`, each flattened to `[batch, values]`, after checking they hold as many
-/// values per sample.
-pub fn pair(
-    output: &Output,
-    pred: &str,
-    batch: &Batch,
-    target: &str,
-) -> Result<(Tensor<2>, Tensor<2>)> {
-    let p = output.float_flat(pred)?;
-    let t = batch.float_flat(target)?;
-    if p.dims() != t.dims() {
-        return Err(StokerError::msg(format!(
-            "`{pred}` has shape {:?} but `{target}` has shape {:?}: they must hold as many values per sample",
-            output.shape(pred)?,
-            batch.shape(target)?
-        )));
-    }
-    Ok((p, t))
-}
-
-/// `pred - target` flattened per sample, after checking the shapes agree.
-pub fn difference(output: &Output, pred: &str, batch: &Batch, target: &str) -> Result<Tensor<2>> {
-    let (p, t) = pair(output, pred, batch, target)?;
-    Ok(p - t)
-}
+use stoker::names::{prediction as default_pred, target as default_target};
 
 /// Mean absolute error, as torch.nn.functional.l1_loss.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
@@ -58,8 +33,8 @@ impl Loss for L1 {
 
 impl LossSpec for L1Spec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "l1 compares floats",
@@ -110,8 +85,8 @@ impl LossSpec for HuberSpec {
         if !(self.delta.is_finite() && self.delta > 0.0) {
             return Err(BuildError::at("delta", "must be positive"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "huber compares floats",
@@ -156,8 +131,8 @@ impl LossSpec for SmoothL1Spec {
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Err(BuildError::at("beta", "must be >= 0"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "smooth_l1 compares floats",

@@ -4,8 +4,9 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
+pub use stoker::targets::{relative_lp, row_norm};
 
-use crate::names::{check_target, default_pred, default_target};
+use stoker::names::{prediction as default_pred, target as default_target};
 
 /// How per-sample values are reduced over the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -51,27 +52,11 @@ pub struct RelativeLpSpec {
     pub target: String,
 }
 
-/// `||x||_p` of each row of `x` [batch, values].
-pub fn row_norm(x: Tensor<2>, p: f64) -> Tensor<1> {
-    let [n, _] = x.dims();
-    let summed = if p == 2.0 {
-        x.square().sum_dim(1)
-    } else {
-        x.abs().powf_scalar(p).sum_dim(1)
-    };
-    summed.reshape([n]).powf_scalar(1.0 / p)
-}
-
-/// Per-sample relative Lp errors, `[batch]`.
-pub fn relative_lp(pred: Tensor<2>, target: Tensor<2>, p: f64) -> Tensor<1> {
-    row_norm(pred - target.clone(), p) / row_norm(target, p)
-}
-
 struct RelativeLp(RelativeLpSpec);
 
 impl Loss for RelativeLp {
     fn forward(&self, output: &Output, batch: &Batch) -> Result<LossValue> {
-        let (pred, target) = crate::pointwise::pair(output, &self.0.pred, batch, &self.0.target)?;
+        let (pred, target) = stoker::targets::pair(output, &self.0.pred, batch, &self.0.target)?;
         Ok(LossValue::single(
             self.0.reduction.apply(relative_lp(pred, target, self.0.p)),
         ))
@@ -83,8 +68,8 @@ impl LossSpec for RelativeLpSpec {
         if !(self.p.is_finite() && self.p >= 1.0) {
             return Err(BuildError::at("p", "must be >= 1"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "relative_lp compares floats",
@@ -191,8 +176,8 @@ impl LossSpec for H1Spec {
         if !(self.domain_length.is_finite() && self.domain_length > 0.0) {
             return Err(BuildError::at("domain_length", "must be positive"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "h1 compares floats",

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
 
 use crate::cross_entropy::labels;
-use crate::names::{check_target, default_target};
+use stoker::names::target as default_target;
 
 fn default_temperature() -> f64 {
     0.07
@@ -74,8 +74,8 @@ impl LossSpec for SupConSpec {
                 return Err(BuildError::at(arg, "must be positive"));
             }
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Int,
             "supcon needs integer class labels",

@@ -1,9 +1,9 @@
 //! `accuracy`: the fraction of samples whose highest-scoring class is the label.
 
 use serde::{Deserialize, Serialize};
+use stoker::names::{prediction as default_pred, target as default_target};
 use stoker::prelude::*;
-use stoker_losses::cross_entropy::hard_labels;
-use stoker_losses::names::{check_target, default_pred, default_target};
+use stoker::targets::hard_labels;
 
 use crate::sum::DeviceCount;
 
@@ -67,8 +67,8 @@ impl Metric for Accuracy {
 
 impl MetricSpec for AccuracySpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Int,
             "accuracy needs integer class labels",

@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::{Int, Tensor, TensorData};
+use stoker::names::{prediction as default_pred, target as default_target};
 use stoker::prelude::*;
-use stoker_losses::cross_entropy::hard_labels as labels;
-use stoker_losses::names::{check_target, default_pred, default_target};
+use stoker::targets::hard_labels as labels;
 
 use crate::sum::DeviceCount;
 
@@ -276,8 +276,8 @@ fn build(
     target: &str,
     ctx: &BuildContext,
 ) -> std::result::Result<Box<dyn Metric>, BuildError> {
-    check_target(
-        ctx.data()?,
+    ctx.data()?.require_kind(
+        "target",
         target,
         ElementKind::Int,
         "classification metrics need integer class labels",
@@ -446,8 +446,8 @@ impl MetricSpec for TopKSpec {
         if self.k == 0 {
             return Err(BuildError::at("k", "must be at least 1"));
         }
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Int,
             "top_k_accuracy needs integer class labels",

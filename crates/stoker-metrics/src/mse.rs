@@ -1,9 +1,9 @@
 //! `mse`: mean squared error over the epoch.
 
 use serde::{Deserialize, Serialize};
+use stoker::names::{prediction as default_pred, target as default_target};
 use stoker::prelude::*;
-use stoker_losses::mse::squared_errors;
-use stoker_losses::names::{check_target, default_pred, default_target};
+use stoker::targets::squared_errors;
 
 use crate::sum::DeviceSum;
 
@@ -58,8 +58,8 @@ impl Metric for MseMetric {
 
 impl MetricSpec for MseMetricSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "mse compares floats",

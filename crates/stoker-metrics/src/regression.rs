@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::{Tensor, TensorData};
+use stoker::names::{prediction as default_pred, target as default_target};
 use stoker::prelude::*;
-use stoker_losses::names::{check_target, default_pred, default_target};
-use stoker_losses::pointwise::pair;
-use stoker_losses::relative::relative_lp;
+use stoker::targets::pair;
+use stoker::targets::relative_lp;
 
 use crate::sum::DeviceSum;
 
@@ -118,8 +118,8 @@ fn summed(
 
 impl MetricSpec for MaeSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "mae compares floats",
@@ -139,8 +139,8 @@ impl MetricSpec for MaeSpec {
 
 impl MetricSpec for RmseSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "rmse compares floats",
@@ -217,8 +217,8 @@ impl Metric for Rmse {
 
 impl MetricSpec for RelL2Spec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "rel_l2 compares floats",
@@ -281,8 +281,8 @@ impl Metric for MaxError {
 
 impl MetricSpec for MaxErrorSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "max_error compares floats",
@@ -406,8 +406,8 @@ impl Metric for R2 {
 
 impl MetricSpec for R2Spec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
-        check_target(
-            ctx.data()?,
+        ctx.data()?.require_kind(
+            "target",
             &self.target,
             ElementKind::Float,
             "r2 compares floats",

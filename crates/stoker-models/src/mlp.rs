@@ -83,10 +83,7 @@ impl ModelSpec for MlpSpec {
             ));
         }
         let data = ctx.data()?;
-        let input = data.tensor(&self.input).ok_or_else(|| {
-            BuildError::at("input", format!("the data has no tensor `{}`", self.input))
-                .hint(format!("the data's tensors are: {}", data.tensor_names()))
-        })?;
+        let input = data.require("input", &self.input)?;
         if input.kind != ElementKind::Float {
             return Err(BuildError::at(
                 "input",

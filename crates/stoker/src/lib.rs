@@ -19,11 +19,16 @@
 //!   training step and reuse the rest ([`training::TrainingStep`], [`training::LoopArgs`]).
 //! - [`native`]: LibTorch fast paths (`stoker-native`): drop-in layers in [`native::nn`], and
 //!   the LibTorch devices.
+//! - [`dataset`]: what data modules are made of (`stoker-dataset`): file readers, splits held on
+//!   the device with seeded batches, normalization.
 
 pub use stoker_core::*;
 
 /// LibTorch fast paths and devices (the `stoker-native` crate).
 pub use stoker_native as native;
+
+/// The building blocks of data modules (the `stoker-dataset` crate).
+pub use stoker_dataset as dataset;
 
 /// The training loop, reusable by trainer plugins (the `stoker-trainer` crate).
 pub use stoker_trainer as training;

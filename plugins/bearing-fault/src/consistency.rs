@@ -102,10 +102,7 @@ impl LossSpec for FrequencyConsistencySpec {
         }
         let data = ctx.data()?;
         for (arg, name, rank) in [("input", &self.input, 1), ("rpm", &self.rpm, 1)] {
-            let info = data.tensor(name).ok_or_else(|| {
-                BuildError::at(arg, format!("the data has no tensor `{name}`"))
-                    .hint("BearingSignals provides x (the signal) and rpm")
-            })?;
+            let info = data.require(arg, name)?;
             if info.sample_shape.len() != rank || info.kind != ElementKind::Float {
                 return Err(BuildError::at(
                     arg,

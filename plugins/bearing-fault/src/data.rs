@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use stoker::Component;
 use stoker::data::DataModule;
+use stoker::dataset::host::HostTensor;
+use stoker::dataset::in_memory::{BatchOptions, InMemoryData};
 use stoker::error::BuildError;
 use stoker::rng::{Rng, derive_seed};
 use stoker::spec::{BuildContext, DataSpec};
-use stoker_data::host::HostTensor;
-use stoker_data::in_memory::{BatchOptions, InMemoryData};
 
 use crate::geometry::Geometry;
 use crate::signal::{Condition, Fault, SignalModel};

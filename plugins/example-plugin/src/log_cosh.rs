@@ -56,13 +56,7 @@ impl Loss for LogCosh {
 impl LossSpec for LogCoshSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Loss>, BuildError> {
         let data = ctx.data()?;
-        if data.tensor(&self.target).is_none() {
-            return Err(BuildError::at(
-                "target",
-                format!("the data has no tensor `{}`", self.target),
-            )
-            .hint(format!("the data's tensors are: {}", data.tensor_names())));
-        }
+        data.require("target", &self.target)?;
         Ok(Box::new(LogCosh {
             pred: self.pred.clone(),
             target: self.target.clone(),

@@ -74,10 +74,7 @@ impl ModelSpec for ResMlpSpec {
             }
         }
         let data = ctx.data()?;
-        let input = data.tensor(&self.input).ok_or_else(|| {
-            BuildError::at("input", format!("the data has no tensor `{}`", self.input))
-                .hint(format!("the data's tensors are: {}", data.tensor_names()))
-        })?;
+        let input = data.require("input", &self.input)?;
         let device = ctx.train_device();
         let linear = |i, o| LinearConfig::new(i, o).init(&device);
         Ok(boxed(ResMlp {

@@ -166,10 +166,7 @@ impl ModelSpec for FluidDecoderSpec {
             return Err(BuildError::at("dropout", "must be a probability in [0, 1)"));
         }
         let data = ctx.data()?;
-        let info = data.tensor(&self.input).ok_or_else(|| {
-            BuildError::at("input", format!("the data has no tensor `{}`", self.input))
-                .hint(format!("the data's tensors are: {}", data.tensor_names()))
-        })?;
+        let info = data.require("input", &self.input)?;
         let [steps, points] = info.sample_shape[..] else {
             return Err(BuildError::at(
                 "input",

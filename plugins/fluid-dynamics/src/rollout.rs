@@ -141,10 +141,7 @@ impl MetricSpec for RolloutSpec {
     fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Metric>, BuildError> {
         let data = ctx.data()?;
         for (arg, name) in [("target", &self.target), ("input", &self.input)] {
-            let info = data.tensor(name).ok_or_else(|| {
-                BuildError::at(arg, format!("the data has no tensor `{name}`"))
-                    .hint(format!("the data's tensors are: {}", data.tensor_names()))
-            })?;
+            let info = data.require(arg, name)?;
             if info.sample_shape.len() != 2 || info.kind != ElementKind::Float {
                 return Err(BuildError::at(
                     arg,

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use stoker::Component;
 use stoker::data::DataModule;
+use stoker::dataset::files::{names_in, read};
+use stoker::dataset::host::{HostData, HostTensor};
+use stoker::dataset::in_memory::{BatchOptions, InMemoryData};
 use stoker::error::BuildError;
 use stoker::rng::{Rng, derive_seed};
 use stoker::spec::{BuildContext, DataSpec};
-use stoker_data::host::{HostData, HostTensor};
-use stoker_data::in_memory::{BatchOptions, InMemoryData};
-use stoker_data::tensor_file::{names_in, read};
 
 fn default_tensor() -> String {
     "u".into()

@@ -100,13 +100,7 @@ impl PhysicsSpec for DarcyResidualSpec {
             return Err(BuildError::at("domain_length", "must be positive"));
         }
         let data = ctx.data()?;
-        let info = data.tensor(&self.coefficient).ok_or_else(|| {
-            BuildError::at(
-                "coefficient",
-                format!("the data has no tensor `{}`", self.coefficient),
-            )
-            .hint(format!("the data's tensors are: {}", data.tensor_names()))
-        })?;
+        let info = data.require("coefficient", &self.coefficient)?;
         if info.sample_shape.len() != 2 {
             return Err(BuildError::at(
                 "coefficient",

@@ -33,10 +33,7 @@ fn input_channels(
     grid_rank: usize,
 ) -> std::result::Result<(usize, Vec<usize>), BuildError> {
     let data = ctx.data()?;
-    let info = data.tensor(input).ok_or_else(|| {
-        BuildError::at("input", format!("the data has no tensor `{input}`"))
-            .hint(format!("the data's tensors are: {}", data.tensor_names()))
-    })?;
+    let info = data.require("input", input)?;
     if info.kind != ElementKind::Float {
         return Err(BuildError::at(
             "input",

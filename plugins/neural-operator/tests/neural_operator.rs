@@ -2,14 +2,14 @@
 //! `data/fno/`, zero-shot evaluation at a resolution the operator was not trained on, the
 //! physics-informed variant, and a config whose modes do not fit the grid.
 
-mod common;
+use stoker_testing as common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::{Scratch, csv_rows, summary_f64};
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    common::workspace().join(path)
 }
 
 /// `--set` pairs that point a Darcy config at the repository's data and the scratch directory,

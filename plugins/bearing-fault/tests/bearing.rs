@@ -1,14 +1,12 @@
 //! The bearing-fault plugin end to end: the repository's config trains a 1-D CNN on generated
 //! vibration signals and is tested on a shaft speed it never saw; bad held-out values are refused.
 
-mod common;
-
-use std::path::Path;
+use stoker_testing as common;
 
 use common::{Scratch, summary_f64};
 
 fn config() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    common::workspace()
         .join("configs/bearing_cnn.yaml")
         .display()
         .to_string()
@@ -104,7 +102,7 @@ fn the_frequency_consistency_term_is_trained_and_logged() {
 
 /// Trains `configs/<file>` for two epochs on few signals; returns the config's path and the run.
 fn train_briefly(scratch: &Scratch, file: &str) -> (String, common::Run) {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let config = common::workspace()
         .join("configs")
         .join(file)
         .display()

@@ -1,16 +1,14 @@
 //! The fluid-dynamics plugin end to end: the quick Burgers config trains a FluidDecoder and
 //! evaluates it by autoregressive rollout, writing the per-step table.
 
-mod common;
-
-use std::path::Path;
+use stoker_testing as common;
 
 use common::{Scratch, summary_f64};
 
 #[test]
 fn burgers_quick_test_rolls_out_every_step_and_writes_the_table() {
     let scratch = Scratch::new("burgers");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = common::workspace();
     let config = repo.join("configs/burgers_decoder_quick.yaml");
     let data = format!(
         "data.args.file={}",

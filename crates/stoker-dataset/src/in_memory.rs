@@ -26,6 +26,9 @@ pub struct BatchOptions {
 /// The highest tensor rank (samples dimension included) a data tensor may have.
 pub const MAX_RANK: usize = 6;
 
+/// Runs `$body` with the const `$r` set to `$rank` (1 to [`MAX_RANK`]), else `$otherwise`: a
+/// tensor rank known at run time, as Burn's const-generic rank.
+#[macro_export]
 macro_rules! by_rank {
     ($rank:expr, $r:ident => $body:expr, $otherwise:expr) => {
         match $rank {

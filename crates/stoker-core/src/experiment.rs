@@ -8,10 +8,10 @@ use serde_yaml::{Mapping, Value};
 
 use crate::config::{ConfigError, PathStep, RawConfig, parse_path};
 use crate::device::DeviceChoice;
-use crate::registry::{self, AnySpec, ArgsError, Kind, Registration, closest, closest_of};
+use crate::registry::{self, ArgsError, Registration, closest, closest_of};
 use crate::spec::{
     AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
-    OptimizerSpec, PhysicsSpec, PrecisionSpec, SchedulerSpec, StrategySpec, TrainerSpec,
+    OptimizerSpec, SchedulerSpec, TrainerSpec,
 };
 
 /// `environment:`: where and how the run happens.
@@ -37,13 +37,7 @@ fn default_output_dir() -> PathBuf {
     PathBuf::from("runs")
 }
 
-/// Ties a spec trait object to its [`Kind`].
-pub trait SpecKind {
-    /// The kind.
-    const KIND: Kind;
-    /// Takes the spec out of an [`AnySpec`] of this kind.
-    fn from_any(spec: AnySpec) -> Option<Box<Self>>;
-}
+pub use crate::registry::SpecKind;
 
 /// A component selected by the experiment file.
 pub struct Component<S: ?Sized> {
@@ -66,21 +60,10 @@ impl<S: ?Sized> Component<S> {
     }
 }
 
-/// The [`SpecKind`] impls, [`Experiment`] with one field per top-level section, and
+/// [`Experiment`] with one field per top-level section, and
 /// [`TOP_LEVEL_KEYS`], from the table of kinds (`kinds.in.rs`).
 macro_rules! kinds {
     ($( $(#[$doc:meta])* $variant:ident $name:literal $spec:ident [$($section:tt)*] ),* $(,)?) => {
-        $(
-            impl SpecKind for dyn $spec {
-                const KIND: Kind = Kind::$variant;
-                fn from_any(spec: AnySpec) -> Option<Box<Self>> {
-                    match spec {
-                        AnySpec::$variant(spec) => Some(spec),
-                        _ => None,
-                    }
-                }
-            }
-        )*
         kinds!(@sections [] $( $spec [$($section)*] )*);
     };
     // Collects the top-level sections (`FIELD "key" Spec (shape)`), leaving out nested kinds.

@@ -60,12 +60,32 @@ macro_rules! kinds {
         pub enum AnySpec {
             $( $(#[$doc])* $variant(Box<dyn $spec>), )*
         }
+
+        $(
+            impl SpecKind for dyn $spec {
+                const KIND: Kind = Kind::$variant;
+                fn from_any(spec: AnySpec) -> Option<Box<Self>> {
+                    match spec {
+                        AnySpec::$variant(spec) => Some(spec),
+                        _ => None,
+                    }
+                }
+            }
+        )*
     };
     (@at nested $where:literal) => { $where };
     (@at $shape:ident $field:ident $key:literal $($default:tt)*) => { concat!("`", $key, ":`") };
 }
 
 include!("kinds.in.rs");
+
+/// Ties a spec trait object to its [`Kind`].
+pub trait SpecKind {
+    /// The kind.
+    const KIND: Kind;
+    /// Takes the spec out of an [`AnySpec`] of this kind.
+    fn from_any(spec: AnySpec) -> Option<Box<Self>>;
+}
 
 impl Kind {
     /// Parses a kind name; plurals (`metrics`, `loggers`) are accepted too.
@@ -260,10 +280,7 @@ impl Named {
 
     /// Parses it as a component of `S`'s kind: `at` is where it sits in the outer args
     /// (`strategy`), so that errors name the argument below it.
-    pub fn parse<S: ?Sized + crate::experiment::SpecKind>(
-        &self,
-        at: &str,
-    ) -> Result<Box<S>, BuildError> {
+    pub fn parse<S: ?Sized + SpecKind>(&self, at: &str) -> Result<Box<S>, BuildError> {
         let parsed =
             parse_nested(S::KIND, &self.name, self.args.clone(), at).map_err(|mut e| {
                 // A bare name (`strategy: ddp`) has no `name:` key to point at.

@@ -82,9 +82,8 @@ pub struct Fit<'r> {
 
 impl<'r> Fit<'r> {
     /// Sets a fit up from the runner's parts (and the optimizer state of the checkpoint it
-    /// resumes from, if any); returns the rest of the checkpoint for [`restore`].
-    ///
-    /// [`restore`]: crate::connectors::checkpoint::restore
+    /// resumes from, if any); returns the rest of the checkpoint, which the checkpoint connector
+    /// restores.
     pub fn new(
         args: &'r LoopArgs,
         strategy: &'r mut dyn Strategy,

@@ -114,7 +114,9 @@ fn end(fit: &mut Fit<'_>, plan: EpochPlan, started: Instant) -> Result<()> {
     fit.state.epoch += 1;
     fit.state.batch = 0;
     fit.logs.flush()?;
-    write_pending(fit, false)
+    write_pending(fit, false)?;
+    // Every process has the epoch's checkpoints before any starts the next epoch.
+    fit.strategy.barrier()
 }
 
 /// The epoch's remaining batches, with `num_workers` threads preparing them ahead.

@@ -65,6 +65,7 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
     let n = fit.train_batches()?;
     fit.hook(n, |c, ctx| c.on_fit_end(ctx))?;
     write_pending(fit, false)?;
+    fit.strategy.barrier()?;
     let test_metrics = test_after_fit(fit)?;
     fit.logs.flush()?;
     let (args, state) = (fit.args, &fit.state);

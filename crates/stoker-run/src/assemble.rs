@@ -20,7 +20,7 @@ pub struct Assembled {
     pub parts: TrainingParts,
     /// The loop.
     pub trainer: Box<dyn Trainer>,
-    /// Seconds the components took to build.
+    /// Seconds the experiment took to load and build.
     pub built_seconds: f64,
 }
 

@@ -53,17 +53,24 @@ pub use assemble::{Assembled, panic_message};
 pub use train::{RunError, TrainOptions, Trained};
 
 use std::path::Path;
+use std::time::Instant;
 
 use stoker::config::ConfigError;
 
 /// Loads the experiment file `config`, applies `sets` (`trainer.args.max_epochs=5`) and builds
 /// it, ready to [`train`](Assembled::train).
 pub fn setup(config: &Path, sets: &[String]) -> Result<Assembled, ConfigError> {
-    assemble::assemble(assemble::load(config, sets)?)
+    let started = Instant::now();
+    let mut assembled = assemble::assemble(assemble::load(config, sets)?)?;
+    assembled.built_seconds = started.elapsed().as_secs_f64();
+    Ok(assembled)
 }
 
 /// [`setup`] from YAML text: `extends:` paths are relative to the working directory and the
 /// run is named by the text's `name:` (else `experiment`).
 pub fn setup_from_yaml(yaml: &str, sets: &[String]) -> Result<Assembled, ConfigError> {
-    assemble::assemble(assemble::load_yaml(yaml, sets)?)
+    let started = Instant::now();
+    let mut assembled = assemble::assemble(assemble::load_yaml(yaml, sets)?)?;
+    assembled.built_seconds = started.elapsed().as_secs_f64();
+    Ok(assembled)
 }

@@ -191,6 +191,20 @@ pub fn harmless(path: &str) -> bool {
     )
 }
 
+/// Keys a newer stoker writes into `config.yaml` with the value that means what the run did
+/// before they existed: a checkpoint written without them resumes as if it had them.
+const ADDED_WITH_DEFAULTS: [(&str, &str); 2] = [
+    ("trainer.args.strategy", "\"auto\""),
+    ("trainer.args.precision", "\"32-true\""),
+];
+
+/// Whether a difference is a key added since the checkpoint was written, at its default.
+fn added_at_default(path: &str, change: &str) -> bool {
+    ADDED_WITH_DEFAULTS
+        .iter()
+        .any(|(key, default)| path == *key && change == format!("(absent) -> {default}"))
+}
+
 /// Checks a checkpoint's config against the experiment.
 pub fn check_config(
     resume: &Resume,
@@ -198,7 +212,7 @@ pub fn check_config(
     allow_change: bool,
 ) -> Result<(), Refusal> {
     let mut diff = config_diff(&resume.state.config, &experiment.resolved_yaml());
-    diff.retain(|(k, _)| !harmless(k));
+    diff.retain(|(k, change)| !harmless(k) && !added_at_default(k, change));
     if diff.is_empty() {
         return Ok(());
     }
@@ -275,6 +289,20 @@ mod tests {
             ]
         );
         assert!(incompatible("model.args.sizes"));
+
+        // A checkpoint from before `strategy` and `precision` were written resumes as if it had
+        // their defaults; another value is a change.
+        let before = "trainer: {name: T, args: {max_epochs: 3}}\n";
+        let now = "trainer: {name: T, args: {max_epochs: 3, strategy: auto, precision: 32-true}}\n";
+        let diff = config_diff(before, now);
+        assert_eq!(diff.len(), 2);
+        assert!(diff.iter().all(|(k, c)| added_at_default(k, c)), "{diff:?}");
+        let other = now.replace("32-true", "bf16-mixed");
+        let diff = config_diff(before, &other);
+        assert!(
+            !diff.iter().all(|(k, c)| added_at_default(k, c)),
+            "{diff:?}"
+        );
         assert!(incompatible("optimizer.name"));
         assert!(!incompatible("optimizer.args.lr"));
     }

@@ -7,7 +7,6 @@ use stoker::augment::Augmentation;
 use stoker::burn::optim::ModuleOptimizer;
 use stoker::burn::tensor::Bytes;
 use stoker::callback::{Callback, Control, HookContext};
-use stoker::console;
 use stoker::data::{DataModule, Order, Split};
 use stoker::error::{Result, StokerError};
 use stoker::logger::{Loggers, RunInfo};
@@ -146,8 +145,9 @@ impl<'r> Fit<'r> {
         &self.logs.loggers
     }
 
-    /// Runs `f` on every callback, then takes in what they asked for: notes are printed,
-    /// values logged, a stop request kept, checkpoints queued, the best checkpoint noted.
+    /// Runs `f` on every callback (each one's notes printed as it returns), then takes in what
+    /// they asked for: values logged, a stop request kept, checkpoints queued, the best
+    /// checkpoint noted.
     pub fn hook(
         &mut self,
         batches_in_epoch: usize,
@@ -169,9 +169,6 @@ impl<'r> Fit<'r> {
             control: &mut control,
         };
         self.callbacks.call(&mut ctx, f)?;
-        for note in std::mem::take(&mut control.notes) {
-            console::note(note);
-        }
         if !control.log.is_empty() {
             self.log(std::mem::take(&mut control.log))?;
         }

@@ -182,7 +182,9 @@ impl StepContext<'_> {
         grads
     }
 
-    /// Logs `value` as `name` at this optimizer step (a row of `metrics.csv`).
+    /// Logs `value` as `name` at the optimizer step this micro-batch is part of (a row of
+    /// `metrics.csv`, written once the step is taken; with accumulation, the last micro-batch's
+    /// value of a name wins).
     pub fn log(&mut self, name: impl Into<String>, value: f64) {
         self.logged.push((name.into(), value));
     }

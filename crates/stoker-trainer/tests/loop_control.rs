@@ -98,3 +98,22 @@ fn the_implicit_checkpoint_is_added_when_none_is_configured() {
         "the loss falls as w approaches 3: the last epoch is the best"
     );
 }
+
+/// `max_time` is a `Timer` the loop adds: a budget already spent when the fit starts (a resumed
+/// run that stopped on it) trains nothing more, and the reason is `max_time reached`.
+#[test]
+fn a_spent_time_budget_stops_before_the_first_step() {
+    let run = run_info("max-time");
+    let (report, records) = fit(
+        &run,
+        &args("max_epochs: 3\nmax_time: 0\nenable_checkpointing: false"),
+        Ramp::new(10, 1, 0),
+        0.5,
+        DefaultStep,
+        Recorder::default(),
+        None,
+    );
+    assert_eq!((report.epochs, report.global_step), (0, 0));
+    assert_eq!(report.stopped_early.as_deref(), Some("max_time reached"));
+    assert!(records.at("step").is_empty());
+}

@@ -103,3 +103,20 @@ fn the_steps_state_is_checkpointed_and_restored_on_resume() {
     assert_eq!(calls, [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]);
     assert_eq!(*again.weights.lock().unwrap().last().unwrap(), final_weight);
 }
+
+#[test]
+fn values_a_step_logs_land_on_the_optimizer_step_they_make() {
+    let run = run_info("seam-accumulate");
+    let (report, records) = fit(
+        &run,
+        &args("max_epochs: 1\naccumulate_grad_batches: 2\nenable_checkpointing: false"),
+        Ramp::new(6, 1, 0),
+        0.5,
+        Doubling::default(),
+        Recorder::default(),
+        None,
+    );
+    assert_eq!(report.global_step, 3);
+    // Six micro-batches, two per step: each step's row holds its last micro-batch's count.
+    assert_eq!(records.logged("calls"), [(1, 2.0), (2, 4.0), (3, 6.0)]);
+}

@@ -13,6 +13,10 @@ use stoker::training::{
 };
 
 /// Physics-informed training: the loss on the data plus lambda x a PDE residual, with lambda adapted every update_every steps by learning-rate annealing (Wang, Teng & Perdikaris 2021): lambda_hat = max|grad data loss| / mean|grad residual|, lambda = (1 - alpha) lambda + alpha lambda_hat; logs lambda as lambda_pde every step, and the residual as train_loss_pde and val_loss_pde.
+///
+/// On the steps that update lambda the model runs forward twice (with the same random draws):
+/// Burn frees the graph it back-propagates, and each term needs its own gradients. A model with
+/// batch norm updates its running statistics twice on those steps.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[component(trainer, name = "PINN_trainer")]
 pub struct PinnTrainerSpec {

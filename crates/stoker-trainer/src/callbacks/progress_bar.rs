@@ -134,8 +134,12 @@ impl Callback for ProgressBar {
         Ok(())
     }
 
-    fn on_validation_start(&mut self, _ctx: &mut HookContext<'_>) -> Result<()> {
-        self.finish_bar();
+    fn on_validation_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
+        // The epoch line replaces the bar after the epoch's last validation; one inside the
+        // epoch leaves it.
+        if ctx.position.batch >= ctx.position.batches_in_epoch {
+            self.finish_bar();
+        }
         Ok(())
     }
 

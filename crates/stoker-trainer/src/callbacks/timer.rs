@@ -66,17 +66,19 @@ impl Timer {
         if let Some(budget) = self.spec.duration
             && self.elapsed() >= budget.0.as_secs_f64()
         {
-            ctx.control.stop(format!(
-                "{}: the time budget of {budget} is spent",
-                self.label
-            ));
+            ctx.control.stop(match self.label {
+                "max_time" => "max_time reached".to_string(),
+                label => format!("{label}: the time budget of {budget} is spent"),
+            });
         }
     }
 }
 
 impl Callback for Timer {
-    fn on_fit_start(&mut self, _ctx: &mut HookContext<'_>) -> Result<()> {
+    fn on_fit_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
         self.started = Some(Instant::now());
+        // A resumed run whose budget is already spent trains no further.
+        self.check_budget(ctx);
         Ok(())
     }
 

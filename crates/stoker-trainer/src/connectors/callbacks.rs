@@ -7,6 +7,7 @@
 //! for `max_time`, and the progress bar with the epoch line (last).
 
 use stoker::callback::{BestCheckpoint, Callback, HookContext};
+use stoker::console;
 use stoker::error::{Result, StokerError};
 
 use crate::args::LoopArgs;
@@ -28,6 +29,7 @@ pub struct CallbackConnector {
 }
 
 /// The callbacks' states, as a checkpoint keeps them.
+#[derive(Clone)]
 pub struct CallbackStates {
     /// The configured callbacks' names and states, in the order they run.
     pub configured: Vec<(String, serde_json::Value)>,
@@ -65,11 +67,13 @@ impl CallbackConnector {
                 Box::new(ModelCheckpoint::implicit(monitor)),
             ));
         }
+        // Checkpointing callbacks run after the others (they see what the others logged).
+        slots.sort_by_key(|s| s.callback.runs_last());
+        // The time budget after them: a stop another callback asks for in the same hook keeps
+        // its reason.
         if let Some(budget) = args.max_time {
             slots.push(implicit("Timer", Box::new(Timer::max_time(budget))));
         }
-        // Checkpointing callbacks run after the others (they see what the others logged).
-        slots.sort_by_key(|s| s.callback.runs_last());
         slots.push(implicit(
             "ProgressBar",
             Box::new(ProgressBar::new(
@@ -82,14 +86,19 @@ impl CallbackConnector {
     }
 
     /// Runs `f` on every callback with `ctx` (whose `control` collects what they ask for).
+    /// The notes a callback asks to print are printed as soon as it returns, so that they come
+    /// before what a later one prints (the epoch line last).
     pub fn call(
         &mut self,
         ctx: &mut HookContext<'_>,
         mut f: impl FnMut(&mut dyn Callback, &mut HookContext<'_>) -> Result<()>,
     ) -> Result<()> {
         for slot in self.slots.iter_mut() {
-            f(slot.callback.as_mut(), ctx)
-                .map_err(|e| StokerError::msg(format!("callback {}: {e}", slot.name)))?;
+            let result = f(slot.callback.as_mut(), ctx);
+            for note in std::mem::take(&mut ctx.control.notes) {
+                console::note(note);
+            }
+            result.map_err(|e| StokerError::msg(format!("callback {}: {e}", slot.name)))?;
         }
         Ok(())
     }
@@ -117,7 +126,9 @@ impl CallbackConnector {
 
     /// Restores the states a checkpoint (`path`) kept: the configured callbacks must be those
     /// it was written with; an implicit one takes the saved state of its name, if any.
-    pub fn restore(&mut self, saved: &CallbackStates, path: &str) -> Result<()> {
+    /// `elapsed` (the checkpoint's training time) stands for the state of a `max_time` timer a
+    /// checkpoint without one did not keep.
+    pub fn restore(&mut self, saved: &CallbackStates, path: &str, elapsed: f64) -> Result<()> {
         let names = |list: &[(String, serde_json::Value)]| {
             list.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
         };
@@ -127,6 +138,7 @@ impl CallbackConnector {
             .filter(|s| !s.implicit)
             .map(|s| s.name.clone())
             .collect();
+        let saved = &self.legacy_layout(saved, &ours);
         if names(&saved.configured) != ours {
             return Err(StokerError::msg(format!(
                 "{path}: it was written with callbacks [{}], the config has [{}]",
@@ -141,10 +153,106 @@ impl CallbackConnector {
             } else {
                 configured.next()
             };
-            if let Some((_, state)) = state {
-                slot.callback.on_load_checkpoint(state)?;
+            match state {
+                Some((_, state)) => slot.callback.on_load_checkpoint(state)?,
+                None if slot.implicit && slot.name == "Timer" => slot
+                    .callback
+                    .on_load_checkpoint(&serde_json::json!({ "elapsed": elapsed }))?,
+                None => {}
             }
         }
         Ok(())
+    }
+
+    /// A checkpoint written before implicit callbacks were kept apart listed them with the
+    /// configured ones: those of an implicit callback's name that no configured callback has
+    /// are taken as implicit.
+    fn legacy_layout(&self, saved: &CallbackStates, ours: &[String]) -> CallbackStates {
+        if !saved.implicit.is_empty() {
+            return saved.clone();
+        }
+        let implicit_names: Vec<&str> = self
+            .slots
+            .iter()
+            .filter(|s| s.implicit)
+            .map(|s| s.name.as_str())
+            .collect();
+        let (implicit, configured) =
+            saved.configured.iter().cloned().partition(|(name, _)| {
+                implicit_names.contains(&name.as_str()) && !ours.contains(name)
+            });
+        CallbackStates {
+            configured,
+            implicit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Keeps the state it is given.
+    struct Keeper(Arc<Mutex<Option<serde_json::Value>>>);
+
+    impl Callback for Keeper {
+        fn on_load_checkpoint(&mut self, state: &serde_json::Value) -> Result<()> {
+            *self.0.lock().unwrap() = Some(state.clone());
+            Ok(())
+        }
+    }
+
+    fn connector(loaded: &Arc<Mutex<Option<serde_json::Value>>>) -> CallbackConnector {
+        let args: LoopArgs = stoker::__private::serde_yaml::from_str("max_epochs: 1").unwrap();
+        let keeper: Box<dyn Callback> = Box::new(Keeper(Arc::clone(loaded)));
+        CallbackConnector::configure(vec![("Keeper".into(), keeper)], &args, true)
+    }
+
+    #[test]
+    fn states_keep_implicit_callbacks_apart_and_older_checkpoints_still_restore() {
+        let loaded = Arc::new(Mutex::new(None));
+        let mut callbacks = connector(&loaded);
+        let states = callbacks.states().unwrap();
+        let names = |list: &[(String, serde_json::Value)]| -> Vec<String> {
+            list.iter().map(|(n, _)| n.clone()).collect()
+        };
+        assert_eq!(names(&states.configured), ["Keeper"]);
+        assert_eq!(
+            names(&states.implicit),
+            ["ModelSummary", "ModelCheckpoint", "ProgressBar"]
+        );
+
+        // Written before implicit callbacks were kept apart: the implicit checkpoint among the
+        // configured ones.
+        let legacy = CallbackStates {
+            configured: vec![
+                ("Keeper".into(), serde_json::json!(7)),
+                (
+                    "ModelCheckpoint".into(),
+                    serde_json::json!({"kept": [], "last_check_step": 3}),
+                ),
+            ],
+            implicit: Vec::new(),
+        };
+        connector(&loaded)
+            .restore(&legacy, "old.safetensors", 0.0)
+            .unwrap();
+        assert_eq!(*loaded.lock().unwrap(), Some(serde_json::json!(7)));
+
+        // Other configured callbacks than the checkpoint's are refused, naming both lists.
+        let other = CallbackStates {
+            configured: vec![("EarlyStopping".into(), serde_json::Value::Null)],
+            implicit: Vec::new(),
+        };
+        let error = connector(&loaded)
+            .restore(&other, "x.safetensors", 0.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("written with callbacks [EarlyStopping], the config has [Keeper]"),
+            "{error}"
+        );
     }
 }

@@ -136,7 +136,13 @@ fn run_batches(fit: &mut Fit<'_>, plan: EpochPlan) -> Result<EpochEnd> {
     );
     std::thread::scope(|scope| {
         let strategy = &*fit.strategy;
-        let open = || strategy.epoch(&*data, Split::Train, plan.epoch, order);
+        let open = || {
+            strategy
+                .epoch(&*data, Split::Train, plan.epoch, order)
+                .map_err(|e| {
+                    StokerError::msg(format!("epoch {}, train batch {first}: {e}", plan.epoch))
+                })
+        };
         let mut batches = Batches::start(scope, prepare, open, first, plan.n, workers, prefetch)?;
         run_steps(fit, &mut batches, plan)
     })

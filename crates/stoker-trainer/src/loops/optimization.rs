@@ -47,10 +47,11 @@ impl MicroBatch {
     }
 }
 
-/// The gradients of the optimizer step being accumulated.
+/// The gradients of the optimizer step being accumulated, and what its micro-batches logged.
 #[derive(Default)]
 pub struct Accumulation {
     grads: Option<GradientsParams>,
+    logged: Vec<(String, f64)>,
 }
 
 impl Accumulation {
@@ -87,7 +88,7 @@ impl Accumulation {
             logged: Vec::new(),
         };
         let out = fit.step.training_step(&mut ctx).map_err(at)?;
-        let logged = std::mem::take(&mut ctx.logged);
+        self.logged.append(&mut ctx.logged);
         if fit.args.detect_anomaly {
             let place = Place {
                 epoch,
@@ -135,9 +136,11 @@ impl Accumulation {
                     ("lr".into(), fit.state.step_lr),
                 ])?;
             }
-        }
-        if !logged.is_empty() {
-            fit.log(logged)?;
+            // What the step's micro-batches logged, at the step they made (the last value of
+            // a name wins).
+            if !self.logged.is_empty() {
+                fit.log(std::mem::take(&mut self.logged))?;
+            }
         }
         Ok(micro)
     }

@@ -91,6 +91,8 @@ pub struct HookContext<'a> {
     pub run_dir: &'a Path,
     /// The learning rate of the next optimizer step.
     pub lr: f64,
+    /// Seconds trained, time before a resume included (what `max_time` bounds).
+    pub elapsed: f64,
     /// The optimizer's registered name.
     pub optimizer: &'a str,
     /// `trainer.args.log_every_n_steps`: how often step-level values are logged.

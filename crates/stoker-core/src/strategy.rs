@@ -56,11 +56,6 @@ pub trait Strategy: Send {
         true
     }
 
-    /// The number of processes.
-    fn world_size(&self) -> usize {
-        1
-    }
-
     /// Waits until every process reaches this point.
     fn barrier(&mut self) -> Result<()> {
         Ok(())

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
@@ -45,8 +46,8 @@ pub struct TrainingParts {
     pub device: Device,
     /// `environment.seed`.
     pub seed: u64,
-    /// The data.
-    pub data: Box<dyn DataModule>,
+    /// The data (shared with the threads that prepare batches ahead).
+    pub data: Arc<dyn DataModule>,
     /// The model, initialized on `device.autodiff()`.
     pub model: Box<dyn DynModel>,
     /// The loss.
@@ -64,8 +65,9 @@ pub struct TrainingParts {
     pub loggers: Loggers,
     /// The callbacks, with their registered names, in config order.
     pub callbacks: Vec<(String, Box<dyn Callback>)>,
-    /// The augmentations of training batches, in config order.
-    pub augmentations: Vec<Box<dyn Augmentation>>,
+    /// The augmentations of training batches, in config order (shared with the threads that
+    /// prepare batches ahead).
+    pub augmentations: Arc<Vec<Box<dyn Augmentation>>>,
     /// The checkpoint to resume from, if resuming.
     pub resume: Option<Resume>,
 }

@@ -142,37 +142,35 @@ enum SerdeDefault {
     Path(syn::ExprPath),
 }
 
-/// Whether `attrs` hold the serde flag `name` (`#[serde(flatten)]`, `#[serde(deny_unknown_fields)]`).
-fn serde_flag(attrs: &[Attribute], name: &str) -> syn::Result<bool> {
-    let mut found = false;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident(name) {
-                found = true;
-            } else if meta.input.peek(syn::Token![=]) {
-                let _: Expr = meta.value()?.parse()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-                let _: TokenStream2 = _content.parse()?;
-            }
-            Ok(())
-        })?;
-    }
-    Ok(found)
+/// What the derive reads of `#[serde(...)]` attributes.
+struct SerdeOptions {
+    /// `default` or `default = "path"`.
+    default: SerdeDefault,
+    /// `flatten`.
+    flatten: bool,
+    /// `deny_unknown_fields`.
+    deny_unknown_fields: bool,
 }
 
-fn serde_default(attrs: &[Attribute]) -> syn::Result<SerdeDefault> {
-    let mut result = SerdeDefault::None;
+fn serde_options(attrs: &[Attribute]) -> syn::Result<SerdeOptions> {
+    let mut options = SerdeOptions {
+        default: SerdeDefault::None,
+        flatten: false,
+        deny_unknown_fields: false,
+    };
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("default") {
-                if meta.input.peek(syn::Token![=]) {
+                options.default = if meta.input.peek(syn::Token![=]) {
                     let value: syn::LitStr = meta.value()?.parse()?;
-                    result = SerdeDefault::Path(value.parse()?);
+                    SerdeDefault::Path(value.parse()?)
                 } else {
-                    result = SerdeDefault::Trait;
-                }
+                    SerdeDefault::Trait
+                };
+            } else if meta.path.is_ident("flatten") {
+                options.flatten = true;
+            } else if meta.path.is_ident("deny_unknown_fields") {
+                options.deny_unknown_fields = true;
             } else if meta.input.peek(syn::Token![=]) {
                 // Another `key = value` serde option: consume its value.
                 let _: Expr = meta.value()?.parse()?;
@@ -184,7 +182,7 @@ fn serde_default(attrs: &[Attribute]) -> syn::Result<SerdeDefault> {
             Ok(())
         })?;
     }
-    Ok(result)
+    Ok(options)
 }
 
 fn is_option(ty: &Type) -> bool {
@@ -211,7 +209,8 @@ fn type_text(ty: &Type) -> String {
 /// The `SpecArgs` impl of a struct, and the types of its `#[serde(flatten)]` fields.
 fn args_impl(input: &DeriveInput) -> syn::Result<(TokenStream2, Vec<Type>)> {
     let ident = &input.ident;
-    let struct_default = matches!(serde_default(&input.attrs)?, SerdeDefault::Trait);
+    let struct_options = serde_options(&input.attrs)?;
+    let struct_default = matches!(struct_options.default, SerdeDefault::Trait);
     let fields = match &input.data {
         Data::Struct(s) => match &s.fields {
             Fields::Named(named) => named.named.iter().collect::<Vec<_>>(),
@@ -236,7 +235,8 @@ fn args_impl(input: &DeriveInput) -> syn::Result<(TokenStream2, Vec<Type>)> {
     for field in fields {
         let field_ident = field.ident.as_ref().unwrap();
         let ty = &field.ty;
-        if serde_flag(&field.attrs, "flatten")? {
+        let options = serde_options(&field.attrs)?;
+        if options.flatten {
             pushes.push(quote! {
                 args.extend(<#ty as ::stoker::registry::SpecArgs>::args());
             });
@@ -246,7 +246,7 @@ fn args_impl(input: &DeriveInput) -> syn::Result<(TokenStream2, Vec<Type>)> {
         let field_name = field_ident.to_string();
         let ty_text = type_text(ty);
         let doc = first_paragraph(&doc_text(&field.attrs));
-        let default = match serde_default(&field.attrs)? {
+        let default = match options.default {
             SerdeDefault::Path(path) => quote! {
                 ::core::option::Option::Some(::stoker::registry::default_text(&#path()))
             },
@@ -272,7 +272,7 @@ fn args_impl(input: &DeriveInput) -> syn::Result<(TokenStream2, Vec<Type>)> {
             });
         });
     }
-    if !flattened.is_empty() && serde_flag(&input.attrs, "deny_unknown_fields")? {
+    if !flattened.is_empty() && struct_options.deny_unknown_fields {
         return Err(syn::Error::new_spanned(
             ident,
             "serde does not support `deny_unknown_fields` with `flatten`; leave it out: \

@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Arc;
 
 use stoker::config::{ConfigError, PathStep, RawConfig};
 use stoker::data::{Order, Split};
@@ -160,7 +161,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
     let mut parts = TrainingParts {
         device,
         seed: env.seed,
-        data,
+        data: Arc::from(data),
         model,
         loss,
         metrics,
@@ -169,7 +170,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         scheduler,
         loggers: Loggers::new(loggers),
         callbacks,
-        augmentations,
+        augmentations: Arc::new(augmentations),
         resume: None,
     };
     trial_batch(&experiment, &mut parts)?;

@@ -1,22 +1,15 @@
 //! One fit's parts and state: what the loops and the checkpoint connector work on, and the two
 //! things every part of the loop does, calling a hook on every callback and logging a value.
 
-use std::sync::Arc;
-
-use stoker::augment::Augmentation;
 use stoker::burn::optim::ModuleOptimizer;
 use stoker::burn::tensor::Bytes;
 use stoker::callback::{Callback, Control, HookContext};
-use stoker::data::{DataModule, Order, Split};
+use stoker::data::{Order, Split};
 use stoker::error::{Result, StokerError};
-use stoker::logger::{Loggers, RunInfo};
-use stoker::loss::Loss;
-use stoker::model::DynModel;
+use stoker::logger::RunInfo;
 use stoker::precision::Precision;
-use stoker::prelude::Device;
-use stoker::schedule::LrScheduler;
 use stoker::strategy::Strategy;
-use stoker::trainer::{Resume, SplitMetrics, TrainingParts};
+use stoker::trainer::{Resume, TrainingParts};
 
 use crate::args::LoopArgs;
 use crate::connectors::callbacks::CallbackConnector;
@@ -26,30 +19,6 @@ use crate::profile::StepProfile;
 use crate::signals::Interrupt;
 use crate::state::LoopState;
 use crate::step::TrainingStep;
-
-/// The components a fit trains with.
-pub struct Parts {
-    /// The device the data lives on; the model trains on its autodiff variant.
-    pub device: Device,
-    /// `environment.seed`.
-    pub seed: u64,
-    /// The data.
-    pub data: Arc<dyn DataModule>,
-    /// The model.
-    pub model: Box<dyn DynModel>,
-    /// The loss.
-    pub loss: Box<dyn Loss>,
-    /// The metrics of each split.
-    pub metrics: SplitMetrics,
-    /// The optimizer.
-    pub optimizer: ModuleOptimizer,
-    /// The optimizer's registered name.
-    pub optimizer_name: String,
-    /// The learning-rate scheduler.
-    pub scheduler: Box<dyn LrScheduler>,
-    /// The augmentations of training batches.
-    pub augmentations: Arc<Vec<Box<dyn Augmentation>>>,
-}
 
 /// A fit in progress.
 pub struct Fit<'r> {
@@ -63,8 +32,9 @@ pub struct Fit<'r> {
     pub precision: &'r mut dyn Precision,
     /// The training step.
     pub step: &'r mut dyn TrainingStep,
-    /// The components.
-    pub parts: Parts,
+    /// The components (the loggers, callbacks and checkpoint to resume from taken out: the
+    /// connectors and [`Fit::new`] hold them).
+    pub parts: TrainingParts,
     /// Where the loop is.
     pub state: LoopState,
     /// The loggers and the latest values.
@@ -88,48 +58,24 @@ impl<'r> Fit<'r> {
         strategy: &'r mut dyn Strategy,
         precision: &'r mut dyn Precision,
         step: &'r mut dyn TrainingStep,
-        parts: TrainingParts,
+        mut parts: TrainingParts,
         run: &'r RunInfo,
     ) -> Result<(Self, Option<Resume>)> {
-        let TrainingParts {
-            device,
-            seed,
-            data,
-            model,
-            loss,
-            metrics,
-            optimizer,
-            optimizer_name,
-            scheduler,
-            loggers,
-            callbacks,
-            augmentations,
-            mut resume,
-        } = parts;
+        let mut resume = parts.resume.take();
         let writing = !args.dev_run() && strategy.is_global_zero();
-        let optimizer = match resume.as_mut() {
-            Some(r) => resumed_optimizer(optimizer, r)?,
-            None => optimizer,
-        };
-        let has_val = data.info().len(Split::Val) > 0;
+        if let Some(r) = resume.as_mut() {
+            parts.optimizer = resumed_optimizer(parts.optimizer, r)?;
+        }
+        let has_val = parts.data.info().len(Split::Val) > 0;
+        let callbacks = std::mem::take(&mut parts.callbacks);
+        let loggers = parts.loggers.clone();
         let fit = Fit {
             args,
             run,
             strategy,
             precision,
             step,
-            parts: Parts {
-                device,
-                seed,
-                data: Arc::from(data),
-                model,
-                loss,
-                metrics,
-                optimizer,
-                optimizer_name,
-                scheduler,
-                augmentations: Arc::new(augmentations),
-            },
+            parts,
             state: LoopState::new(),
             logs: LogConnector::new(loggers, writing),
             callbacks: CallbackConnector::configure(callbacks, args, has_val),
@@ -138,11 +84,6 @@ impl<'r> Fit<'r> {
             interrupt: None,
         };
         Ok((fit, resume))
-    }
-
-    /// The loggers (the runner keeps a handle and closes them).
-    pub fn loggers(&self) -> &Loggers {
-        &self.logs.loggers
     }
 
     /// Runs `f` on every callback (each one's notes printed as it returns), then takes in what
@@ -163,6 +104,7 @@ impl<'r> Fit<'r> {
             device: &self.parts.device,
             run_dir: &self.run.dir,
             lr: self.parts.scheduler.lr(),
+            elapsed: self.state.elapsed(),
             optimizer: &self.parts.optimizer_name,
             log_every_n_steps: self.args.log_every_n_steps,
             is_global_zero: self.strategy.is_global_zero(),

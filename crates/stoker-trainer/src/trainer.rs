@@ -3,10 +3,8 @@
 //! plugin builds both from its spec and returns the `StepTrainer` from `TrainerSpec::build`.
 
 use stoker::error::{BuildError, Result};
-use stoker::experiment::SpecKind;
 use stoker::logger::RunInfo;
 use stoker::precision::Precision;
-use stoker::registry::Named;
 use stoker::spec::{BuildContext, PrecisionSpec, StrategySpec};
 use stoker::strategy::Strategy;
 use stoker::trainer::{FitReport, Trainer, TrainingParts};
@@ -30,8 +28,14 @@ impl Loop {
     /// name.
     pub fn build(args: &LoopArgs, ctx: &BuildContext) -> std::result::Result<Loop, BuildError> {
         args.validate(ctx.data()?)?;
-        let strategy = nested::<dyn StrategySpec>(&args.strategy, "strategy")?.build(ctx)?;
-        let precision = nested::<dyn PrecisionSpec>(&args.precision, "precision")?.build(ctx)?;
+        let strategy = args
+            .strategy
+            .parse::<dyn StrategySpec>("strategy")?
+            .build(ctx)?;
+        let precision = args
+            .precision
+            .parse::<dyn PrecisionSpec>("precision")?
+            .build(ctx)?;
         Ok(Loop {
             args: args.clone(),
             strategy,
@@ -55,14 +59,6 @@ impl Loop {
             run,
         )
     }
-}
-
-/// Parses a component named in the loop's args (`strategy: auto`), errors pointing below `at`.
-fn nested<S: ?Sized + SpecKind>(
-    named: &Named,
-    at: &str,
-) -> std::result::Result<Box<S>, BuildError> {
-    named.parse::<S>(at)
 }
 
 /// A [`Trainer`]: the loop with a training step.

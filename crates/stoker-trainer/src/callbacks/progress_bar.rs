@@ -106,8 +106,8 @@ impl Callback for ProgressBar {
             return Ok(());
         }
         let position = ctx.position;
-        let label = self.label(position.epoch);
-        let bar = self.bar.get_or_insert_with(|| {
+        if self.bar.is_none() {
+            let label = self.label(position.epoch);
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(position.batches_in_epoch as u64),
                 ProgressDrawTarget::stdout(),
@@ -117,9 +117,11 @@ impl Callback for ProgressBar {
             .with_position(position.batch.saturating_sub(1) as u64);
             bar.reset_eta();
             console::set_progress_bar(Some(bar.clone()));
-            bar
-        });
-        bar.set_position(position.batch as u64);
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(position.batch as u64);
+        }
         if self
             .last_message
             .is_none_or(|at| at.elapsed() >= MESSAGE_EVERY)

@@ -24,17 +24,16 @@ fn default_interval() -> String {
     "step".into()
 }
 
-/// The built callback.
+/// The built callback. The budget is checked against the loop's training time
+/// ([`HookContext::elapsed`], which a resume carries on).
 pub struct Timer {
     spec: TimerSpec,
-    /// What the stop reason says the budget was (`Timer`, `max_time`).
-    label: &'static str,
+    /// The stop reason (`max_time reached`); `None` for a configured Timer, whose reason names
+    /// its budget.
+    reason: Option<&'static str>,
     /// Whether it logs the epoch and batch times.
     log_times: bool,
     per_step: bool,
-    /// Time spent in earlier (resumed-from) runs.
-    before: f64,
-    started: Option<Instant>,
     epoch_started: Option<Instant>,
     batches: usize,
 }
@@ -48,27 +47,21 @@ impl Timer {
                 duration: Some(budget),
                 interval: default_interval(),
             },
-            label: "max_time",
+            reason: Some("max_time reached"),
             log_times: false,
             per_step: true,
-            before: 0.0,
-            started: None,
             epoch_started: None,
             batches: 0,
         }
     }
 
-    fn elapsed(&self) -> f64 {
-        self.before + self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
-    }
-
     fn check_budget(&self, ctx: &mut HookContext<'_>) {
         if let Some(budget) = self.spec.duration
-            && self.elapsed() >= budget.0.as_secs_f64()
+            && ctx.elapsed >= budget.0.as_secs_f64()
         {
-            ctx.control.stop(match self.label {
-                "max_time" => "max_time reached".to_string(),
-                label => format!("{label}: the time budget of {budget} is spent"),
+            ctx.control.stop(match self.reason {
+                Some(reason) => reason.to_string(),
+                None => format!("Timer: the time budget of {budget} is spent"),
             });
         }
     }
@@ -76,7 +69,6 @@ impl Timer {
 
 impl Callback for Timer {
     fn on_fit_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
-        self.started = Some(Instant::now());
         // A resumed run whose budget is already spent trains no further.
         self.check_budget(ctx);
         Ok(())
@@ -115,15 +107,6 @@ impl Callback for Timer {
         self.check_budget(ctx);
         Ok(())
     }
-
-    fn on_save_checkpoint(&mut self) -> Result<serde_json::Value> {
-        Ok(serde_json::json!({ "elapsed": self.elapsed() }))
-    }
-
-    fn on_load_checkpoint(&mut self, state: &serde_json::Value) -> Result<()> {
-        self.before = state["elapsed"].as_f64().unwrap_or(0.0);
-        Ok(())
-    }
 }
 
 impl CallbackSpec for TimerSpec {
@@ -140,11 +123,9 @@ impl CallbackSpec for TimerSpec {
         };
         Ok(Box::new(Timer {
             spec: self.clone(),
-            label: "Timer",
+            reason: None,
             log_times: true,
             per_step,
-            before: 0.0,
-            started: None,
             epoch_started: None,
             batches: 0,
         }))

@@ -126,9 +126,7 @@ impl CallbackConnector {
 
     /// Restores the states a checkpoint (`path`) kept: the configured callbacks must be those
     /// it was written with; an implicit one takes the saved state of its name, if any.
-    /// `elapsed` (the checkpoint's training time) stands for the state of a `max_time` timer a
-    /// checkpoint without one did not keep.
-    pub fn restore(&mut self, saved: &CallbackStates, path: &str, elapsed: f64) -> Result<()> {
+    pub fn restore(&mut self, saved: &CallbackStates, path: &str) -> Result<()> {
         let names = |list: &[(String, serde_json::Value)]| {
             list.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
         };
@@ -153,12 +151,8 @@ impl CallbackConnector {
             } else {
                 configured.next()
             };
-            match state {
-                Some((_, state)) => slot.callback.on_load_checkpoint(state)?,
-                None if slot.implicit && slot.name == "Timer" => slot
-                    .callback
-                    .on_load_checkpoint(&serde_json::json!({ "elapsed": elapsed }))?,
-                None => {}
+            if let Some((_, state)) = state {
+                slot.callback.on_load_checkpoint(state)?;
             }
         }
         Ok(())
@@ -237,7 +231,7 @@ mod tests {
             implicit: Vec::new(),
         };
         connector(&loaded)
-            .restore(&legacy, "old.safetensors", 0.0)
+            .restore(&legacy, "old.safetensors")
             .unwrap();
         assert_eq!(*loaded.lock().unwrap(), Some(serde_json::json!(7)));
 
@@ -247,7 +241,7 @@ mod tests {
             implicit: Vec::new(),
         };
         let error = connector(&loaded)
-            .restore(&other, "x.safetensors", 0.0)
+            .restore(&other, "x.safetensors")
             .unwrap_err()
             .to_string();
         assert!(

@@ -126,7 +126,6 @@ pub fn restore(fit: &mut Fit<'_>, resume: Resume) -> Result<()> {
             implicit: saved.implicit_callbacks,
         },
         &path,
-        saved.elapsed_seconds,
     )?;
     fit.step
         .load_state(&saved.step)

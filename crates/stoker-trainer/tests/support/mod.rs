@@ -391,7 +391,7 @@ pub fn fit(
     let parts = TrainingParts {
         device,
         seed: 0,
-        data: Box::new(data),
+        data: std::sync::Arc::new(data),
         model: line(w0),
         loss: Box::new(Mse),
         metrics: SplitMetrics {
@@ -410,7 +410,7 @@ pub fn fit(
             Box::new(Rows(Arc::clone(&records.rows))),
         )]),
         callbacks: vec![("Recorder".into(), Box::new(recorder))],
-        augmentations: Vec::new(),
+        augmentations: Default::default(),
         resume,
     };
     let mut trainer = StepTrainer::new(built, step);

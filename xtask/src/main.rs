@@ -49,6 +49,13 @@ commands:
 ";
 
 fn main() -> ExitCode {
+    // First of all, so that a plugin removed or renamed since the last command (or a branch
+    // without it) leaves no runner naming a crate that is gone: cargo could not load the
+    // workspace for anything else this command does.
+    if let Err(message) = runner::generate() {
+        eprintln!("xtask error: cannot regenerate the runner crate: {message}");
+        return ExitCode::from(1);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(command) = args.first() else {
         eprint!("{USAGE}");

@@ -89,6 +89,7 @@ pub fn create(args: &[String]) -> Result<i32, String> {
         std::fs::create_dir_all(file.parent().unwrap()).map_err(|e| e.to_string())?;
         std::fs::write(&file, content).map_err(|e| format!("{}: {e}", file.display()))?;
     }
+    crate::runner::generate()?;
     println!("created {}", dir.display());
     println!(
         "next: `cargo xtask list loss` shows `{}_mae`; edit src/lib.rs to add your components",

@@ -285,17 +285,18 @@ fn a_changed_config_is_refused_with_a_diff_unless_allowed() {
         "optimizer.args.lr=0.002",
     ]);
     refused.expect_code(2);
-    for expected in [
-        "trainer.args.max_epochs: 3 -> 5",
-        "optimizer.args.lr: 0.001 -> 0.002",
-        "--allow-config-change",
-    ] {
+    for expected in ["optimizer.args.lr: 0.001 -> 0.002", "--allow-config-change"] {
         assert!(
             refused.stderr.contains(expected),
             "`{expected}` missing from\n{}",
             refused.stderr
         );
     }
+    assert!(
+        !refused.stderr.contains("max_epochs"),
+        "a longer run needs no flag:\n{}",
+        refused.stderr
+    );
     let allowed = scratch.stoker(&[
         "train",
         config,
@@ -303,9 +304,20 @@ fn a_changed_config_is_refused_with_a_diff_unless_allowed() {
         "last",
         "--set",
         "trainer.args.max_epochs=5",
+        "--set",
+        "optimizer.args.lr=0.001",
+        "--set",
+        "trainer.args.gradient_clip_val=1.0",
         "--allow-config-change",
     ]);
     allowed.expect_code(0);
+    assert!(
+        allowed
+            .stdout
+            .contains("resuming with a changed config:\n    trainer.args.gradient_clip_val"),
+        "{}",
+        allowed.stdout
+    );
     assert_eq!(summary(&run_dir)["epochs"], 5);
     assert_eq!(
         csv_rows(&run_dir)
@@ -334,6 +346,73 @@ fn a_changed_config_is_refused_with_a_diff_unless_allowed() {
         model.stderr.contains("cannot change on resume"),
         "{}",
         model.stderr
+    );
+}
+
+/// The way a Lightning user trains longer: raise `max_epochs` and resume, no flag. The note says
+/// what changed and, for a schedule that anneals over the run, how it continues.
+#[test]
+fn training_longer_needs_no_flag_and_says_how_the_schedule_continues() {
+    let scratch = Scratch::new("train-longer");
+    let cosine = SHORT.replace(
+        "optimizer: adam\n",
+        "optimizer: adam\nscheduler: {name: cosine, args: {interval: step}}\n",
+    );
+    let (config, run_dir) = trained(&scratch, &cosine);
+    let config = config.to_str().unwrap();
+    let longer = scratch.stoker(&[
+        "train",
+        config,
+        "--resume",
+        "last",
+        "--set",
+        "trainer.args.max_epochs=5",
+        "--set",
+        "trainer.args.log_every_n_steps=2",
+    ]);
+    longer.expect_code(0);
+    assert!(
+        longer.stdout.contains(
+            "resuming with trainer.args.log_every_n_steps: (absent) -> 2, trainer.args.max_epochs: 3 -> 5"
+        ) || longer.stdout.contains(
+            "resuming with trainer.args.log_every_n_steps: 50 -> 2, trainer.args.max_epochs: 3 -> 5"
+        ),
+        "{}",
+        longer.stdout
+    );
+    // 224 training samples in batches of 32: 7 steps per epoch.
+    assert!(
+        longer.stdout.contains(
+            "the learning-rate schedule `cosine` follows the run's length, which was 21 steps (3 epochs) and is now 35 steps (5 epochs): it continues from step 21 on the new plan"
+        ),
+        "{}",
+        longer.stdout
+    );
+    let log = std::fs::read_to_string(run_dir.join("run.log")).unwrap();
+    assert!(log.contains("follows the run's length"), "{log}");
+    assert_eq!(summary(&run_dir)["epochs"], 5);
+
+    // A schedule that does not depend on the length gets no such note.
+    let scratch = Scratch::new("train-longer-constant");
+    let (config, _) = trained(&scratch, SHORT);
+    let longer = scratch.stoker(&[
+        "train",
+        config.to_str().unwrap(),
+        "--resume",
+        "last",
+        "--set",
+        "trainer.args.max_epochs=4",
+    ]);
+    longer.expect_code(0);
+    assert!(
+        longer.stdout.contains("max_epochs: 3 -> 4"),
+        "{}",
+        longer.stdout
+    );
+    assert!(
+        !longer.stdout.contains("learning-rate schedule"),
+        "{}",
+        longer.stdout
     );
 }
 

@@ -47,6 +47,7 @@ pub mod close;
 pub mod normalization;
 pub mod resume;
 pub mod run_log;
+pub mod schedule_change;
 pub mod train;
 
 pub use assemble::{Assembled, panic_message};

@@ -48,60 +48,109 @@ pub fn load(path: &Path) -> Result<Resume, Refusal> {
     })
 }
 
-fn global_step(path: &Path) -> Option<usize> {
-    let checkpoint = checkpoint::load(path).ok()?;
-    let state = CheckpointState::from_checkpoint(path, &checkpoint).ok()?;
-    state.resume.as_ref()?;
-    Some(state.global_step)
+/// The global step of a resumable checkpoint; `Ok(None)` for a weights-only one, `Err` with
+/// the reason for a file that cannot be read as a checkpoint (truncated, corrupt).
+fn global_step(path: &Path) -> Result<Option<usize>, String> {
+    let checkpoint = checkpoint::load(path).map_err(|e| e.to_string())?;
+    let state = CheckpointState::from_checkpoint(path, &checkpoint).map_err(|e| e.to_string())?;
+    Ok(state.resume.is_some().then_some(state.global_step))
+}
+
+/// A checkpoint file passed over because it cannot be read.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display().to_string();
+        let reason = self
+            .reason
+            .strip_prefix(&format!("{path}: "))
+            .unwrap_or(&self.reason);
+        write!(f, "skipped {path}, which cannot be read: {reason}")
+    }
+}
+
+/// The checkpoint a resume starts from, with the files passed over to find it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The checkpoint.
+    pub path: PathBuf,
+    /// Unreadable checkpoints of the run that were passed over (a truncated `last.safetensors`).
+    pub skipped: Vec<Skipped>,
 }
 
 /// The newest resumable checkpoint of the experiment's newest run: `last.safetensors` when
-/// there is one, else the one with the most steps.
-pub fn newest(experiment: &Experiment) -> Option<PathBuf> {
+/// there is one, else the one with the most steps; and the unreadable files passed over.
+pub fn newest(experiment: &Experiment) -> (Option<PathBuf>, Vec<Skipped>) {
     let experiment_dir = experiment.environment.output_dir.join(&experiment.name);
-    let version = latest_version(&experiment_dir)?;
+    let Some(version) = latest_version(&experiment_dir) else {
+        return (None, Vec::new());
+    };
     let dir = experiment_dir
         .join(format!("version_{version}"))
         .join("checkpoints");
     let last = dir.join("last.safetensors");
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return (None, Vec::new());
+    };
+    let mut candidates: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
         .collect();
     candidates.sort();
     let mut best: Option<(usize, PathBuf)> = None;
+    let mut skipped = Vec::new();
     for path in candidates {
-        if let Some(step) = global_step(&path) {
-            let is_last = path == last;
-            match &best {
-                Some((s, p)) if *s > step || (*s == step && *p == last && !is_last) => {}
-                _ => best = Some((step, path)),
+        let step = match global_step(&path) {
+            Ok(Some(step)) => step,
+            Ok(None) => continue,
+            Err(reason) => {
+                skipped.push(Skipped { path, reason });
+                continue;
             }
+        };
+        let is_last = path == last;
+        match &best {
+            Some((s, p)) if *s > step || (*s == step && *p == last && !is_last) => {}
+            _ => best = Some((step, path)),
         }
     }
-    best.map(|(_, p)| p)
+    (best.map(|(_, p)| p), skipped)
 }
 
 /// Resolves `last`, `best` or a path.
-pub fn resolve(which: &str, experiment: &Experiment) -> Result<PathBuf, Refusal> {
+pub fn resolve(which: &str, experiment: &Experiment) -> Result<Found, Refusal> {
     let experiment_dir = experiment.environment.output_dir.join(&experiment.name);
     match which {
-        "last" => newest(experiment).ok_or_else(|| {
-            Refusal::new(
-                format!(
-                    "`--resume last`: no resumable checkpoint under {}",
-                    experiment_dir.display()
-                ),
-                "train without --resume first, or give the checkpoint's path",
-            )
-        }),
+        "last" => {
+            let (path, skipped) = newest(experiment);
+            match path {
+                Some(path) => Ok(Found { path, skipped }),
+                None => Err(Refusal::new(
+                    format!(
+                        "`--resume last`: no resumable checkpoint under {}{}",
+                        experiment_dir.display(),
+                        skipped
+                            .iter()
+                            .map(|s| format!("\n  {s}"))
+                            .collect::<String>()
+                    ),
+                    "train without --resume first, or give the checkpoint's path",
+                )),
+            }
+        }
         "best" => {
             let newest = resolve("last", experiment)?;
-            let resume = load(&newest)?;
-            resume.state.resume.and_then(|r| r.best_checkpoint).filter(|p| p.is_file()).ok_or_else(|| {
+            let resume = load(&newest.path)?;
+            resume.state.resume.and_then(|r| r.best_checkpoint).filter(|p| p.is_file()).map(|path| Found { path, skipped: newest.skipped }).ok_or_else(|| {
                 Refusal::new(
-                    format!("`--resume best`: the run of {} has no best checkpoint", newest.display()),
+                    format!("`--resume best`: the run of {} has no best checkpoint", newest.path.display()),
                     "a best checkpoint needs a ModelCheckpoint with a monitor; resume from `last` or a path",
                 )
             })
@@ -109,7 +158,10 @@ pub fn resolve(which: &str, experiment: &Experiment) -> Result<PathBuf, Refusal>
         path => {
             let path = PathBuf::from(path);
             if path.is_file() {
-                Ok(path)
+                Ok(Found {
+                    path,
+                    skipped: Vec::new(),
+                })
             } else {
                 Err(Refusal::new(
                     format!("checkpoint {} does not exist", path.display()),
@@ -183,12 +235,32 @@ pub fn incompatible(path: &str) -> bool {
     path.starts_with("model.") || path == "optimizer.name"
 }
 
-/// Whether a difference cannot change what is trained: how many threads prepare batches.
-pub fn harmless(path: &str) -> bool {
-    matches!(
-        path,
-        "trainer.args.num_workers" | "trainer.args.prefetch_factor"
-    )
+/// Keys whose change alters only what is still to come, never what was trained: the limits of
+/// the run, validation and logging cadence, the progress bar and model summary, and the threads
+/// that prepare batches. A resume accepts them with a note.
+const CONTINUING: [&str; 17] = [
+    "trainer.args.max_epochs",
+    "trainer.args.min_epochs",
+    "trainer.args.max_steps",
+    "trainer.args.max_time",
+    "trainer.args.limit_train_batches",
+    "trainer.args.limit_val_batches",
+    "trainer.args.limit_test_batches",
+    "trainer.args.check_val_every_n_epoch",
+    "trainer.args.val_check_interval",
+    "trainer.args.num_sanity_val_steps",
+    "trainer.args.test_after_fit",
+    "trainer.args.log_every_n_steps",
+    "trainer.args.enable_progress_bar",
+    "trainer.args.progress_bar_metrics",
+    "trainer.args.enable_model_summary",
+    "trainer.args.num_workers",
+    "trainer.args.prefetch_factor",
+];
+
+/// Whether a difference changes only what is still to train (see [`CONTINUING`]).
+pub fn continuing(path: &str) -> bool {
+    CONTINUING.contains(&path) || path.starts_with("trainer.args.progress_bar_metrics[")
 }
 
 /// Keys a newer stoker writes into `config.yaml` with the value that means what the run did
@@ -205,20 +277,28 @@ fn added_at_default(path: &str, change: &str) -> bool {
         .any(|(key, default)| path == *key && change == format!("(absent) -> {default}"))
 }
 
-/// Checks a checkpoint's config against the experiment.
+/// Checks a checkpoint's config against the experiment. Returns the accepted changes, as
+/// `path: old -> new`, that alter only what is still to train (say them to the user).
 pub fn check_config(
     resume: &Resume,
     experiment: &Experiment,
     allow_change: bool,
-) -> Result<(), Refusal> {
+) -> Result<Vec<String>, Refusal> {
     let mut diff = config_diff(&resume.state.config, &experiment.resolved_yaml());
-    diff.retain(|(k, change)| !harmless(k) && !added_at_default(k, change));
+    diff.retain(|(k, change)| !added_at_default(k, change));
+    let line = |(k, d): &(String, String)| format!("{k}: {d}");
+    let accepted: Vec<String> = diff
+        .iter()
+        .filter(|(k, _)| continuing(k))
+        .map(line)
+        .collect();
+    diff.retain(|(k, _)| !continuing(k));
     if diff.is_empty() {
-        return Ok(());
+        return Ok(accepted);
     }
     let listing = diff
         .iter()
-        .map(|(k, d)| format!("    {k}: {d}"))
+        .map(|d| format!("    {}", line(d)))
         .collect::<Vec<_>>()
         .join("\n");
     let hard: Vec<&String> = diff
@@ -242,14 +322,14 @@ pub fn check_config(
     }
     if allow_change {
         println!("stoker: resuming with a changed config:\n{listing}");
-        return Ok(());
+        return Ok(accepted);
     }
     Err(Refusal::new(
         format!(
             "the config differs from the one {} was written with:\n{listing}",
             resume.path.display()
         ),
-        "resume with the same config, or pass --allow-config-change to accept these changes",
+        "resume with the same config, or pass --allow-config-change to accept these changes (the run's limits, logging and validation cadence, progress bar and workers may change without it)",
     ))
 }
 
@@ -305,5 +385,9 @@ mod tests {
         );
         assert!(incompatible("optimizer.name"));
         assert!(!incompatible("optimizer.args.lr"));
+        assert!(continuing("trainer.args.max_epochs"));
+        assert!(continuing("trainer.args.progress_bar_metrics[0]"));
+        assert!(!continuing("trainer.args.accumulate_grad_batches"));
+        assert!(!continuing("optimizer.args.lr"));
     }
 }

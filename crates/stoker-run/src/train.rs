@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use stoker::console;
 use stoker::experiment::Experiment;
-use stoker::fs::write_atomic;
+use stoker::fs::{remove_stale_temporaries, write_atomic};
 use stoker::logger::{RunInfo, RunStatus};
 use stoker::native::device::describe as describe_device;
-use stoker::run::create_run_dir;
+use stoker::run::{LockError, create_run_dir, lock_run_dir};
 use stoker::trainer::{FitReport, TrainingParts};
 
 use crate::assemble::{Assembled, panic_message};
@@ -119,23 +119,40 @@ pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
 impl Assembled {
     /// Trains the run (see the module's documentation).
     pub fn train(mut self, options: &TrainOptions) -> Result<Trained, RunError> {
-        let which = match &options.resume {
-            Some(which) => Some(which.clone()),
+        let (which, mut skipped) = match &options.resume {
+            Some(which) => (Some(which.clone()), Vec::new()),
             None if self.experiment.trainer.spec.auto_resume() => {
-                resume::newest(&self.experiment).map(|p| p.display().to_string())
+                let (path, skipped) = resume::newest(&self.experiment);
+                (path.map(|p| p.display().to_string()), skipped)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
         let mut continued = None;
+        let mut changes = Vec::new();
+        let mut from = None;
         if let Some(which) = which {
             let experiment = &self.experiment;
-            let found = resume::resolve(&which, experiment)
-                .and_then(|path| resume::load(&path))
-                .and_then(|r| {
-                    resume::check_config(&r, experiment, options.allow_config_change).map(|()| r)
-                });
-            let r = found.map_err(|refusal| refused(refusal, &format!("--resume {which}")))?;
+            let found = resume::resolve(&which, experiment).and_then(|found| {
+                skipped.extend(found.skipped);
+                let r = resume::load(&found.path)?;
+                let accepted = resume::check_config(&r, experiment, options.allow_config_change)?;
+                Ok((r, accepted))
+            });
+            let (r, accepted) =
+                found.map_err(|refusal| refused(refusal, &format!("--resume {which}")))?;
             continued = resume::run_dir_of(&r.path);
+            from = Some(r.path.clone());
+            if !accepted.is_empty() {
+                changes.push(format!(
+                    "resuming with {} (what is still to train changes, what was trained does not)",
+                    accepted.join(", ")
+                ));
+                changes.extend(crate::schedule_change::note(
+                    &self.experiment,
+                    &self.parts,
+                    &r,
+                ));
+            }
             self.parts.resume = Some(r);
         }
         let Assembled {
@@ -150,9 +167,31 @@ impl Assembled {
             None => create_run_dir(&experiment.environment.output_dir, &experiment.name)
                 .map_err(|e| unwritten(format!("cannot create the run directory: {e}")))?,
         };
+        // Held until this function returns: one process writes a run directory at a time.
+        let _owner = lock_run_dir(&dir).map_err(|e| match e {
+            LockError::Held { .. } => RunError::BadInput(format!(
+                "error: {e}\n hint: wait for that run to end (or stop it) before resuming; a new run needs no --resume"
+            )),
+            LockError::Io(e) => unwritten(format!("cannot lock the run directory: {e}")),
+        })?;
         run_log::init(&dir);
         if let Some(invocation) = &options.invocation {
             tracing::info!("{invocation}");
+        }
+        for skipped in &skipped {
+            let instead = from.as_ref().map_or(String::new(), |p| {
+                format!("; resuming from {} instead", p.display())
+            });
+            console::warn(format!("resume: {skipped}{instead}"));
+        }
+        for change in changes {
+            console::note(change);
+        }
+        for stale in remove_stale_temporaries(&dir) {
+            console::note(format!(
+                "removed {}, left by a write that was killed",
+                stale.display()
+            ));
         }
         console::note(describe(&experiment, &parts));
         tracing::info!(

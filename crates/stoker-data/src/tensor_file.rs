@@ -11,6 +11,7 @@ use stoker::error::BuildError;
 use stoker::spec::{BuildContext, DataSpec};
 
 use stoker::dataset::files::{names_in, read};
+use stoker::dataset::finite::check_finite;
 use stoker::dataset::host::{HostData, HostTensor};
 use stoker::dataset::in_memory::{BatchOptions, InMemoryData, split_indices};
 
@@ -56,6 +57,9 @@ pub struct TensorFileSpec {
     /// Tensors made by stacking [samples] tensors of the file, such as the columns of a CSV file: `{features: [rpm, rms, kurtosis]}` gives `features` [samples, 3] (float).
     #[serde(default)]
     pub columns: std::collections::BTreeMap<String, Vec<String>>,
+    /// Accept NaN and infinite values in the files; by default loading refuses them, naming the file, tensor, sample and position.
+    #[serde(default)]
+    pub allow_non_finite: bool,
 }
 
 fn default_batch_size() -> usize {
@@ -151,6 +155,9 @@ impl TensorFileSpec {
         raw.dedup();
         let tensors = read(path, &raw)
             .map_err(|e| BuildError::at(arg, format!("cannot read `{}`: {e}", path.display())))?;
+        if !self.allow_non_finite {
+            check_finite(path, &tensors).map_err(|e| BuildError::at(arg, e).hint("fix or drop that sample in the file, or set allow_non_finite: true to train on non-finite values knowingly"))?;
+        }
         wanted
             .iter()
             .map(|name| match self.columns.get(*name) {

@@ -16,6 +16,7 @@ extern crate stoker_core as stoker;
 
 pub mod csv_file;
 pub mod files;
+pub mod finite;
 pub mod host;
 #[macro_use]
 pub mod in_memory;

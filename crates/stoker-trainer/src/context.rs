@@ -15,6 +15,7 @@ use crate::args::LoopArgs;
 use crate::connectors::callbacks::CallbackConnector;
 use crate::connectors::logging::LogConnector;
 use crate::connectors::saves::SaveQueue;
+use crate::non_finite::LossWatch;
 use crate::profile::StepProfile;
 use crate::signals::Interrupt;
 use crate::state::LoopState;
@@ -47,6 +48,8 @@ pub struct Fit<'r> {
     pub profile: StepProfile,
     /// SIGINT/SIGTERM, while training runs.
     pub interrupt: Option<Interrupt>,
+    /// The count of non-finite training losses, kept on the device.
+    pub watch: LossWatch,
 }
 
 impl<'r> Fit<'r> {
@@ -82,6 +85,7 @@ impl<'r> Fit<'r> {
             saves: SaveQueue::new(writing),
             profile: StepProfile::default(),
             interrupt: None,
+            watch: LossWatch::default(),
         };
         Ok((fit, resume))
     }
@@ -126,8 +130,17 @@ impl<'r> Fit<'r> {
 
     /// Logs values at the current epoch and optimizer step.
     pub fn log(&mut self, values: Vec<(String, f64)>) -> Result<()> {
+        self.check_finite_loss()?;
         self.logs
             .log(self.state.epoch, self.state.global_step, values)
+    }
+
+    /// Reads the device's count of non-finite training losses since the last read: an error
+    /// that stops the run if there was one.
+    pub fn check_finite_loss(&mut self) -> Result<()> {
+        let last = self.saves.last.as_ref().map(|p| p.display().to_string());
+        self.watch
+            .check(self.state.epoch, self.state.global_step, last.as_deref())
     }
 
     /// The order of the training epochs' samples (stored order when overfitting).

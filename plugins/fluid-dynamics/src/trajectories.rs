@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use stoker::Component;
 use stoker::data::DataModule;
 use stoker::dataset::files::{names_in, read};
+use stoker::dataset::finite::check_finite;
 use stoker::dataset::host::{HostData, HostTensor};
 use stoker::dataset::in_memory::{BatchOptions, InMemoryData};
 use stoker::error::BuildError;
@@ -56,6 +57,9 @@ pub struct TrajectoriesSpec {
     /// Shuffle the training split every epoch.
     #[serde(default = "yes")]
     pub shuffle: bool,
+    /// Accept NaN and infinite values in the file; by default loading refuses them, naming the file, tensor, sample and position.
+    #[serde(default)]
+    pub allow_non_finite: bool,
 }
 
 /// `x` and `y` of the trajectories `rows` of `u` ([samples, time, points]).
@@ -110,6 +114,10 @@ impl DataSpec for TrajectoriesSpec {
         let tensor = read(path, &[&self.tensor])
             .map_err(|e| BuildError::at("file", format!("cannot read `{}`: {e}", path.display())))?
             .remove(0);
+        if !self.allow_non_finite {
+            check_finite(path, std::slice::from_ref(&tensor))
+                .map_err(|e| BuildError::at("file", e).hint("fix or drop that sample in the file, or set allow_non_finite: true to train on non-finite values knowingly"))?;
+        }
         let (samples, time, points) = match tensor.shape[..] {
             [s, t, p] if t >= 2 => (s, t, p),
             _ => {

@@ -64,6 +64,11 @@ pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
     if !fit.saves.writing && !force {
         return Ok(());
     }
+    if fit.watch.tripped() {
+        console::note("no checkpoint written: the training loss became non-finite");
+        return Ok(());
+    }
+    fit.check_finite_loss()?;
     fit.logs.flush()?;
     let (mut full, mut light) = (None, None);
     for request in &saves {
@@ -143,6 +148,7 @@ pub fn restore(fit: &mut Fit<'_>, resume: Resume) -> Result<()> {
     fit.state.epoch = state.epoch;
     fit.state.batch = state.batch;
     fit.state.global_step = state.global_step;
+    fit.watch = crate::non_finite::LossWatch::new(state.global_step);
     fit.state.elapsed_before = saved.elapsed_seconds;
     fit.state.resumed = true;
     fit.logs.latest = state.metrics;

@@ -62,6 +62,8 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
     if interrupted {
         return interrupt(fit);
     }
+    // The losses since the last logged row: a run does not end in success on a NaN.
+    fit.check_finite_loss()?;
     let n = fit.train_batches()?;
     fit.hook(n, |c, ctx| c.on_fit_end(ctx))?;
     write_pending(fit, false)?;

@@ -96,6 +96,8 @@ impl Accumulation {
                 batch: index,
             };
             anomaly::check_loss(&out.loss.total, &place)?;
+        } else {
+            fit.watch.record(&out.loss.total);
         }
         // Metrics see physical units when the data is normalized.
         let parts = &mut fit.parts;

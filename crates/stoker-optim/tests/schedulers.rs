@@ -126,3 +126,30 @@ fn warmup_reports_errors_inside_its_nested_schedule() {
     let error = parse("{warmup_steps: 5, after: {name: cosine, args: {t_max: 0}}}");
     assert_eq!(error.arg.as_deref(), Some("after.args.t_max"));
 }
+
+/// `limit_train_batches` or `overfit_batches` can make a run shorter than its warm-up: the
+/// warm-up then runs over the whole run (linearly, as configured), and what follows it has one
+/// step, where it used to be refused ("must be at least 1").
+#[test]
+fn a_warmup_longer_than_a_shortened_run_fills_it() {
+    let ctx = context(0.1, 4);
+    let registration = registry::find(Kind::Scheduler, "warmup").unwrap();
+    let yaml = "{warmup_steps: 10, interval: step, after: {name: cosine, args: {eta_min: 0.0}}}";
+    let AnySpec::Scheduler(spec) = (registration.parse)(serde_yaml::from_str(yaml).unwrap())
+        .unwrap()
+        .spec
+    else {
+        panic!()
+    };
+    let mut scheduler = spec.build(&ctx).unwrap();
+    let mut rates = Vec::new();
+    for _ in 0..4 {
+        rates.push(scheduler.lr());
+        scheduler.on_optimizer_step();
+    }
+    // torch's LinearLR(start_factor=0, total_iters=10) over the first 4 steps: 0.1 * k / 10.
+    let expected = [0.0, 0.01, 0.02, 0.03];
+    for (got, want) in rates.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-12, "{rates:?}");
+    }
+}

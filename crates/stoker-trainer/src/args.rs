@@ -178,11 +178,18 @@ impl LoopArgs {
         self.fast_dev_run.batches().is_some()
     }
 
-    /// How long training is planned to be, given the data.
+    /// How long training is planned to be, given the data: what schedules anneal over. A fast
+    /// dev run plans like the run it stands for (it takes the first steps of the configured
+    /// schedule); `overfit_batches` and `limit_train_batches` shorten the plan.
     pub fn horizon(&self, data: &DataInfo) -> Horizon {
-        let batches = self.train_batches(data.len(Split::Train).div_ceil(data.batch_size.max(1)));
+        let planned = LoopArgs {
+            fast_dev_run: FastDevRun::Flag(false),
+            ..self.clone()
+        };
+        let batches =
+            planned.train_batches(data.len(Split::Train).div_ceil(data.batch_size.max(1)));
         let steps_per_epoch = batches.div_ceil(self.accumulate_grad_batches.max(1));
-        let epochs = self.epochs();
+        let epochs = planned.epochs();
         let total = match (epochs, self.max_steps) {
             (Some(e), Some(s)) => Some((e * steps_per_epoch).min(s)),
             (Some(e), None) => Some(e * steps_per_epoch),

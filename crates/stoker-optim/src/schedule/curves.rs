@@ -528,7 +528,8 @@ impl SchedulerSpec for WarmupCosineSpec {
             return Err(BuildError::at(
                 "warmup_steps",
                 format!("{warmup} is longer than the {total} of the whole schedule"),
-            ));
+            )
+            .hint("lower warmup_steps, or use warmup_ratio (the run is shorter with limit_train_batches or overfit_batches)"));
         }
         Ok(boxed(
             WarmupCosine {
@@ -585,7 +586,8 @@ impl SchedulerSpec for WarmupLinearSpec {
             return Err(BuildError::at(
                 "warmup_steps",
                 format!("{warmup} is longer than the {total} of the whole schedule"),
-            ));
+            )
+            .hint("lower warmup_steps, or use warmup_ratio (the run is shorter with limit_train_batches or overfit_batches)"));
         }
         Ok(boxed(
             WarmupLinear {

@@ -127,12 +127,14 @@ impl WarmupSpec {
                 format!("`{}` is not a scheduler", nested.name),
             ));
         };
-        // What follows the warm-up runs over the rest of the run.
+        // What follows the warm-up runs over the rest of the run; over one step (or epoch) when
+        // the warm-up fills a run that `limit_train_batches` or `overfit_batches` shortened.
         let mut rest = ctx.clone();
         if let Some(h) = rest.horizon.as_mut() {
+            let after = |length: usize| length.saturating_sub(warmup).max(1);
             match self.interval {
-                Interval::Step => h.total_steps = h.total_steps.map(|t| t.saturating_sub(warmup)),
-                Interval::Epoch => h.epochs = h.epochs.map(|e| e.saturating_sub(warmup)),
+                Interval::Step => h.total_steps = h.total_steps.map(after),
+                Interval::Epoch => h.epochs = h.epochs.map(after),
             }
         }
         spec.build(&rest).map_err(|mut e| {

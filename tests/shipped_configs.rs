@@ -1,0 +1,71 @@
+//! Every config in `configs/` trains with the debugging switches a Lightning user reaches for
+//! first: `fast_dev_run`, `overfit_batches` and `limit_*_batches`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Run, Scratch, stoker_bin, workspace};
+
+fn shipped_configs() -> Vec<std::path::PathBuf> {
+    let mut configs: Vec<_> = std::fs::read_dir(workspace().join("configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 10, "{configs:?}");
+    configs
+}
+
+/// `stoker train CONFIG --set ...` from the repository root (where the configs' data paths
+/// start), writing into `scratch`.
+fn train(scratch: &Scratch, config: &std::path::Path, sets: &[&str]) -> Run {
+    let mut command = Command::new(stoker_bin());
+    command
+        .current_dir(workspace())
+        .arg("train")
+        .arg(config)
+        .arg("--output-dir")
+        .arg(&scratch.dir)
+        .env("OMP_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1");
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    Run::from(command.output().unwrap())
+}
+
+#[test]
+fn every_shipped_config_trains_with_fast_dev_run_overfit_batches_and_limits() {
+    let scratch = Scratch::new("shipped-configs");
+    let switches: [&[&str]; 3] = [
+        &["trainer.args.fast_dev_run=true"],
+        &[
+            "trainer.args.overfit_batches=1",
+            "trainer.args.max_epochs=1",
+            "trainer.args.limit_test_batches=1",
+        ],
+        &[
+            "trainer.args.limit_train_batches=2",
+            "trainer.args.limit_val_batches=1",
+            "trainer.args.limit_test_batches=1",
+            "trainer.args.max_epochs=1",
+        ],
+    ];
+    let mut failures = Vec::new();
+    for config in shipped_configs() {
+        for sets in switches {
+            let run = train(&scratch, &config, sets);
+            if run.code != 0 {
+                failures.push(format!(
+                    "{} {sets:?}: exit {}\n{}",
+                    config.display(),
+                    run.code,
+                    run.stderr
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

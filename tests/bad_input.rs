@@ -296,3 +296,65 @@ fn a_file_that_is_not_a_checkpoint_is_refused() {
     );
     assert!(run.stderr.contains("junk.safetensors"), "{}", run.stderr);
 }
+
+/// A monitor nothing logs is refused before training (by `check` and `train`), with the YAML
+/// path and the names the run would log: with the metrics of `burgers_decoder.yaml` removed,
+/// its `ModelCheckpoint` used to fail only after an epoch.
+#[test]
+fn a_monitor_that_nothing_logs_is_refused_before_training() {
+    let scratch = Scratch::new("monitor-check");
+    let config = common::workspace().join("configs/burgers_decoder.yaml");
+    let out = scratch.path("out");
+    let check = common::Run::from(
+        std::process::Command::new(common::stoker_bin())
+            .current_dir(common::workspace())
+            .arg("check")
+            .arg(&config)
+            .args(["--set", "metrics=[]"])
+            .output()
+            .unwrap(),
+    );
+    check.expect_code(2);
+    for expected in [
+        "`val_rollout_rel_l2` is monitored, but no configured metric or loss produces it",
+        "configs/burgers_decoder.yaml",
+        "at: callbacks[0].args.monitor",
+        "the values the run logs: train_loss, val_loss, train_loss_step, lr",
+    ] {
+        assert!(
+            check.stderr.contains(expected),
+            "`{expected}` missing:\n{}",
+            check.stderr
+        );
+    }
+    assert!(!out.exists());
+
+    rejected(
+        "monitor-early-stopping",
+        &format!("{SMALL}callbacks: [{{name: EarlyStopping, args: {{monitor: val_mae}}}}]\n"),
+        &[],
+        "`val_mae` is monitored, but no configured metric or loss produces it",
+        "exp.yaml",
+        Some("callbacks[0].args.monitor"),
+        "train_loss, train_mse, val_loss, val_mse, train_loss_step, lr",
+    );
+    rejected(
+        "monitor-plateau-without-val",
+        &format!("{SMALL}scheduler: {{name: plateau, args: {{monitor: val_loss}}}}\n")
+            .replace("batch_size: 32}", "batch_size: 32, val_fraction: 0.0}"),
+        &[],
+        "`val_loss` is monitored, but no configured metric or loss produces it (the data has no validation split)",
+        "exp.yaml",
+        Some("scheduler.args.monitor"),
+        "train_loss, train_mse, train_loss_step, lr",
+    );
+
+    // Values a callback logs may be monitored.
+    let callback_logged = format!(
+        "{SMALL}callbacks:\n  - GradientMonitor\n  - {{name: ModelCheckpoint, args: {{monitor: grad_norm_total}}}}\n"
+    );
+    let config = scratch.write("grad.yaml", &callback_logged);
+    scratch
+        .stoker(&["check", config.to_str().unwrap()])
+        .expect_code(0);
+}

@@ -59,6 +59,13 @@ pub fn squared_norms(model: &dyn DynModel, grads: &GradientsParams) -> Result<Ve
 }
 
 impl Callback for GradientMonitor {
+    fn logs(&self, name: &str) -> bool {
+        matches!(
+            name,
+            "grad_norm_total" | "grad_vanishing" | "grad_exploding"
+        ) || name.starts_with("grad_norm/")
+    }
+
     fn on_before_optimizer_step(
         &mut self,
         ctx: &mut HookContext<'_>,

@@ -30,6 +30,10 @@ pub struct LearningRateMonitor {
 }
 
 impl Callback for LearningRateMonitor {
+    fn logs(&self, name: &str) -> bool {
+        name.starts_with("lr-")
+    }
+
     fn on_train_epoch_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
         if self.interval == LoggingInterval::Epoch {
             let name = format!("lr-{}", ctx.optimizer);

@@ -73,6 +73,16 @@ impl MemoryProfiler {
 }
 
 impl Callback for MemoryProfiler {
+    fn logs(&self, name: &str) -> bool {
+        matches!(
+            name,
+            "memory_host_rss_mb"
+                | "memory_host_peak_mb"
+                | "memory_cuda_used_mb"
+                | "memory_cuda_peak_mb"
+        )
+    }
+
     fn on_train_batch_end(
         &mut self,
         ctx: &mut HookContext<'_>,

@@ -187,6 +187,10 @@ impl ModelPruning {
 }
 
 impl Callback for ModelPruning {
+    fn logs(&self, name: &str) -> bool {
+        name == "pruning_sparsity"
+    }
+
     fn on_train_epoch_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
         if self.spec.epochs.is_empty() || self.spec.epochs.contains(&ctx.position.epoch) {
             self.prune(ctx)?;

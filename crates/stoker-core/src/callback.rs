@@ -106,6 +106,12 @@ pub struct HookContext<'a> {
 
 /// A callback. Every hook has a default that does nothing.
 pub trait Callback: Send {
+    /// Whether this callback logs a value named `name` (`grad_norm_total`, say): a monitor of
+    /// it is then not refused before training as a name nothing logs.
+    fn logs(&self, _name: &str) -> bool {
+        false
+    }
+
     /// Training starts (also when resuming).
     fn on_fit_start(&mut self, _ctx: &mut HookContext<'_>) -> Result<()> {
         Ok(())

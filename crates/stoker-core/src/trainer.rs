@@ -124,4 +124,10 @@ pub trait Trainer: Send {
     /// Trains, validating and checkpointing as configured, and logs into `run`: starts (or
     /// resumes) the loggers and flushes every row, but leaves closing them to the runner.
     fn fit(&mut self, parts: TrainingParts, run: &RunInfo) -> Result<FitReport>;
+
+    /// Whether the trainer logs a value named `name` beside the metrics (an adaptive loss
+    /// weight, say): a monitor of it is then not refused before training.
+    fn logs(&self, _name: &str) -> bool {
+        false
+    }
 }

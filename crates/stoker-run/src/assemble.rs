@@ -173,7 +173,13 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         augmentations: Arc::new(augmentations),
         resume: None,
     };
-    trial_batch(&experiment, &mut parts)?;
+    let metric_names = trial_batch(&experiment, &mut parts)?;
+    crate::monitors::check(
+        &experiment,
+        &parts,
+        trainer.as_ref(),
+        &crate::monitors::epoch_names(&metric_names, &parts),
+    )?;
     Ok(Assembled {
         experiment,
         parts,
@@ -183,8 +189,11 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
 }
 
 /// Runs the first training batch through an evaluation copy of the model, the loss and the
-/// metrics: nothing is trained and nothing is kept.
-fn trial_batch(experiment: &Experiment, parts: &mut TrainingParts) -> Result<(), ConfigError> {
+/// metrics: nothing is trained and nothing is kept. Returns the names the metrics compute.
+fn trial_batch(
+    experiment: &Experiment,
+    parts: &mut TrainingParts,
+) -> Result<Vec<String>, ConfigError> {
     let fail = |message: String| {
         experiment
             .raw
@@ -193,7 +202,7 @@ fn trial_batch(experiment: &Experiment, parts: &mut TrainingParts) -> Result<(),
     };
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = catch_unwind(AssertUnwindSafe(|| -> stoker::Result<()> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> stoker::Result<Vec<String>> {
         let mut batches = parts.data.epoch(Split::Train, 0, Order::Configured)?;
         let batch = batches.batch(0)?;
         let model = parts.model.for_eval();
@@ -206,16 +215,17 @@ fn trial_batch(experiment: &Experiment, parts: &mut TrainingParts) -> Result<(),
             output,
             loss: &loss,
         };
+        let mut names = Vec::new();
         for metric in parts.metrics.val.iter_mut() {
             metric.update(&view)?;
-            metric.compute()?;
+            names.extend(metric.compute()?.into_iter().map(|(name, _)| name));
             metric.reset();
         }
-        Ok(())
+        Ok(names)
     }));
     std::panic::set_hook(previous_hook);
     match outcome {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(names)) => Ok(names),
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(panic) => Err(fail(panic_message(&panic))),
     }

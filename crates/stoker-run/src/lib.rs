@@ -44,6 +44,7 @@ use stoker_optim as _;
 
 pub mod assemble;
 pub mod close;
+pub mod monitors;
 pub mod normalization;
 pub mod resume;
 pub mod run_log;

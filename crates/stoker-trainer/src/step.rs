@@ -20,6 +20,12 @@ use crate::profile::{Phase, StepProfile};
 
 /// What one micro-batch of training does.
 pub trait TrainingStep: Send {
+    /// Whether the step logs a value named `name` ([`StepContext::log`]): a monitor of it is
+    /// then not refused before training.
+    fn logs(&self, _name: &str) -> bool {
+        false
+    }
+
     /// One micro-batch: the forward pass, the loss and its gradients. The default is
     /// [`default_training_step`].
     fn training_step(&mut self, ctx: &mut StepContext<'_>) -> Result<StepOutput> {

@@ -78,4 +78,8 @@ impl<S: TrainingStep + 'static> Trainer for StepTrainer<S> {
     fn fit(&mut self, parts: TrainingParts, run: &RunInfo) -> Result<FitReport> {
         self.built.fit(&mut self.step, parts, run)
     }
+
+    fn logs(&self, name: &str) -> bool {
+        self.step.logs(name)
+    }
 }

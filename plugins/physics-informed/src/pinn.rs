@@ -124,6 +124,10 @@ fn abs_max_and_mean(model: &dyn DynModel, grads: &GradientsParams) -> (f64, f64)
 }
 
 impl TrainingStep for PinnStep {
+    fn logs(&self, name: &str) -> bool {
+        name == "lambda_pde"
+    }
+
     fn training_step(&mut self, ctx: &mut StepContext<'_>) -> Result<StepOutput> {
         let output = ctx.forward()?;
         let data = ctx.compute_loss(&output)?.total;

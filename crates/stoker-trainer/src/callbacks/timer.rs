@@ -68,6 +68,10 @@ impl Timer {
 }
 
 impl Callback for Timer {
+    fn logs(&self, name: &str) -> bool {
+        matches!(name, "time_epoch_s" | "time_batch_ms")
+    }
+
     fn on_fit_start(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
         // A resumed run whose budget is already spent trains no further.
         self.check_budget(ctx);

@@ -1,0 +1,95 @@
+//! Monitors checked before training: every `monitor` of a callback or the scheduler
+//! (`ModelCheckpoint`, `EarlyStopping`, `plateau`) must name a value the run will log, or the
+//! mistake would surface only after an epoch of training.
+
+use stoker::config::{ConfigError, PathStep};
+use stoker::data::Split;
+use stoker::experiment::Experiment;
+use stoker::trainer::{Trainer, TrainingParts};
+
+/// Every `monitor: NAME` under `value`, with its path.
+fn monitors_in(
+    value: &serde_yaml::Value,
+    path: Vec<PathStep>,
+    out: &mut Vec<(Vec<PathStep>, String)>,
+) {
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            for (key, child) in map {
+                let Some(key) = key.as_str() else { continue };
+                let mut at = path.clone();
+                at.push(PathStep::Key(key.to_string()));
+                match (key, child) {
+                    ("monitor", serde_yaml::Value::String(name)) => out.push((at, name.clone())),
+                    _ => monitors_in(child, at, out),
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let mut at = path.clone();
+                at.push(PathStep::Index(i));
+                monitors_in(child, at, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The names each epoch logs: the metrics' names (`metric_names`, from the trial batch)
+/// prefixed with the training split's and, when the data has one, the validation split's.
+pub fn epoch_names(metric_names: &[String], parts: &TrainingParts) -> Vec<String> {
+    let mut splits = vec![Split::Train];
+    if parts.data.info().len(Split::Val) > 0 {
+        splits.push(Split::Val);
+    }
+    let mut names: Vec<String> = splits
+        .iter()
+        .flat_map(|split| metric_names.iter().map(move |n| format!("{split}_{n}")))
+        .collect();
+    names.extend(["train_loss_step".to_string(), "lr".to_string()]);
+    names
+}
+
+/// Refuses a monitor that names nothing the run logs: not a metric of a split that is
+/// evaluated, nor a value the trainer or a callback says it logs.
+pub fn check(
+    experiment: &Experiment,
+    parts: &TrainingParts,
+    trainer: &dyn Trainer,
+    logged: &[String],
+) -> Result<(), ConfigError> {
+    let Ok(config) = serde_yaml::from_str::<serde_yaml::Value>(&experiment.resolved_yaml()) else {
+        return Ok(());
+    };
+    let mut monitors = Vec::new();
+    for key in ["callbacks", "scheduler"] {
+        if let Some(value) = config.get(key) {
+            monitors_in(value, vec![PathStep::Key(key.into())], &mut monitors);
+        }
+    }
+    for (path, name) in monitors {
+        let known = logged.contains(&name)
+            || trainer.logs(&name)
+            || parts.callbacks.iter().any(|(_, c)| c.logs(&name));
+        if known {
+            continue;
+        }
+        let why = if name.starts_with("val_") && parts.data.info().len(Split::Val) == 0 {
+            " (the data has no validation split)"
+        } else {
+            ""
+        };
+        return Err(experiment
+            .raw
+            .error_at(
+                &path,
+                format!("`{name}` is monitored, but no configured metric or loss produces it{why}, so it would fail after the first epoch"),
+            )
+            .hint(format!(
+                "monitor one of the values the run logs: {}; or add the metric that produces it to `metrics`",
+                logged.join(", ")
+            )));
+    }
+    Ok(())
+}

@@ -187,11 +187,12 @@ fn early_stopping_thresholds_and_strictness() {
         "strict.yaml",
         &with_callbacks("[{name: EarlyStopping, args: {monitor: val_acc}}]"),
     );
+    // strict (the default): a monitor nothing logs is refused before training.
     let run = scratch.stoker(&["train", config.to_str().unwrap()]);
-    run.expect_code(1);
+    run.expect_code(2);
     assert!(
         run.stderr
-            .contains("EarlyStopping monitors `val_acc`, which is not logged; logged metrics are:"),
+            .contains("`val_acc` is monitored, but no configured metric or loss produces it"),
         "{}",
         run.stderr
     );
@@ -218,7 +219,7 @@ fn early_stopping_check_finite_stops_on_nan() {
     );
     let config = with_callbacks("[{name: EarlyStopping, args: {patience: 10}}]").replace(
         "{name: SyntheticRegression, args: {n_samples: 512, n_features: 4, batch_size: 32}}",
-        "{name: TensorFile, args: {train: d.npz, val: v.npz, inputs: [x], targets: [y]}}",
+        "{name: TensorFile, args: {train: d.npz, val: v.npz, inputs: [x], targets: [y], allow_non_finite: true}}",
     );
     let (dir, _) = train_ok(
         &scratch,
@@ -478,7 +479,7 @@ fn on_exception_checkpoint_saves_the_last_good_step() {
     );
     let config = with_callbacks("[OnExceptionCheckpoint]").replace(
         "{name: SyntheticRegression, args: {n_samples: 512, n_features: 4, batch_size: 32}}",
-        "{name: TensorFile, args: {train: nan.npz, val_fraction: 0.25, inputs: [x], targets: [y], shuffle: false}}",
+        "{name: TensorFile, args: {train: nan.npz, val_fraction: 0.25, inputs: [x], targets: [y], shuffle: false, allow_non_finite: true}}",
     );
     let path = scratch.write("exp.yaml", &config);
     let run = scratch.stoker(&[

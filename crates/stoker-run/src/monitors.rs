@@ -7,7 +7,8 @@ use stoker::data::Split;
 use stoker::experiment::Experiment;
 use stoker::trainer::{Trainer, TrainingParts};
 
-/// Every `monitor: NAME` under `value`, with its path.
+/// Every `monitor: NAME` under `value`, with its path; not where the same arguments say
+/// `strict: false` (EarlyStopping's way of accepting a monitor that is not logged).
 fn monitors_in(
     value: &serde_yaml::Value,
     path: Vec<PathStep>,
@@ -15,12 +16,17 @@ fn monitors_in(
 ) {
     match value {
         serde_yaml::Value::Mapping(map) => {
+            let lenient = map.get("strict") == Some(&serde_yaml::Value::Bool(false));
             for (key, child) in map {
                 let Some(key) = key.as_str() else { continue };
                 let mut at = path.clone();
                 at.push(PathStep::Key(key.to_string()));
                 match (key, child) {
-                    ("monitor", serde_yaml::Value::String(name)) => out.push((at, name.clone())),
+                    ("monitor", serde_yaml::Value::String(name)) => {
+                        if !lenient {
+                            out.push((at, name.clone()));
+                        }
+                    }
                     _ => monitors_in(child, at, out),
                 }
             }

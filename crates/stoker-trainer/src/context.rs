@@ -48,7 +48,7 @@ pub struct Fit<'r> {
     pub profile: StepProfile,
     /// SIGINT/SIGTERM, while training runs.
     pub interrupt: Option<Interrupt>,
-    /// The count of non-finite training losses, kept on the device.
+    /// The sum of the training losses since the last read, kept on the device (the NaN watch).
     pub watch: LossWatch,
 }
 
@@ -135,7 +135,7 @@ impl<'r> Fit<'r> {
             .log(self.state.epoch, self.state.global_step, values)
     }
 
-    /// Reads the device's count of non-finite training losses since the last read: an error
+    /// Reads the sum of the training losses since the last read (one device read): an error
     /// that stops the run if there was one.
     pub fn check_finite_loss(&mut self) -> Result<()> {
         let last = self.saves.last.as_ref().map(|p| p.display().to_string());

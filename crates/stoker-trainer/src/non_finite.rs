@@ -1,15 +1,17 @@
-//! The default watch on the training loss: a count of non-finite losses kept on the device
-//! (no read per step), read where rows are logged and before any checkpoint is written, so that
+//! The default watch on the training loss: the sum of the losses since the last read, kept on
+//! the device (one addition per step, no read), read where rows are logged and before any checkpoint is written, so that
 //! a NaN stops the run instead of training on and saving NaN weights. `detect_anomaly: true`
 //! checks every step exactly instead (see [`anomaly`](crate::anomaly)).
 
-use stoker::burn::tensor::{Int, Tensor};
+use stoker::burn::tensor::Tensor;
 use stoker::error::{Result, StokerError};
 
-/// Non-finite losses since the last read, counted on the device.
+/// The losses since the last read, summed on the device: the sum is NaN or infinite exactly
+/// when one of them was (or when finite losses summed beyond f32's range, 3.4e38: divergence
+/// all the same).
 #[derive(Default)]
 pub struct LossWatch {
-    count: Option<Tensor<1, Int>>,
+    sum: Option<Tensor<1>>,
     /// The optimizer step of the last read that found none.
     checked_step: usize,
     /// Whether a read found one: the run is stopping.
@@ -20,18 +22,18 @@ impl LossWatch {
     /// A watch that starts at optimizer step `step`.
     pub fn new(step: usize) -> Self {
         LossWatch {
-            count: None,
+            sum: None,
             checked_step: step,
             tripped: false,
         }
     }
 
-    /// Counts `loss` if it is NaN or infinite, on the device.
+    /// Adds `loss` to the sum, on the device (detached: no graph is kept).
     pub fn record(&mut self, loss: &Tensor<1>) {
-        let bad = loss.clone().is_finite().bool_not().int().sum();
-        self.count = Some(match self.count.take() {
-            Some(count) => count + bad,
-            None => bad,
+        let loss = loss.clone().detach();
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + loss,
+            None => loss,
         });
     }
 
@@ -40,7 +42,7 @@ impl LossWatch {
         self.tripped
     }
 
-    /// Reads the count (one device read). `Err` names the optimizer steps it happened between
+    /// Reads the sum (one device read). `Err` names the optimizer steps it happened between
     /// when a loss since the last read was not finite; `step` is the current optimizer step.
     pub fn check(
         &mut self,
@@ -48,10 +50,10 @@ impl LossWatch {
         step: usize,
         last_checkpoint: Option<&str>,
     ) -> Result<()> {
-        let Some(count) = self.count.take() else {
+        let Some(sum) = self.sum.take() else {
             return Ok(());
         };
-        if count.into_scalar::<i64>() == 0 {
+        if sum.into_scalar::<f64>().is_finite() {
             self.checked_step = step;
             return Ok(());
         }

@@ -349,6 +349,30 @@ fn a_monitor_that_nothing_logs_is_refused_before_training() {
         "train_loss, train_mse, train_loss_step, lr",
     );
 
+    // Loss terms a trainer's step returns, and ModelCheckpoint's `step`, may be monitored.
+    let pinn = common::Run::from(
+        std::process::Command::new(common::stoker_bin())
+            .current_dir(common::workspace())
+            .arg("check")
+            .arg(common::workspace().join("configs/darcy_fno_pinn.yaml"))
+            .args([
+                "--set",
+                "callbacks=[{name: EarlyStopping, args: {monitor: val_loss_pde}}]",
+            ])
+            .output()
+            .unwrap(),
+    );
+    pinn.expect_code(0);
+    let by_step = scratch.write(
+        "step.yaml",
+        &format!(
+            "{SMALL}callbacks: [{{name: ModelCheckpoint, args: {{monitor: step, mode: max}}}}]\n"
+        ),
+    );
+    scratch
+        .stoker(&["check", by_step.to_str().unwrap()])
+        .expect_code(0);
+
     // Values a callback logs may be monitored.
     let callback_logged = format!(
         "{SMALL}callbacks:\n  - GradientMonitor\n  - {{name: ModelCheckpoint, args: {{monitor: grad_norm_total}}}}\n"

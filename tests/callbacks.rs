@@ -490,7 +490,7 @@ fn on_exception_checkpoint_saves_the_last_good_step() {
     ]);
     run.expect_code(1);
     assert!(
-        run.stdout.contains("OnExceptionCheckpoint: wrote"),
+        run.stdout.contains("OnExceptionCheckpoint: saving"),
         "{}",
         run.stdout
     );

@@ -25,6 +25,7 @@ optimizer: {name: adam, args: {lr: 0.01}}
 trainer: {name: Default_trainer, args: {max_epochs: 2, num_sanity_val_steps: 0}}
 callbacks:
   - {name: ModelCheckpoint, args: {every_n_train_steps: 2, save_top_k: -1, filename: '{step}'}}
+  - OnExceptionCheckpoint
 ";
 
 #[test]
@@ -80,6 +81,12 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_checkpoint() {
         .collect();
     names.sort();
     assert_eq!(names, ["2.safetensors", "4.safetensors"]);
+    assert!(
+        run.stdout
+            .contains("not written: out/nan/version_0/checkpoints/on_exception.safetensors"),
+        "{}",
+        run.stdout
+    );
     for name in &names {
         let weights = tensor_f32(&checkpoints.join(name), "layers.0.weight");
         assert!(weights.iter().all(|w| w.is_finite()), "{name}");

@@ -383,7 +383,7 @@ fn training_longer_needs_no_flag_and_says_how_the_schedule_continues() {
     // 224 training samples in batches of 32: 7 steps per epoch.
     assert!(
         longer.stdout.contains(
-            "the learning-rate schedule `cosine` follows the run's length, which was 21 steps (3 epochs) and is now 35 steps (5 epochs): it continues from step 21 on the new plan"
+            "the learning-rate schedule `cosine` follows the run's length, which was 21 steps (3 epochs) and is now 35 steps (5 epochs): it continues from optimizer step 21 on the new plan"
         ),
         "{}",
         longer.stdout

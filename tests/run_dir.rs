@@ -82,6 +82,49 @@ fn one_process_owns_a_run_directory_and_a_killed_owner_does_not_block() {
     assert!(csv_rows(&run_dir).len() >= rows);
 }
 
+/// A scheduler that starts an `auto_resume` job twice: the second is refused even before the
+/// first wrote a checkpoint (it used to start a new version beside it).
+#[test]
+fn a_second_auto_resume_job_is_refused_while_the_first_trains() {
+    let scratch = Scratch::new("run-dir-auto-resume");
+    let config = scratch.write("c.yaml", LONG);
+    let args = [
+        "train",
+        config.to_str().unwrap(),
+        "--set",
+        "trainer.args.auto_resume=true",
+        "--set",
+        "trainer.args.max_epochs=1000",
+    ];
+    let mut first = scratch
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run_dir = scratch.path("out/owned/version_0");
+    let started = Instant::now();
+    while lock_owner(&run_dir) != Some(first.id()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no lock taken"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = scratch.stoker(&args);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    second.expect_code(2);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("in use by process {}", first.id())),
+        "{}",
+        second.stderr
+    );
+    assert!(!scratch.path("out/owned/version_1").exists());
+}
+
 /// Two epochs in 4 batches each, a checkpoint at every epoch and `last.safetensors`.
 const SMALL: &str = "\
 name: small

@@ -39,29 +39,40 @@ fn train(scratch: &Scratch, config: &std::path::Path, sets: &[&str]) -> Run {
 #[test]
 fn every_shipped_config_trains_with_fast_dev_run_overfit_batches_and_limits() {
     let scratch = Scratch::new("shipped-configs");
-    let switches: [&[&str]; 3] = [
-        &["trainer.args.fast_dev_run=true"],
-        &[
-            "trainer.args.overfit_batches=1",
-            "trainer.args.max_epochs=1",
-            "trainer.args.limit_test_batches=1",
-        ],
-        &[
-            "trainer.args.limit_train_batches=2",
-            "trainer.args.limit_val_batches=1",
-            "trainer.args.limit_test_batches=1",
-            "trainer.args.max_epochs=1",
-        ],
+    // Each switch with the optimizer steps it allows (2 batches make 1 step with accumulation).
+    let switches: [(&[&str], &[usize]); 3] = [
+        (&["trainer.args.fast_dev_run=true"], &[1]),
+        (
+            &[
+                "trainer.args.overfit_batches=1",
+                "trainer.args.max_epochs=1",
+                "trainer.args.limit_test_batches=1",
+            ],
+            &[1],
+        ),
+        (
+            &[
+                "trainer.args.limit_train_batches=2",
+                "trainer.args.limit_val_batches=1",
+                "trainer.args.limit_test_batches=1",
+                "trainer.args.max_epochs=1",
+            ],
+            &[1, 2],
+        ),
     ];
     let mut failures = Vec::new();
     for config in shipped_configs() {
-        for sets in switches {
+        for (sets, steps) in switches {
             let run = train(&scratch, &config, sets);
-            if run.code != 0 {
+            let trained_as_asked = steps
+                .iter()
+                .any(|n| run.stdout.contains(&format!("stoker: 1 epochs, {n} steps")));
+            if run.code != 0 || !trained_as_asked {
                 failures.push(format!(
-                    "{} {sets:?}: exit {}\n{}",
+                    "{} {sets:?}: exit {}, expected 1 epoch of {steps:?} steps\n{}\n{}",
                     config.display(),
                     run.code,
+                    run.stdout,
                     run.stderr
                 ));
             }

@@ -36,7 +36,7 @@ impl Callback for OnExceptionCheckpoint {
             .unwrap_or_else(|| ctx.run_dir.join("checkpoints"));
         let path = dir.join(format!("{}.safetensors", self.spec.filename));
         ctx.control.notes.push(format!(
-            "OnExceptionCheckpoint: wrote {}; resume from it with --resume {}",
+            "OnExceptionCheckpoint: saving {}; resume from it with --resume {}",
             path.display(),
             path.display()
         ));

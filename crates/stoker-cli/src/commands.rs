@@ -107,6 +107,9 @@ pub fn train(
 pub fn check(config: &Path, sets: &[String]) -> i32 {
     match prepare(config, sets) {
         Ok(assembled) => {
+            if let Err(error) = assembled.check_monitors() {
+                return bad_input(error);
+            }
             println!("config OK: {}", describe(&assembled));
             let e = &assembled.experiment;
             let names = |list: Vec<&str>| list.join(", ");

@@ -109,6 +109,21 @@ pub fn lock_run_dir(dir: &Path) -> std::result::Result<RunDirLock, LockError> {
     Ok(RunDirLock { _file: file })
 }
 
+/// The process holding the lock of `dir`, if one does: `Some(pid)` (the PID when it could be
+/// read). Probes without taking the lock for longer than the probe and without writing.
+pub fn lock_holder(dir: &Path) -> Option<Option<u32>> {
+    let mut file = File::open(dir.join(LOCK_FILE)).ok()?;
+    match file.try_lock() {
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Some(text.trim().parse().ok())
+        }
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,13 +143,16 @@ mod tests {
     fn a_locked_run_directory_names_its_owner_until_released() {
         let dir = std::env::temp_dir().join(format!("stoker-lock-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
+        assert_eq!(lock_holder(&dir), None, "no lock file yet");
         let held = lock_run_dir(&dir).unwrap();
+        assert_eq!(lock_holder(&dir), Some(Some(std::process::id())));
         // A second open file description conflicts with the first, even in one process.
         match lock_run_dir(&dir) {
             Err(LockError::Held { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
             other => panic!("expected the lock to be held: {other:?}"),
         }
         drop(held);
+        assert_eq!(lock_holder(&dir), None, "released");
         let again = lock_run_dir(&dir).unwrap();
         drop(again);
         fs::remove_dir_all(&dir).unwrap();

@@ -23,6 +23,21 @@ pub struct Assembled {
     pub trainer: Box<dyn Trainer>,
     /// Seconds the experiment took to load and build.
     pub built_seconds: f64,
+    /// The names the metrics computed on the trial batch (`loss`, `mse`, ...), unprefixed.
+    pub metric_names: Vec<String>,
+}
+
+impl Assembled {
+    /// Refuses a `monitor` nothing in this run logs (see [`monitors`](crate::monitors)):
+    /// what `train` and `check` do before anything else.
+    pub fn check_monitors(&self) -> Result<(), ConfigError> {
+        crate::monitors::check(
+            &self.experiment,
+            &self.parts,
+            self.trainer.as_ref(),
+            &crate::monitors::epoch_names(&self.metric_names, &self.parts),
+        )
+    }
 }
 
 /// Loads CONFIG, applies the `--set` overrides and resolves every component.
@@ -174,17 +189,12 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         resume: None,
     };
     let metric_names = trial_batch(&experiment, &mut parts)?;
-    crate::monitors::check(
-        &experiment,
-        &parts,
-        trainer.as_ref(),
-        &crate::monitors::epoch_names(&metric_names, &parts),
-    )?;
     Ok(Assembled {
         experiment,
         parts,
         trainer,
         built_seconds: started.elapsed().as_secs_f64(),
+        metric_names,
     })
 }
 

@@ -53,7 +53,8 @@ pub fn epoch_names(metric_names: &[String], parts: &TrainingParts) -> Vec<String
         .iter()
         .flat_map(|split| metric_names.iter().map(move |n| format!("{split}_{n}")))
         .collect();
-    names.extend(["train_loss_step".to_string(), "lr".to_string()]);
+    // ModelCheckpoint ranks by `epoch` and `step` too.
+    names.extend(["train_loss_step", "lr", "epoch", "step"].map(String::from));
     names
 }
 

@@ -85,6 +85,12 @@ pub struct Found {
     pub skipped: Vec<Skipped>,
 }
 
+/// The experiment's newest run directory (`version_<N>` with the highest N), if any.
+pub fn newest_run_dir(experiment: &Experiment) -> Option<PathBuf> {
+    let experiment_dir = experiment.environment.output_dir.join(&experiment.name);
+    latest_version(&experiment_dir).map(|v| experiment_dir.join(format!("version_{v}")))
+}
+
 /// The newest resumable checkpoint of the experiment's newest run: `last.safetensors` when
 /// there is one, else the one with the most steps; and the unreadable files passed over.
 pub fn newest(experiment: &Experiment) -> (Option<PathBuf>, Vec<Skipped>) {

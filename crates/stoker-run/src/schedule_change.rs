@@ -20,7 +20,7 @@ fn plan(h: &Horizon) -> String {
     }
 }
 
-/// The scheduler built for `horizon` and restored to the checkpoint's position.
+/// `experiment`'s scheduler built for `horizon` and restored to the checkpoint's position.
 fn restored(
     experiment: &Experiment,
     parts: &TrainingParts,
@@ -61,30 +61,32 @@ pub fn note(experiment: &Experiment, parts: &TrainingParts, resume: &Resume) -> 
     if old == new {
         return None;
     }
-    let mut before = restored(experiment, parts, resume, old)?;
+    // Each plan with its own schedule: the checkpoint's config's and the current one's.
+    let mut before = restored(&saved, parts, resume, old)?;
     let mut after = restored(experiment, parts, resume, new)?;
     let (old_lr, new_lr) = (before.lr(), after.lr());
     let step = resume.state.global_step;
     let end = old.total_steps.max(new.total_steps).unwrap_or(step);
-    let per_epoch = new.steps_per_epoch.max(1);
     let mut differs = old_lr != new_lr;
     for k in step..end.min(step + COMPARED_STEPS) {
         if differs {
             break;
         }
-        before.on_optimizer_step();
-        after.on_optimizer_step();
-        if (k + 1) % per_epoch == 0 {
-            let none = BTreeMap::new();
-            if before.on_epoch_end(&none).is_err() || after.on_epoch_end(&none).is_err() {
-                break; // a schedule driven by metrics does not depend on the length
+        let none = BTreeMap::new();
+        for (scheduler, plan) in [(&mut before, &old), (&mut after, &new)] {
+            scheduler.on_optimizer_step();
+            // An epoch ends on each plan's own boundaries; a schedule driven by metrics
+            // (plateau) does not depend on the length.
+            if (k + 1) % plan.steps_per_epoch.max(1) == 0 && scheduler.on_epoch_end(&none).is_err()
+            {
+                return None;
             }
         }
         differs = before.lr() != after.lr();
     }
     differs.then(|| {
         format!(
-            "the learning-rate schedule `{}` follows the run's length, which was {} and is now {}: it continues from step {step} on the new plan (learning rate {new_lr:.4e} now, {old_lr:.4e} on the old plan)",
+            "the learning-rate schedule `{}` follows the run's length, which was {} and is now {}: it continues from optimizer step {step} on the new plan (learning rate {new_lr:.4e} now, {old_lr:.4e} on the old plan)",
             experiment.scheduler.name,
             plan(&old),
             plan(&new),

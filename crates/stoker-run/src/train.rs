@@ -13,7 +13,7 @@ use stoker::experiment::Experiment;
 use stoker::fs::{remove_stale_temporaries, write_atomic};
 use stoker::logger::{RunInfo, RunStatus};
 use stoker::native::device::describe as describe_device;
-use stoker::run::{LockError, create_run_dir, lock_run_dir};
+use stoker::run::{LockError, create_run_dir, lock_holder, lock_run_dir};
 use stoker::trainer::{FitReport, TrainingParts};
 
 use crate::assemble::{Assembled, panic_message};
@@ -94,6 +94,13 @@ fn refused(refusal: Refusal, source: &str) -> RunError {
     ))
 }
 
+/// Another process owns the run directory.
+fn in_use(held: LockError) -> RunError {
+    RunError::BadInput(format!(
+        "error: {held}\n hint: wait for that run to end (or stop it) before resuming; a new run needs no --resume"
+    ))
+}
+
 fn unwritten(message: impl Into<String>) -> RunError {
     RunError::Write(message.into())
 }
@@ -119,6 +126,18 @@ pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
 impl Assembled {
     /// Trains the run (see the module's documentation).
     pub fn train(mut self, options: &TrainOptions) -> Result<Trained, RunError> {
+        self.check_monitors()
+            .map_err(|e| RunError::BadInput(e.to_string()))?;
+        // A resume of the newest run while another process trains it (a job started twice)
+        // is refused, even before that run wrote its first checkpoint.
+        let newest = matches!(options.resume.as_deref(), Some("last" | "best"))
+            || (options.resume.is_none() && self.experiment.trainer.spec.auto_resume());
+        if newest
+            && let Some(dir) = resume::newest_run_dir(&self.experiment)
+            && let Some(pid) = lock_holder(&dir)
+        {
+            return Err(in_use(LockError::Held { dir, pid }));
+        }
         let (which, mut skipped) = match &options.resume {
             Some(which) => (Some(which.clone()), Vec::new()),
             None if self.experiment.trainer.spec.auto_resume() => {
@@ -147,12 +166,12 @@ impl Assembled {
                     "resuming with {} (what is still to train changes, what was trained does not)",
                     accepted.join(", ")
                 ));
-                changes.extend(crate::schedule_change::note(
-                    &self.experiment,
-                    &self.parts,
-                    &r,
-                ));
             }
+            changes.extend(crate::schedule_change::note(
+                &self.experiment,
+                &self.parts,
+                &r,
+            ));
             self.parts.resume = Some(r);
         }
         let Assembled {
@@ -160,6 +179,7 @@ impl Assembled {
             parts,
             mut trainer,
             built_seconds: self_built,
+            ..
         } = self;
 
         let (dir, version) = match continued {
@@ -168,20 +188,29 @@ impl Assembled {
                 .map_err(|e| unwritten(format!("cannot create the run directory: {e}")))?,
         };
         // Held until this function returns: one process writes a run directory at a time.
-        let _owner = lock_run_dir(&dir).map_err(|e| match e {
-            LockError::Held { .. } => RunError::BadInput(format!(
-                "error: {e}\n hint: wait for that run to end (or stop it) before resuming; a new run needs no --resume"
-            )),
-            LockError::Io(e) => unwritten(format!("cannot lock the run directory: {e}")),
-        })?;
+        let (_owner, unlocked) = match lock_run_dir(&dir) {
+            Ok(owner) => (Some(owner), None),
+            Err(held @ LockError::Held { .. }) => return Err(in_use(held)),
+            // A file system without advisory locks (some network mounts): train unguarded.
+            Err(LockError::Io(e)) => (None, Some(e)),
+        };
         run_log::init(&dir);
+        if let Some(e) = unlocked {
+            console::warn(format!(
+                "cannot lock the run directory ({e}); nothing stops a second process from writing it at the same time"
+            ));
+        }
         if let Some(invocation) = &options.invocation {
             tracing::info!("{invocation}");
         }
         for skipped in &skipped {
-            let instead = from.as_ref().map_or(String::new(), |p| {
-                format!("; resuming from {} instead", p.display())
-            });
+            let instead = match &from {
+                Some(p) if skipped.path.ends_with("last.safetensors") => {
+                    format!("; resuming from {} instead", p.display())
+                }
+                Some(_) => String::new(),
+                None => "; no checkpoint to resume from, so this is a new run".into(),
+            };
             console::warn(format!("resume: {skipped}{instead}"));
         }
         for change in changes {

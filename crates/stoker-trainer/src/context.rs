@@ -130,12 +130,12 @@ impl<'r> Fit<'r> {
 
     /// Logs values at the current epoch and optimizer step.
     pub fn log(&mut self, values: Vec<(String, f64)>) -> Result<()> {
-        self.check_finite_loss()?;
         self.logs
             .log(self.state.epoch, self.state.global_step, values)
     }
 
-    /// Reads the sum of the training losses since the last read (one device read): an error
+    /// Reads the sum of the training losses since the last read (one device read, where a step
+    /// row is logged, at the epoch's end, before checkpoints and at the fit's end): an error
     /// that stops the run if there was one.
     pub fn check_finite_loss(&mut self) -> Result<()> {
         let last = self.saves.last.as_ref().map(|p| p.display().to_string());

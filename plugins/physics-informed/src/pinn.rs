@@ -124,8 +124,13 @@ fn abs_max_and_mean(model: &dyn DynModel, grads: &GradientsParams) -> (f64, f64)
 }
 
 impl TrainingStep for PinnStep {
+    /// `lambda_pde`, and the loss terms its steps return (`data`, `pde`), which the loss
+    /// metric logs per split.
     fn logs(&self, name: &str) -> bool {
-        name == "lambda_pde"
+        matches!(
+            name,
+            "lambda_pde" | "train_loss_data" | "train_loss_pde" | "val_loss_data" | "val_loss_pde"
+        )
     }
 
     fn training_step(&mut self, ctx: &mut StepContext<'_>) -> Result<StepOutput> {

@@ -65,7 +65,11 @@ pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
         return Ok(());
     }
     if fit.watch.tripped() {
-        console::note("no checkpoint written: the training loss became non-finite");
+        let paths: Vec<String> = saves.iter().map(|s| s.path.display().to_string()).collect();
+        console::note(format!(
+            "not written: {} (the training loss or the weights became non-finite)",
+            paths.join(", ")
+        ));
         return Ok(());
     }
     fit.check_finite_loss()?;
@@ -78,7 +82,11 @@ pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
             &mut full
         };
         if slot.is_none() {
-            *slot = Some(checkpoint_bytes(fit, request.weights_only)?);
+            let bytes = checkpoint_bytes(fit, request.weights_only)?;
+            let last = fit.saves.last.as_ref().map(|p| p.display().to_string());
+            let (epoch, step) = (fit.state.epoch, fit.state.global_step);
+            fit.watch.weights(&bytes, epoch, step, last.as_deref())?;
+            *slot = Some(bytes);
         }
         if let Some(dir) = request.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StokerError::io(dir, e))?;
@@ -148,7 +156,7 @@ pub fn restore(fit: &mut Fit<'_>, resume: Resume) -> Result<()> {
     fit.state.epoch = state.epoch;
     fit.state.batch = state.batch;
     fit.state.global_step = state.global_step;
-    fit.watch = crate::non_finite::LossWatch::new(state.global_step);
+    fit.watch = crate::non_finite::LossWatch::resumed(state.global_step, path.clone());
     fit.state.elapsed_before = saved.elapsed_seconds;
     fit.state.resumed = true;
     fit.logs.latest = state.metrics;

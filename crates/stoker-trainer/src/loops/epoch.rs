@@ -94,6 +94,7 @@ pub fn run(fit: &mut Fit<'_>) -> Result<EpochEnd> {
 
 /// The epoch's end: its training metrics, validation, the hooks, the scheduler, checkpoints.
 fn end(fit: &mut Fit<'_>, plan: EpochPlan, started: Instant) -> Result<()> {
+    fit.check_finite_loss()?;
     let metrics = &mut fit.parts.metrics.train;
     fit.strategy.reduce_metrics(metrics)?;
     let values = collect(Split::Train, metrics)?;

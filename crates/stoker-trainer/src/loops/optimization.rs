@@ -132,6 +132,8 @@ impl Accumulation {
                 .global_step
                 .is_multiple_of(fit.args.log_every_n_steps)
             {
+                // The step row's read of the device also reads the NaN watch.
+                fit.check_finite_loss()?;
                 let value = micro.loss.total.clone().into_scalar::<f64>();
                 fit.log(vec![
                     ("train_loss_step".into(), value),

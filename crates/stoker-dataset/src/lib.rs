@@ -23,3 +23,4 @@ pub mod in_memory;
 pub mod normalize;
 pub mod npy;
 pub mod safetensors_file;
+pub mod shard;

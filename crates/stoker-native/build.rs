@@ -1,6 +1,7 @@
 //! Compiles `csrc/native.cpp`, the LibTorch functions `stoker::native` calls that tch does not
-//! bind, against the libtorch torch-sys builds against: the same include directories and C++
-//! ABI, found the way torch-sys finds them.
+//! bind, and `csrc/c10d.cpp`, libtorch's Gloo process group for data-parallel training, against
+//! the libtorch torch-sys builds against: the same include directories and C++ ABI, found the
+//! way torch-sys finds them.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,6 +17,8 @@ for path in cpp_extension.include_paths():
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/native.cpp");
+    println!("cargo:rerun-if-changed=csrc/c10d.cpp");
+    println!("cargo:rerun-if-changed=vendor/gloo");
     for var in [
         "LIBTORCH_USE_PYTORCH",
         "LIBTORCH_INCLUDE",
@@ -34,10 +37,14 @@ fn main() {
         .pic(true)
         .warnings(false)
         .includes(&includes)
+        // Gloo's headers, which libtorch's ProcessGroupGloo.hpp includes (vendor/gloo/README.md).
+        .include("vendor/gloo/include")
+        .define("USE_C10D_GLOO", None)
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .file("csrc/native.cpp")
+        .file("csrc/c10d.cpp")
         .compile("stoker_native");
 }
 

@@ -30,6 +30,7 @@
 
 mod adam;
 mod attention;
+pub mod collective;
 mod conv;
 pub mod device;
 mod dispatch;

@@ -1,0 +1,144 @@
+// libtorch's c10d process groups for stoker's data-parallel training: the Gloo process group
+// PyTorch's DDP uses on CPU, with a FileStore or TCPStore rendezvous, and the collectives a
+// data-parallel step needs (all-reduce, broadcast, barrier). Nothing here is an implementation
+// of a collective: every call goes to c10d::ProcessGroupGloo, which the PyPI torch wheel exports
+// from libtorch_cpu.so. Gloo's own headers are vendored (vendor/gloo).
+//
+// Tensors cross as tch's handles (`torch::Tensor*`) and are changed in place. A C++ exception
+// (a timeout, a peer that died) comes back as a message the caller frees with
+// stoker_native_free_error.
+
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+using at::Tensor;
+
+struct StokerProcessGroup {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+namespace {
+
+char *c10d_message(const char *what) {
+  char *copy = strdup(what);
+  return copy != nullptr ? copy : const_cast<char *>("out of memory while reporting a c10d error");
+}
+
+// The tensors flattened into one contiguous buffer (one collective for all of them, as DDP's
+// gradient buckets); they must share a dtype.
+Tensor bucket_of(const Tensor *const *tensors, int n) {
+  std::vector<Tensor> flat;
+  flat.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    TORCH_CHECK(tensors[i]->scalar_type() == tensors[0]->scalar_type(),
+                "every tensor of one collective must have the same dtype");
+    flat.push_back(tensors[i]->reshape({-1}));
+  }
+  return at::cat(flat);
+}
+
+// Copies the bucket's values back into the tensors it was made of.
+void unbucket(const Tensor &bucket, const Tensor *const *tensors, int n) {
+  int64_t offset = 0;
+  for (int i = 0; i < n; ++i) {
+    const Tensor &t = *tensors[i];
+    const_cast<Tensor &>(t).copy_(bucket.narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
+}
+
+} // namespace
+
+extern "C" {
+
+// A Gloo process group of `world` processes, this one `rank`. The rendezvous is a FileStore at
+// `address` when `port` is 0, else a TCPStore at address:port that rank 0 serves. Every
+// operation, the rendezvous included, fails after `timeout_ms`.
+char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
+                           long long timeout_ms, StokerProcessGroup **out) {
+  try {
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10::intrusive_ptr<c10d::Store> store;
+    if (port == 0) {
+      store = c10::make_intrusive<c10d::FileStore>(std::string(address), world);
+      store->setTimeout(timeout);
+    } else {
+      c10d::TCPStoreOptions options;
+      options.port = static_cast<std::uint16_t>(port);
+      options.isServer = rank == 0;
+      options.numWorkers = static_cast<std::size_t>(world);
+      options.timeout = timeout;
+      store = c10::make_intrusive<c10d::TCPStore>(std::string(address), options);
+    }
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+    *out = new StokerProcessGroup{std::move(group)};
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return c10d_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return c10d_message(e.what());
+  }
+}
+
+void stoker_c10d_free(StokerProcessGroup *group) { delete group; }
+
+// Sums `tensors` element-wise over the processes, in place (one all-reduce of their flattened
+// bucket), and waits for the result.
+char *stoker_c10d_all_reduce_sum(StokerProcessGroup *group, const Tensor *const *tensors, int n) {
+  try {
+    if (n == 0) {
+      return nullptr;
+    }
+    std::vector<Tensor> list{bucket_of(tensors, n)};
+    group->group->allreduce(list)->wait();
+    unbucket(list[0], tensors, n);
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return c10d_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return c10d_message(e.what());
+  }
+}
+
+// Copies rank `root`'s `tensors` into every process's, in place.
+char *stoker_c10d_broadcast(StokerProcessGroup *group, const Tensor *const *tensors, int n,
+                            int root) {
+  try {
+    if (n == 0) {
+      return nullptr;
+    }
+    std::vector<Tensor> list{bucket_of(tensors, n)};
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    group->group->broadcast(list, options)->wait();
+    unbucket(list[0], tensors, n);
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return c10d_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return c10d_message(e.what());
+  }
+}
+
+// Waits until every process reached this call.
+char *stoker_c10d_barrier(StokerProcessGroup *group) {
+  try {
+    group->group->barrier()->wait();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return c10d_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return c10d_message(e.what());
+  }
+}
+
+} // extern "C"

@@ -1,0 +1,166 @@
+//! Collectives between processes through libtorch's own c10d (`csrc/c10d.cpp`): the Gloo process
+//! group PyTorch's DDP uses on CPU, with a file or TCP rendezvous. Every failure (a timeout, a
+//! process that died) is an error with libtorch's message, never a hang past the timeout.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tch::Tensor;
+use torch_sys::C_tensor;
+
+unsafe extern "C" {
+    fn stoker_c10d_gloo_new(
+        address: *const c_char,
+        port: c_int,
+        rank: c_int,
+        world: c_int,
+        timeout_ms: i64,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
+    fn stoker_c10d_free(group: *mut c_void);
+    fn stoker_c10d_all_reduce_sum(
+        group: *mut c_void,
+        tensors: *const *const C_tensor,
+        n: c_int,
+    ) -> *mut c_char;
+    fn stoker_c10d_broadcast(
+        group: *mut c_void,
+        tensors: *const *const C_tensor,
+        n: c_int,
+        root: c_int,
+    ) -> *mut c_char;
+    fn stoker_c10d_barrier(group: *mut c_void) -> *mut c_char;
+    fn stoker_native_free_error(error: *mut c_char);
+}
+
+/// Where the processes of a group find each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendezvous {
+    /// A file every process can reach (c10d's `FileStore`): one machine, or a shared file system.
+    File(PathBuf),
+    /// Rank 0 serves a `TCPStore` at this host and port (torchrun's `MASTER_ADDR`/`MASTER_PORT`).
+    Tcp {
+        /// The host of rank 0.
+        host: String,
+        /// Its port.
+        port: u16,
+    },
+}
+
+/// A Gloo process group: this process's handle on the group.
+pub struct ProcessGroup {
+    handle: *mut c_void,
+    rank: usize,
+    world: usize,
+}
+
+// SAFETY: c10d's process group is used from one thread at a time (the training loop's); the
+// handle is not shared.
+unsafe impl Send for ProcessGroup {}
+
+/// The message of a shim error, freed; `Ok` when there is none.
+fn result(error: *mut c_char, what: &str) -> Result<(), String> {
+    if error.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null error is a NUL-terminated string the shim allocated with strdup.
+    let message = unsafe { CStr::from_ptr(error) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: freed once, by the allocator that made it.
+    unsafe { stoker_native_free_error(error) };
+    Err(format!("{what}: {message}"))
+}
+
+fn handles(tensors: &[Tensor]) -> Vec<*const C_tensor> {
+    tensors
+        .iter()
+        .map(|t| t.as_ptr() as *const C_tensor)
+        .collect()
+}
+
+impl ProcessGroup {
+    /// Joins the Gloo group of `world` processes as `rank`, waiting for the others at most
+    /// `timeout` (which then bounds every collective too).
+    pub fn gloo(
+        rendezvous: &Rendezvous,
+        rank: usize,
+        world: usize,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        if world == 0 || rank >= world {
+            return Err(format!("rank {rank} in a world of {world} processes"));
+        }
+        let (address, port) = match rendezvous {
+            Rendezvous::File(path) => (path.display().to_string(), 0),
+            Rendezvous::Tcp { host, port } => (host.clone(), i32::from(*port)),
+        };
+        let address = CString::new(address).map_err(|e| e.to_string())?;
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: the strings live through the call; the shim writes the handle on success.
+        let error = unsafe {
+            stoker_c10d_gloo_new(
+                address.as_ptr(),
+                port,
+                rank as c_int,
+                world as c_int,
+                timeout.as_millis() as i64,
+                &mut handle,
+            )
+        };
+        result(error, "joining the Gloo process group")?;
+        Ok(ProcessGroup {
+            handle,
+            rank,
+            world,
+        })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The number of processes.
+    pub fn world_size(&self) -> usize {
+        self.world
+    }
+
+    /// Sums each of `tensors` over the processes, in place (every process gets the sums).
+    pub fn all_reduce_sum(&self, tensors: &[Tensor]) -> Result<(), String> {
+        let list = handles(tensors);
+        // SAFETY: the handles are valid tensors for the call; c10d writes into their storage.
+        let error =
+            unsafe { stoker_c10d_all_reduce_sum(self.handle, list.as_ptr(), list.len() as c_int) };
+        result(error, "all-reduce")
+    }
+
+    /// Copies rank `root`'s `tensors` into every process's, in place.
+    pub fn broadcast(&self, tensors: &[Tensor], root: usize) -> Result<(), String> {
+        let list = handles(tensors);
+        // SAFETY: as in all_reduce_sum.
+        let error = unsafe {
+            stoker_c10d_broadcast(
+                self.handle,
+                list.as_ptr(),
+                list.len() as c_int,
+                root as c_int,
+            )
+        };
+        result(error, "broadcast")
+    }
+
+    /// Waits until every process reached this call.
+    pub fn barrier(&self) -> Result<(), String> {
+        // SAFETY: the handle is valid until drop.
+        result(unsafe { stoker_c10d_barrier(self.handle) }, "barrier")
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: made by stoker_c10d_gloo_new, freed once.
+        unsafe { stoker_c10d_free(self.handle) };
+    }
+}

@@ -1,0 +1,128 @@
+//! Two processes in one Gloo group through libtorch's c10d: all-reduce, broadcast and barrier
+//! give the values PyTorch's `dist.all_reduce`/`dist.broadcast` would (hand-derived: rank r
+//! contributes r + 1), over a file and over a TCP rendezvous; a process whose peer never comes
+//! fails within the timeout instead of hanging.
+//!
+//! The test binary runs itself once per rank (`STOKER_TEST_RANK`), one LibTorch thread each.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use stoker_native::collective::{ProcessGroup, Rendezvous};
+use tch::Tensor;
+
+const RANK: &str = "STOKER_TEST_RANK";
+const STORE: &str = "STOKER_TEST_STORE";
+
+fn rendezvous_from_env() -> Rendezvous {
+    let store = std::env::var(STORE).unwrap();
+    match store.strip_prefix("tcp:") {
+        Some(port) => Rendezvous::Tcp {
+            host: "127.0.0.1".into(),
+            port: port.parse().unwrap(),
+        },
+        None => Rendezvous::File(PathBuf::from(store)),
+    }
+}
+
+/// What one rank does: its checks panic (a non-zero exit) on a wrong value.
+fn run_rank(rank: usize) {
+    let group =
+        ProcessGroup::gloo(&rendezvous_from_env(), rank, 2, Duration::from_secs(60)).unwrap();
+    assert_eq!((group.rank(), group.world_size()), (rank, 2));
+    let r = rank as f32;
+    let tensors = [
+        Tensor::from_slice(&[r + 1.0, 10.0 * (r + 1.0), -r]),
+        Tensor::from_slice(&[r; 2]),
+    ];
+    group.all_reduce_sum(&tensors).unwrap();
+    assert_eq!(
+        Vec::<f32>::try_from(&tensors[0]).unwrap(),
+        [3.0, 30.0, -1.0]
+    );
+    assert_eq!(Vec::<f32>::try_from(&tensors[1]).unwrap(), [1.0, 1.0]);
+    let from_root = [Tensor::from_slice(&[100.0 + r, 7.0 * r])];
+    group.broadcast(&from_root, 0).unwrap();
+    assert_eq!(Vec::<f32>::try_from(&from_root[0]).unwrap(), [100.0, 0.0]);
+    group.barrier().unwrap();
+    println!("rank {rank} ok");
+}
+
+/// Runs this test as both ranks with `store`, and checks both ended well.
+fn two_ranks(test: &str, store: &str) {
+    let children: Vec<_> = (0..2)
+        .map(|rank| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+                .env(RANK, rank.to_string())
+                .env(STORE, store)
+                .env("OMP_NUM_THREADS", "1")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (rank, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "rank {rank} failed: {:?}",
+            output.status
+        );
+    }
+}
+
+#[test]
+fn two_ranks_reduce_and_broadcast_over_a_file_store() {
+    if let Ok(rank) = std::env::var(RANK) {
+        return run_rank(rank.parse().unwrap());
+    }
+    let store = std::env::temp_dir().join(format!("stoker-c10d-file-{}", std::process::id()));
+    let _ = std::fs::remove_file(&store);
+    two_ranks(
+        "two_ranks_reduce_and_broadcast_over_a_file_store",
+        store.to_str().unwrap(),
+    );
+    let _ = std::fs::remove_file(&store);
+}
+
+#[test]
+fn two_ranks_reduce_and_broadcast_over_tcp() {
+    if let Ok(rank) = std::env::var(RANK) {
+        return run_rank(rank.parse().unwrap());
+    }
+    // A free port: bind to 0, read it, release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    two_ranks(
+        "two_ranks_reduce_and_broadcast_over_tcp",
+        &format!("tcp:{port}"),
+    );
+}
+
+#[test]
+fn a_missing_peer_is_an_error_within_the_timeout() {
+    if std::env::var(RANK).is_ok() {
+        return;
+    }
+    let store = std::env::temp_dir().join(format!("stoker-c10d-alone-{}", std::process::id()));
+    let _ = std::fs::remove_file(&store);
+    // Returning at all is the point: the rendezvous gives up after its 2 s instead of waiting.
+    let joined = ProcessGroup::gloo(
+        &Rendezvous::File(store.clone()),
+        0,
+        2,
+        Duration::from_secs(2),
+    );
+    let error = joined
+        .err()
+        .expect("a group of two with one process cannot form");
+    assert!(
+        error.starts_with("joining the Gloo process group: "),
+        "{error}"
+    );
+    let _ = std::fs::remove_file(&store);
+}

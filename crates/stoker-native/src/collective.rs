@@ -74,10 +74,7 @@ fn result(error: *mut c_char, what: &str) -> Result<(), String> {
 }
 
 fn handles(tensors: &[Tensor]) -> Vec<*const C_tensor> {
-    tensors
-        .iter()
-        .map(|t| t.as_ptr() as *const C_tensor)
-        .collect()
+    tensors.iter().map(|t| t.as_ptr()).collect()
 }
 
 impl ProcessGroup {

@@ -2,12 +2,22 @@
 //! group PyTorch's DDP uses on CPU, with a file or TCP rendezvous. Every failure (a timeout, a
 //! process that died) is an error with libtorch's message, never a hang past the timeout.
 
+// burn-tch marks its types deprecated in favour of CubeCL backends; LibTorch is stoker's backend.
+#![allow(deprecated)]
+
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use burn::backend::libtorch::TchTensor;
+use burn::optim::GradientsParams;
+use stoker_core::model::DynModel;
 use tch::Tensor;
 use torch_sys::C_tensor;
+
+use crate::dispatch::{from_plain, plain};
 
 unsafe extern "C" {
     fn stoker_c10d_gloo_new(
@@ -146,6 +156,39 @@ impl ProcessGroup {
             )
         };
         result(error, "broadcast")
+    }
+
+    /// `grads` of `model` averaged over the processes, as DDP averages them: one all-reduce of
+    /// every gradient in one flattened bucket, divided by the world size. Gradients must be
+    /// LibTorch tensors (a model on `cpu` or `cuda`).
+    pub fn average_gradients(
+        &self,
+        model: &dyn DynModel,
+        grads: GradientsParams,
+    ) -> Result<GradientsParams, String> {
+        let mut paths = Vec::new();
+        let mut tensors = Vec::new();
+        for (path, gradient) in model.gradients_flat(&grads) {
+            let Some(tensor) = plain(gradient.into_dispatch()) else {
+                return Err(format!(
+                    "the gradient of `{path}` is not a LibTorch tensor: data-parallel training needs the device `cpu` or `cuda`"
+                ));
+            };
+            paths.push(path);
+            tensors.push(tensor.tensor);
+        }
+        self.all_reduce_sum(&tensors)?;
+        let world = self.world as f64;
+        let mut averaged: HashMap<String, Tensor> = paths
+            .into_iter()
+            .zip(tensors.iter().map(|t| t / world))
+            .collect();
+        Ok(
+            model.map_gradients(grads, &mut |path, gradient| match averaged.remove(path) {
+                Some(tensor) => from_plain(TchTensor::new(tensor)),
+                None => gradient,
+            }),
+        )
     }
 
     /// Waits until every process reached this call.

@@ -1,6 +1,6 @@
-//! Two processes in one Gloo group through libtorch's c10d: all-reduce, broadcast and barrier
-//! give the values PyTorch's `dist.all_reduce`/`dist.broadcast` would (hand-derived: rank r
-//! contributes r + 1), over a file and over a TCP rendezvous; a process whose peer never comes
+//! Two processes in one Gloo group through libtorch's c10d: all-reduce, broadcast, a model's
+//! gradients averaged and barrier give the values PyTorch's `dist.all_reduce`/`dist.broadcast`
+//! and DDP's averaging would (hand-derived: rank r contributes r + 1), over a file and over a TCP rendezvous; a process whose peer never comes
 //! fails within the timeout instead of hanging.
 //!
 //! The test binary runs itself once per rank (`STOKER_TEST_RANK`), one LibTorch thread each.
@@ -9,7 +9,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::GradientsParams;
+use burn::tensor::{Tensor as BurnTensor, TensorData};
+use stoker_core::device::DeviceChoice;
+use stoker_core::model::{Model, boxed};
+use stoker_core::prelude::{Batch, Output};
 use stoker_native::collective::{ProcessGroup, Rendezvous};
+use stoker_native::device::resolve;
 use tch::Tensor;
 
 const RANK: &str = "STOKER_TEST_RANK";
@@ -45,8 +53,59 @@ fn run_rank(rank: usize) {
     let from_root = [Tensor::from_slice(&[100.0 + r, 7.0 * r])];
     group.broadcast(&from_root, 0).unwrap();
     assert_eq!(Vec::<f32>::try_from(&from_root[0]).unwrap(), [100.0, 0.0]);
+    average_gradients(&group, r);
     group.barrier().unwrap();
     println!("rank {rank} ok");
+}
+
+#[derive(Module, Debug)]
+struct Two {
+    a: Linear,
+    b: Linear,
+}
+
+impl Model for Two {
+    fn forward(&self, _batch: &Batch) -> stoker_core::Result<Output> {
+        Ok(Output::output())
+    }
+}
+
+/// Rank r's gradients: a.weight = [r + 1, 2 (r + 1), 3, 4 r], a.bias = [r, -r], b.weight =
+/// [[10 r], [1]], b.bias = [r]. Averaged over ranks 0 and 1: [1.5, 3, 3, 2], [0.5, -0.5],
+/// [5, 1], [0.5].
+fn average_gradients(group: &ProcessGroup, r: f32) {
+    let device = resolve(DeviceChoice::Cpu).unwrap();
+    let model = boxed(Two {
+        a: LinearConfig::new(2, 2).init(&device.clone().autodiff()),
+        b: LinearConfig::new(2, 1).init(&device.clone().autodiff()),
+    });
+    let ids = model.param_ids();
+    let mut grads = GradientsParams::new();
+    let mut register = |path: &str, values: Vec<f32>, shape: Vec<usize>| {
+        let data = TensorData::new(values, shape.clone());
+        match shape.len() {
+            1 => grads.register(ids[path].into(), BurnTensor::<1>::from_data(data, &device)),
+            _ => grads.register(ids[path].into(), BurnTensor::<2>::from_data(data, &device)),
+        }
+    };
+    register(
+        "a.weight",
+        vec![r + 1.0, 2.0 * (r + 1.0), 3.0, 4.0 * r],
+        vec![2, 2],
+    );
+    register("a.bias", vec![r, -r], vec![2]);
+    register("b.weight", vec![10.0 * r, 1.0], vec![2, 1]);
+    register("b.bias", vec![r], vec![1]);
+    let grads = group.average_gradients(model.as_ref(), grads).unwrap();
+    let values = |path: &str| -> Vec<f32> {
+        let flat = model.gradients_flat(&grads);
+        let g = flat.into_iter().find(|(p, _)| p == path).unwrap().1;
+        g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    };
+    assert_eq!(values("a.weight"), [1.5, 3.0, 3.0, 2.0]);
+    assert_eq!(values("a.bias"), [0.5, -0.5]);
+    assert_eq!(values("b.weight"), [5.0, 1.0]);
+    assert_eq!(values("b.bias"), [0.5]);
 }
 
 /// Runs this test as both ranks with `store`, and checks both ended well.

@@ -158,6 +158,34 @@ impl ProcessGroup {
         result(error, "broadcast")
     }
 
+    /// Makes every process's `model` rank `root`'s, as DDP does before training: its weights
+    /// (safetensors bytes, the same form as a checkpoint's) broadcast, and loaded on the other
+    /// ranks with their parameter ids kept (the optimizer state is keyed by them).
+    pub fn broadcast_model(&self, model: &mut dyn DynModel, root: usize) -> Result<(), String> {
+        let is_root = self.rank == root;
+        let bytes = if is_root {
+            model.to_safetensors().map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        let length = [Tensor::from_slice(&[bytes.len() as i64])];
+        self.broadcast(&length, root)?;
+        let n = i64::try_from(&length[0]).map_err(|e| e.to_string())?;
+        let buffer = [if is_root {
+            Tensor::from_slice(&bytes)
+        } else {
+            Tensor::zeros([n], (tch::Kind::Uint8, tch::Device::Cpu))
+        }];
+        self.broadcast(&buffer, root)?;
+        if !is_root {
+            let bytes = Vec::<u8>::try_from(&buffer[0]).map_err(|e| e.to_string())?;
+            let ids = model.param_ids();
+            model.load_safetensors(bytes).map_err(|e| e.to_string())?;
+            model.set_param_ids(&ids).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// `grads` of `model` averaged over the processes, as DDP averages them: one all-reduce of
     /// every gradient in one flattened bucket, divided by the world size. Gradients must be
     /// LibTorch tensors (a model on `cpu` or `cuda`).

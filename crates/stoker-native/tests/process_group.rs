@@ -54,6 +54,7 @@ fn run_rank(rank: usize) {
     group.broadcast(&from_root, 0).unwrap();
     assert_eq!(Vec::<f32>::try_from(&from_root[0]).unwrap(), [100.0, 0.0]);
     average_gradients(&group, r);
+    broadcast_model(&group, rank);
     group.barrier().unwrap();
     println!("rank {rank} ok");
 }
@@ -68,6 +69,38 @@ impl Model for Two {
     fn forward(&self, _batch: &Batch) -> stoker_core::Result<Output> {
         Ok(Output::output())
     }
+}
+
+/// Each rank initializes its model from its own seed; after the broadcast every rank holds rank
+/// 0's weights (those of seed 0), with its own parameter ids kept.
+fn broadcast_model(group: &ProcessGroup, rank: usize) {
+    let device = resolve(DeviceChoice::Cpu).unwrap();
+    let init = |seed: u64| {
+        device.seed(seed);
+        boxed(Two {
+            a: LinearConfig::new(2, 2).init(&device.clone().autodiff()),
+            b: LinearConfig::new(2, 1).init(&device.clone().autodiff()),
+        })
+    };
+    // The tensors' bytes of a safetensors file (its header's metadata order may vary).
+    let weights = |bytes: Vec<u8>| {
+        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        bytes[8 + header..].to_vec()
+    };
+    let rank_zero = weights(init(0).to_safetensors().unwrap());
+    let mut model = init(if rank == 0 { 0 } else { 8 });
+    if rank != 0 {
+        let own = weights(model.to_safetensors().unwrap());
+        assert_ne!(own, rank_zero, "other seeds, other weights");
+    }
+    let ids = model.param_ids();
+    group.broadcast_model(model.as_mut(), 0).unwrap();
+    assert_eq!(
+        weights(model.to_safetensors().unwrap()),
+        rank_zero,
+        "rank {rank}"
+    );
+    assert_eq!(model.param_ids(), ids);
 }
 
 /// Rank r's gradients: a.weight = [r + 1, 2 (r + 1), 3, 4 r], a.bias = [r, -r], b.weight =

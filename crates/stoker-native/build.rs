@@ -18,6 +18,7 @@ for path in cpp_extension.include_paths():
 fn main() {
     println!("cargo:rerun-if-changed=csrc/native.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
+    println!("cargo:rerun-if-changed=csrc/error.h");
     println!("cargo:rerun-if-changed=vendor/gloo");
     for var in [
         "LIBTORCH_USE_PYTORCH",

@@ -8,12 +8,13 @@
 // (a timeout, a peer that died) comes back as a message the caller frees with
 // stoker_native_free_error.
 
+#include "error.h"
+
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -26,9 +27,16 @@ struct StokerProcessGroup {
 
 namespace {
 
-char *c10d_message(const char *what) {
-  char *copy = strdup(what);
-  return copy != nullptr ? copy : const_cast<char *>("out of memory while reporting a c10d error");
+// Runs `body`; a C++ exception becomes its message (libtorch's without its backtrace).
+template <typename F> char *guarded(F body) {
+  try {
+    body();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return stoker_native_error(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return stoker_native_error(e.what());
+  }
 }
 
 // The tensors flattened into one contiguous buffer (one collective for all of them, as DDP's
@@ -63,7 +71,7 @@ extern "C" {
 // operation, the rendezvous included, fails after `timeout_ms`.
 char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
                            long long timeout_ms, StokerProcessGroup **out) {
-  try {
+  return guarded([&] {
     const auto timeout = std::chrono::milliseconds(timeout_ms);
     c10::intrusive_ptr<c10d::Store> store;
     if (port == 0) {
@@ -81,12 +89,7 @@ char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
     options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
     *out = new StokerProcessGroup{std::move(group)};
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return c10d_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return c10d_message(e.what());
-  }
+  });
 }
 
 void stoker_c10d_free(StokerProcessGroup *group) { delete group; }
@@ -94,51 +97,34 @@ void stoker_c10d_free(StokerProcessGroup *group) { delete group; }
 // Sums `tensors` element-wise over the processes, in place (one all-reduce of their flattened
 // bucket), and waits for the result.
 char *stoker_c10d_all_reduce_sum(StokerProcessGroup *group, const Tensor *const *tensors, int n) {
-  try {
+  return guarded([&] {
     if (n == 0) {
-      return nullptr;
+      return;
     }
     std::vector<Tensor> list{bucket_of(tensors, n)};
     group->group->allreduce(list)->wait();
     unbucket(list[0], tensors, n);
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return c10d_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return c10d_message(e.what());
-  }
+  });
 }
 
 // Copies rank `root`'s `tensors` into every process's, in place.
 char *stoker_c10d_broadcast(StokerProcessGroup *group, const Tensor *const *tensors, int n,
                             int root) {
-  try {
+  return guarded([&] {
     if (n == 0) {
-      return nullptr;
+      return;
     }
     std::vector<Tensor> list{bucket_of(tensors, n)};
     c10d::BroadcastOptions options;
     options.rootRank = root;
     group->group->broadcast(list, options)->wait();
     unbucket(list[0], tensors, n);
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return c10d_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return c10d_message(e.what());
-  }
+  });
 }
 
 // Waits until every process reached this call.
 char *stoker_c10d_barrier(StokerProcessGroup *group) {
-  try {
-    group->group->barrier()->wait();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return c10d_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return c10d_message(e.what());
-  }
+  return guarded([&] { group->group->barrier()->wait(); });
 }
 
 } // extern "C"

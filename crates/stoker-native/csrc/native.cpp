@@ -4,6 +4,8 @@
 // (tch frees them with `delete`), null where there is no result. A C++ exception comes back as
 // a message the caller frees with stoker_native_free_error.
 
+#include "error.h"
+
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/convolution_backward.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -20,11 +22,6 @@ namespace {
 // Returned when even the message cannot be allocated; never freed.
 char out_of_memory[] = "out of memory while reporting a LibTorch error";
 
-char *message(const char *what) {
-  char *copy = strdup(what);
-  return copy != nullptr ? copy : out_of_memory;
-}
-
 // `tensor`, or a copy when it shares storage with one of `others`: Burn adds gradients in
 // place, so a gradient it registers must own its memory.
 Tensor unaliased(const Tensor &tensor, const std::vector<Tensor> &others) {
@@ -37,6 +34,11 @@ Tensor unaliased(const Tensor &tensor, const std::vector<Tensor> &others) {
 }
 
 } // namespace
+
+char *stoker_native_error(const char *what) {
+  char *copy = strdup(what);
+  return copy != nullptr ? copy : out_of_memory;
+}
 
 extern "C" {
 
@@ -77,9 +79,9 @@ char *stoker_native_convolution_backward(const Tensor *grad_output, const Tensor
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return message(e.what());
+    return stoker_native_error(e.what());
   } catch (...) {
-    return message("an exception that is not a std::exception");
+    return stoker_native_error("an exception that is not a std::exception");
   }
 }
 
@@ -120,9 +122,9 @@ char *stoker_native_grad(const Tensor *const *outputs, const Tensor *const *grad
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return message(e.what());
+    return stoker_native_error(e.what());
   } catch (...) {
-    return message("an exception that is not a std::exception");
+    return stoker_native_error("an exception that is not a std::exception");
   }
 }
 

@@ -5,7 +5,7 @@
 // burn-tch marks its types deprecated in favour of CubeCL backends; LibTorch is stoker's backend.
 #![allow(deprecated)]
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tch::Tensor;
 use torch_sys::C_tensor;
 
 use crate::dispatch::{from_plain, plain};
+use crate::ffi::take_error;
 
 unsafe extern "C" {
     fn stoker_c10d_gloo_new(
@@ -41,7 +42,6 @@ unsafe extern "C" {
         root: c_int,
     ) -> *mut c_char;
     fn stoker_c10d_barrier(group: *mut c_void) -> *mut c_char;
-    fn stoker_native_free_error(error: *mut c_char);
 }
 
 /// Where the processes of a group find each other.
@@ -69,18 +69,12 @@ pub struct ProcessGroup {
 // handle is not shared.
 unsafe impl Send for ProcessGroup {}
 
-/// The message of a shim error, freed; `Ok` when there is none.
+/// `Err` with the shim's message for `what`, when there is one.
 fn result(error: *mut c_char, what: &str) -> Result<(), String> {
-    if error.is_null() {
-        return Ok(());
+    match take_error(error) {
+        None => Ok(()),
+        Some(message) => Err(format!("{what}: {message}")),
     }
-    // SAFETY: a non-null error is a NUL-terminated string the shim allocated with strdup.
-    let message = unsafe { CStr::from_ptr(error) }
-        .to_string_lossy()
-        .into_owned();
-    // SAFETY: freed once, by the allocator that made it.
-    unsafe { stoker_native_free_error(error) };
-    Err(format!("{what}: {message}"))
 }
 
 fn handles(tensors: &[Tensor]) -> Vec<*const C_tensor> {

@@ -38,10 +38,10 @@ pub(crate) fn is_alias_of(a: &Tensor, b: &Tensor) -> bool {
     unsafe { stoker_native_is_alias_of(a.as_ptr(), b.as_ptr()) != 0 }
 }
 
-/// Panics with LibTorch's message if `error` is one (as tch's own calls do), freeing it.
-fn check(error: *mut c_char, what: &str) {
+/// The message of a shim error (null for none), freed.
+pub(crate) fn take_error(error: *mut c_char) -> Option<String> {
     if error.is_null() {
-        return;
+        return None;
     }
     // SAFETY: a non-null error is a NUL-terminated string the shim allocated with strdup.
     let message = unsafe { CStr::from_ptr(error) }
@@ -49,7 +49,14 @@ fn check(error: *mut c_char, what: &str) {
         .into_owned();
     // SAFETY: freed once, by the allocator that made it.
     unsafe { stoker_native_free_error(error) };
-    panic!("LibTorch's {what} failed: {message}");
+    Some(message)
+}
+
+/// Panics with LibTorch's message if `error` is one (as tch's own calls do), freeing it.
+fn check(error: *mut c_char, what: &str) {
+    if let Some(message) = take_error(error) {
+        panic!("LibTorch's {what} failed: {message}");
+    }
 }
 
 /// Takes ownership of a tensor the shim returned; a null handle is `None`.

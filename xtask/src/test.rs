@@ -37,14 +37,12 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     }
     // xtask is a workspace of its own: its unit tests run here.
     eprintln!("stoker: cargo test --manifest-path xtask/Cargo.toml");
-    let xtask_tests =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["test", "--quiet", "--manifest-path"])
-            .arg(env::workspace_root().join("xtask").join("Cargo.toml"))
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?
-            .code()
-            .unwrap_or(1);
+    let xtask_tests = env::cargo(&torch)
+        .args(["test", "--quiet", "--manifest-path", "xtask/Cargo.toml"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?
+        .code()
+        .unwrap_or(1);
     let tests = if tests != 0 { tests } else { xtask_tests };
     // The benchmark harness in its short mode, so that the comparison code cannot rot (no
     // timing is judged; a PyTorch reference that trains another model than stoker fails it).

@@ -94,13 +94,10 @@ pub fn newest_run_dir(experiment: &Experiment) -> Option<PathBuf> {
 /// The newest resumable checkpoint of the experiment's newest run: `last.safetensors` when
 /// there is one, else the one with the most steps; and the unreadable files passed over.
 pub fn newest(experiment: &Experiment) -> (Option<PathBuf>, Vec<Skipped>) {
-    let experiment_dir = experiment.environment.output_dir.join(&experiment.name);
-    let Some(version) = latest_version(&experiment_dir) else {
+    let Some(run_dir) = newest_run_dir(experiment) else {
         return (None, Vec::new());
     };
-    let dir = experiment_dir
-        .join(format!("version_{version}"))
-        .join("checkpoints");
+    let dir = run_dir.join("checkpoints");
     let last = dir.join("last.safetensors");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return (None, Vec::new());

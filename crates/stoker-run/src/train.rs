@@ -128,52 +128,12 @@ impl Assembled {
     pub fn train(mut self, options: &TrainOptions) -> Result<Trained, RunError> {
         self.check_monitors()
             .map_err(|e| RunError::BadInput(e.to_string()))?;
-        // A resume of the newest run while another process trains it (a job started twice)
-        // is refused, even before that run wrote its first checkpoint.
-        let newest = matches!(options.resume.as_deref(), Some("last" | "best"))
-            || (options.resume.is_none() && self.experiment.trainer.spec.auto_resume());
-        if newest
-            && let Some(dir) = resume::newest_run_dir(&self.experiment)
-            && let Some(pid) = lock_holder(&dir)
-        {
-            return Err(in_use(LockError::Held { dir, pid }));
-        }
-        let (which, mut skipped) = match &options.resume {
-            Some(which) => (Some(which.clone()), Vec::new()),
-            None if self.experiment.trainer.spec.auto_resume() => {
-                let (path, skipped) = resume::newest(&self.experiment);
-                (path.map(|p| p.display().to_string()), skipped)
-            }
-            None => (None, Vec::new()),
-        };
-        let mut continued = None;
-        let mut changes = Vec::new();
-        let mut from = None;
-        if let Some(which) = which {
-            let experiment = &self.experiment;
-            let found = resume::resolve(&which, experiment).and_then(|found| {
-                skipped.extend(found.skipped);
-                let r = resume::load(&found.path)?;
-                let accepted = resume::check_config(&r, experiment, options.allow_config_change)?;
-                Ok((r, accepted))
-            });
-            let (r, accepted) =
-                found.map_err(|refusal| refused(refusal, &format!("--resume {which}")))?;
-            continued = resume::run_dir_of(&r.path);
-            from = Some(r.path.clone());
-            if !accepted.is_empty() {
-                changes.push(format!(
-                    "resuming with {} (what is still to train changes, what was trained does not)",
-                    accepted.join(", ")
-                ));
-            }
-            changes.extend(crate::schedule_change::note(
-                &self.experiment,
-                &self.parts,
-                &r,
-            ));
-            self.parts.resume = Some(r);
-        }
+        let Continuation {
+            run_dir: continued,
+            from,
+            skipped,
+            changes,
+        } = self.continuation(options)?;
         let Assembled {
             experiment,
             parts,
@@ -278,6 +238,74 @@ impl Assembled {
             report,
             summary,
             seconds,
+        })
+    }
+}
+
+/// Where a run continues, when it resumes: the run directory and checkpoint, the unreadable
+/// checkpoints passed over, and the notes on what the resume changes.
+struct Continuation {
+    run_dir: Option<(PathBuf, usize)>,
+    from: Option<PathBuf>,
+    skipped: Vec<resume::Skipped>,
+    changes: Vec<String>,
+}
+
+impl Assembled {
+    /// Finds the checkpoint to resume from (`--resume`, or `auto_resume`), checks it against the
+    /// config and hands it to the parts; nothing is written.
+    fn continuation(&mut self, options: &TrainOptions) -> Result<Continuation, RunError> {
+        // A resume of the newest run while another process trains it (a job started twice)
+        // is refused, even before that run wrote its first checkpoint.
+        let newest = matches!(options.resume.as_deref(), Some("last" | "best"))
+            || (options.resume.is_none() && self.experiment.trainer.spec.auto_resume());
+        if newest
+            && let Some(dir) = resume::newest_run_dir(&self.experiment)
+            && let Some(pid) = lock_holder(&dir)
+        {
+            return Err(in_use(LockError::Held { dir, pid }));
+        }
+        let (which, mut skipped) = match &options.resume {
+            Some(which) => (Some(which.clone()), Vec::new()),
+            None if self.experiment.trainer.spec.auto_resume() => {
+                let (path, skipped) = resume::newest(&self.experiment);
+                (path.map(|p| p.display().to_string()), skipped)
+            }
+            None => (None, Vec::new()),
+        };
+        let mut continued = None;
+        let mut changes = Vec::new();
+        let mut from = None;
+        if let Some(which) = which {
+            let experiment = &self.experiment;
+            let found = resume::resolve(&which, experiment).and_then(|found| {
+                skipped.extend(found.skipped);
+                let r = resume::load(&found.path)?;
+                let accepted = resume::check_config(&r, experiment, options.allow_config_change)?;
+                Ok((r, accepted))
+            });
+            let (r, accepted) =
+                found.map_err(|refusal| refused(refusal, &format!("--resume {which}")))?;
+            continued = resume::run_dir_of(&r.path);
+            from = Some(r.path.clone());
+            if !accepted.is_empty() {
+                changes.push(format!(
+                    "resuming with {} (what is still to train changes, what was trained does not)",
+                    accepted.join(", ")
+                ));
+            }
+            changes.extend(crate::schedule_change::note(
+                &self.experiment,
+                &self.parts,
+                &r,
+            ));
+            self.parts.resume = Some(r);
+        }
+        Ok(Continuation {
+            run_dir: continued,
+            from,
+            skipped,
+            changes,
         })
     }
 }

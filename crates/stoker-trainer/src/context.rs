@@ -143,6 +143,18 @@ impl<'r> Fit<'r> {
             .check(self.state.epoch, self.state.global_step, last.as_deref())
     }
 
+    /// Refuses a checkpoint's bytes whose weights hold a NaN or an infinity (see
+    /// [`LossWatch::weights`]).
+    pub fn check_finite_weights(&mut self, checkpoint: &[u8]) -> Result<()> {
+        let last = self.saves.last.as_ref().map(|p| p.display().to_string());
+        self.watch.weights(
+            checkpoint,
+            self.state.epoch,
+            self.state.global_step,
+            last.as_deref(),
+        )
+    }
+
     /// The order of the training epochs' samples (stored order when overfitting).
     pub fn train_order(&self) -> Order {
         if self.args.overfit_batches.is_zero() {

@@ -1,7 +1,8 @@
 //! The default watch on the training loss: the sum of the losses since the last read, kept on
-//! the device (one addition per step, no read), read where rows are logged and before any checkpoint is written, so that
-//! a NaN stops the run instead of training on and saving NaN weights. `detect_anomaly: true`
-//! checks every step exactly instead (see [`anomaly`](crate::anomaly)).
+//! the device (one addition per step, no read), read where rows are logged and before any
+//! checkpoint is written, so that a NaN stops the run instead of training on and saving NaN
+//! weights; and the weights a checkpoint is about to hold, checked on the host.
+//! `detect_anomaly: true` checks every step exactly instead (see [`anomaly`](crate::anomaly)).
 
 use stoker::burn::tensor::Tensor;
 use stoker::error::{Result, StokerError};
@@ -49,7 +50,16 @@ impl LossWatch {
         });
     }
 
-    /// Whether a read found a non-finite loss (or [`weights`] non-finite weights).
+    /// Which finite checkpoint the run can go back to, for the error: the last one written
+    /// (`last_checkpoint`), else the one it resumed from.
+    fn kept(&self, last_checkpoint: Option<&str>) -> String {
+        match last_checkpoint.or(self.resumed_from.as_deref()) {
+            Some(path) => format!("the last checkpoint, written before it, is {path}"),
+            None => "no checkpoint was written before it".into(),
+        }
+    }
+
+    /// Whether a read found a non-finite loss (or [`weights`](Self::weights) non-finite weights).
     pub fn tripped(&self) -> bool {
         self.tripped
     }
@@ -68,10 +78,7 @@ impl LossWatch {
             return Ok(());
         };
         self.tripped = true;
-        let kept = match last_checkpoint.or(self.resumed_from.as_deref()) {
-            Some(path) => format!("the last checkpoint, written before it, is {path}"),
-            None => "no checkpoint was written before it".into(),
-        };
+        let kept = self.kept(last_checkpoint);
         Err(StokerError::msg(format!(
             "parameter `{name}` became NaN or infinite by step {step} (epoch {epoch}) although the training loss stayed finite: training stopped and no checkpoint of the non-finite weights was written; {kept}\n hint: clip gradients (gradient_clip_val), lower the learning rate, or set trainer.args.detect_anomaly: true to stop at the step whose gradient is not finite"
         )))
@@ -98,10 +105,7 @@ impl LossWatch {
         } else {
             format!("between steps {} and {step}", self.checked_step + 1)
         };
-        let kept = match last_checkpoint.or(self.resumed_from.as_deref()) {
-            Some(path) => format!("the last checkpoint, written before it, is {path}"),
-            None => "no checkpoint was written before it".into(),
-        };
+        let kept = self.kept(last_checkpoint);
         Err(StokerError::msg(format!(
             "the training loss became NaN or infinite {steps} (epoch {epoch}): training stopped and no checkpoint of the non-finite weights was written; {kept}\n hint: lower the learning rate, clip gradients (gradient_clip_val), check the data for NaN (data modules refuse it unless allow_non_finite), or set trainer.args.detect_anomaly: true to stop at the exact step and name the parameter"
         )))

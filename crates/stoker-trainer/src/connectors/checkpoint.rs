@@ -75,6 +75,7 @@ pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
     fit.check_finite_loss()?;
     fit.logs.flush()?;
     let (mut full, mut light) = (None, None);
+    let mut weights_checked = false;
     for request in &saves {
         let slot = if request.weights_only {
             &mut light
@@ -83,9 +84,11 @@ pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
         };
         if slot.is_none() {
             let bytes = checkpoint_bytes(fit, request.weights_only)?;
-            let last = fit.saves.last.as_ref().map(|p| p.display().to_string());
-            let (epoch, step) = (fit.state.epoch, fit.state.global_step);
-            fit.watch.weights(&bytes, epoch, step, last.as_deref())?;
+            // Both forms hold the same weights: checked once, with the first one made.
+            if !weights_checked {
+                fit.check_finite_weights(&bytes)?;
+                weights_checked = true;
+            }
             *slot = Some(bytes);
         }
         if let Some(dir) = request.path.parent() {

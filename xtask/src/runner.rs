@@ -145,10 +145,10 @@ pub fn run_stoker(command: &str, args: &[String]) -> Result<i32, String> {
     let mut run = Command::new(&binary);
     run.arg(command).args(args);
     env::apply(&mut run, &torch);
-    let status = run
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    Ok(status.code().unwrap_or(1))
+    // stoker replaces this process, so that a signal sent to `cargo xtask train` (SIGTERM
+    // from a job scheduler, say) reaches stoker itself, which checkpoints and stops.
+    let error = std::os::unix::process::CommandExt::exec(&mut run);
+    Err(format!("cannot run {}: {error}", binary.display()))
 }
 
 #[cfg(test)]

@@ -133,8 +133,10 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
+    /// Only the global rank 0 wrote the best weights; the strategy gives them to the other
+    /// processes after the fit.
     fn on_fit_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
-        if self.best_weights {
+        if self.best_weights && ctx.is_global_zero {
             let weights = checkpoint::load(&best_weights_path(ctx.run_dir))?.weights;
             ctx.model.load_safetensors(weights)?;
             ctx.control.notes.push(format!(

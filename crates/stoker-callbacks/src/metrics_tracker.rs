@@ -92,6 +92,9 @@ impl Callback for MetricsTracker {
     }
 
     fn on_fit_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
+        if !ctx.is_global_zero {
+            return Ok(());
+        }
         let report = serde_json::json!({ "history": self.history, "summary": self.summary() });
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         write_atomic(&ctx.run_dir.join(&self.spec.filename), text.as_bytes())

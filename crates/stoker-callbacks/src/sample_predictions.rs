@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::Tensor;
-use stoker::data::Order;
+use stoker::data::{Order, Shard};
 use stoker::fs::write_atomic;
 use stoker::prelude::*;
 
@@ -64,7 +64,7 @@ impl SamplePredictions {
             self.split
         };
         let model = ctx.model.for_eval();
-        let mut batches = ctx.data.epoch(split, 0, Order::Sequential)?;
+        let mut batches = ctx.data.epoch(split, 0, Order::Sequential, Shard::WHOLE)?;
         let mut samples = Vec::new();
         let mut index = 0;
         while samples.len() < self.spec.num_samples && index < batches.len() {
@@ -111,7 +111,7 @@ impl SamplePredictions {
 
 impl Callback for SamplePredictions {
     fn on_train_epoch_end(&mut self, ctx: &mut HookContext<'_>) -> Result<()> {
-        if (ctx.position.epoch + 1).is_multiple_of(self.spec.every_n_epochs) {
+        if ctx.is_global_zero && (ctx.position.epoch + 1).is_multiple_of(self.spec.every_n_epochs) {
             self.write(ctx)?;
         }
         Ok(())

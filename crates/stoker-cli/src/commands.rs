@@ -51,6 +51,8 @@ pub fn train(
     resume_from: Option<&str>,
     allow_change: bool,
 ) -> i32 {
+    // With several processes only rank 0 prints notes (from the build on).
+    console::set_rank(stoker_run::process_rank().0);
     let mut sets = sets.to_vec();
     if let Some(dir) = output_dir {
         sets.push(format!("environment.output_dir={}", dir.display()));
@@ -82,6 +84,13 @@ pub fn train(
         }
     };
     let report = &trained.report;
+    if trained.rank != 0 {
+        return if report.interrupted {
+            EXIT_INTERRUPTED
+        } else {
+            0
+        };
+    }
     if report.interrupted {
         if let Some(path) = &report.last_checkpoint {
             console::note(format!(

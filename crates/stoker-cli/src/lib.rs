@@ -8,6 +8,7 @@
 use stoker_run as _;
 
 pub mod commands;
+pub mod launch;
 pub mod list;
 pub mod report;
 pub mod stats;
@@ -48,6 +49,26 @@ pub enum Command {
         /// Resume although the config differs from the checkpoint's (never for model changes).
         #[arg(long)]
         allow_config_change: bool,
+        /// Start N processes on this machine for data-parallel training (torchrun's --nproc-per-node); the strategy `auto` then trains them as `ddp`.
+        #[arg(long, value_name = "N")]
+        nproc: Option<usize>,
+        /// Machines taking part, each running this command with its own --node-rank (with --nproc).
+        #[arg(long, value_name = "M", default_value_t = 1, requires = "nproc")]
+        nnodes: usize,
+        /// This machine's rank, 0 to M-1 (with --nproc).
+        #[arg(long, value_name = "I", default_value_t = 0, requires = "nproc")]
+        node_rank: usize,
+        /// The host of rank 0, reachable from every machine (with --nproc).
+        #[arg(
+            long,
+            value_name = "HOST",
+            default_value = "127.0.0.1",
+            requires = "nproc"
+        )]
+        master_addr: String,
+        /// The port rank 0 serves the rendezvous on (with --nproc; a free one on a single machine when left out).
+        #[arg(long, value_name = "PORT", requires = "nproc")]
+        master_port: Option<u16>,
     },
     /// Validate CONFIG fully (names, arguments, data files, one trial batch) without training.
     Check {
@@ -137,11 +158,31 @@ pub fn run() -> i32 {
     }
     match cli.command {
         Command::Train {
+            nproc: Some(nproc),
+            nnodes,
+            node_rank,
+            master_addr,
+            master_port,
+            ..
+        } => {
+            let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+            let run = launch::Launch {
+                nproc,
+                nnodes,
+                node_rank,
+                master_addr,
+                master_port,
+            };
+            launch::launch(&run, &launch::process_args(&args))
+        }
+        Command::Train {
             config,
             sets,
             output_dir,
             resume,
             allow_config_change,
+            nproc: None,
+            ..
         } => commands::train(
             &config,
             &sets,

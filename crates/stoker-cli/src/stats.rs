@@ -5,7 +5,7 @@ use std::path::Path;
 
 use stoker::batch::Output;
 use stoker::burn::tensor::Tensor;
-use stoker::data::{Order, Split};
+use stoker::data::{Order, Shard, Split};
 
 use crate::commands::prepare;
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED};
@@ -37,7 +37,7 @@ pub fn stats(config: &Path, sets: &[String], output: Option<&Path>) -> i32 {
     let data = assembled.parts.data.as_ref();
     let mut running: Vec<Running> = Vec::new();
     let result = (|| -> stoker::Result<()> {
-        let mut batches = data.epoch(Split::Train, 0, Order::Sequential)?;
+        let mut batches = data.epoch(Split::Train, 0, Order::Sequential, Shard::WHOLE)?;
         for index in 0..batches.len() {
             let batch = batches.batch(index)?;
             let batch = data

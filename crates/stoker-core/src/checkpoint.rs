@@ -68,6 +68,14 @@ pub struct ResumeState {
     /// The precision's state (a loss scaler's scale and counters).
     #[serde(default)]
     pub precision: serde_json::Value,
+    /// The number of processes that trained (data-parallel): a resume continues each
+    /// process's shard of the epoch, so it needs as many.
+    #[serde(default = "one_process")]
+    pub world_size: usize,
+}
+
+fn one_process() -> usize {
+    1
 }
 
 impl CheckpointState {

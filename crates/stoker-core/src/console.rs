@@ -6,10 +6,25 @@
 
 use std::fmt::Display;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::ProgressBar;
 
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// This process's rank among the processes of a data-parallel run (0 when alone).
+static RANK: AtomicUsize = AtomicUsize::new(0);
+
+/// Tells the console this process's rank: the global rank 0 prints notes and lines, the others
+/// print only warnings, prefixed with `[rank N]`, so that N processes on one terminal read as
+/// one run. `run.log` (rank 0's) records as before.
+pub fn set_rank(rank: usize) {
+    RANK.store(rank, Ordering::Relaxed);
+}
+
+fn rank() -> usize {
+    RANK.load(Ordering::Relaxed)
+}
 
 fn print(f: impl FnOnce()) {
     let bar = BAR.lock().map(|b| b.clone()).unwrap_or(None);
@@ -23,21 +38,28 @@ fn print(f: impl FnOnce()) {
 pub fn note(message: impl Display) {
     let message = message.to_string();
     tracing::info!("{message}");
-    print(|| println!("stoker: {message}"));
+    if rank() == 0 {
+        print(|| println!("stoker: {message}"));
+    }
 }
 
 /// A warning: `warning: <message>` on stderr, `WARN` in `run.log`.
 pub fn warn(message: impl Display) {
     let message = message.to_string();
     tracing::warn!("{message}");
-    print(|| eprintln!("warning: {message}"));
+    match rank() {
+        0 => print(|| eprintln!("warning: {message}")),
+        rank => print(|| eprintln!("[rank {rank}] warning: {message}")),
+    }
 }
 
 /// A line as it is (the epoch line, a table) on stdout, `INFO` in `run.log`.
 pub fn line(message: impl Display) {
     let message = message.to_string();
     tracing::info!("{message}");
-    print(|| println!("{message}"));
+    if rank() == 0 {
+        print(|| println!("{message}"));
+    }
 }
 
 /// Makes `bar` the live progress bar that notes are printed around; `None` when it is done.

@@ -153,11 +153,21 @@ pub trait DataModule: Send + Sync {
     /// The tensors, split sizes and batch size.
     fn info(&self) -> &DataInfo;
 
-    /// The batches of one epoch of `split`. Their order depends only on the seed, the split,
-    /// `epoch` and `order`, so that batch `i` of epoch `e` is the same batch in any run of the
-    /// same config: the property exact resume relies on.
-    fn epoch(&self, split: Split, epoch: usize, order: Order)
-    -> Result<Box<dyn EpochBatches + '_>>;
+    /// The batches of `shard`'s share of one epoch of `split`. Their order depends only on the
+    /// seed, the split, `epoch`, `order` and `shard`, so that batch `i` of epoch `e` is the
+    /// same batch in any run of the same config: the property exact resume relies on.
+    ///
+    /// With several processes (`shard.world > 1`) the epoch's order is the same on every
+    /// process and each takes its rows of it: for training, torch's `DistributedSampler` rules
+    /// (every process as many rows, the order padded with its first rows); for evaluation,
+    /// every row exactly once over the processes (the last shards may be one row shorter).
+    fn epoch(
+        &self,
+        split: Split,
+        epoch: usize,
+        order: Order,
+        shard: Shard,
+    ) -> Result<Box<dyn EpochBatches + '_>>;
 
     /// Copies of a batch and of the model's output on it with every normalized tensor decoded
     /// back to physical units, for metrics and predictions (the loss stays on the normalized
@@ -190,6 +200,26 @@ pub enum Order {
     Configured,
     /// The stored order (`overfit_batches` trains on the same first batches every epoch).
     Sequential,
+}
+
+/// One process's share of the data in data-parallel training: rank `rank` of `world`
+/// processes. [`Shard::WHOLE`] is all of it (one process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's rank, `0..world`.
+    pub rank: usize,
+    /// The number of processes sharing the data.
+    pub world: usize,
+}
+
+impl Shard {
+    /// The whole data: one process.
+    pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
+
+    /// Whether this is the whole data.
+    pub fn is_whole(self) -> bool {
+        self.world == 1
+    }
 }
 
 /// The batches of one epoch of one split, by index.

@@ -47,11 +47,13 @@ pub mod prelude {
     pub use crate::burn::module::Module;
     pub use crate::burn::tensor::{Device, Int, Tensor, TensorData};
     pub use crate::callback::{Callback, Control, HookContext, Position};
-    pub use crate::data::{DataInfo, DataModule, ElementKind, EpochBatches, Split, TensorInfo};
+    pub use crate::data::{
+        DataInfo, DataModule, ElementKind, EpochBatches, Order, Shard, Split, TensorInfo,
+    };
     pub use crate::error::{BatchError, BuildError, Result, StokerError};
     pub use crate::logger::{LogRow, Logger, RunInfo};
     pub use crate::loss::{Loss, LossValue, PhysicsTerm};
-    pub use crate::metric::{Metric, Mode, StepView};
+    pub use crate::metric::{Metric, Mode, Reducer, StepView};
     pub use crate::model::{DynModel, Model, ModelHandle, boxed};
     pub use crate::precision::Precision;
     pub use crate::schedule::{Horizon, LrScheduler};

@@ -36,6 +36,55 @@ impl Mode {
     }
 }
 
+/// Combines values over the processes of a data-parallel run (a collective: every process
+/// makes the same calls, with slices of the same length, in the same order).
+pub trait Reducer {
+    /// Replaces each value by its sum over the processes.
+    fn sum(&mut self, values: &mut [f64]) -> Result<()>;
+
+    /// Replaces each value by its maximum over the processes.
+    fn max(&mut self, values: &mut [f64]) -> Result<()>;
+}
+
+/// Sums `values` over the processes where some may hold none yet (state that takes its size
+/// from the first batch, on a process that saw no batch): the longest length is agreed first,
+/// and a process without values adds zeros. `None` when no process has any.
+pub fn sum_sized(reducer: &mut dyn Reducer, values: Option<Vec<f64>>) -> Result<Option<Vec<f64>>> {
+    reduce_sized(reducer, values, 0.0, false)
+}
+
+/// As [`sum_sized`], for maxima (a process without values offers negative infinity).
+pub fn max_sized(reducer: &mut dyn Reducer, values: Option<Vec<f64>>) -> Result<Option<Vec<f64>>> {
+    reduce_sized(reducer, values, f64::NEG_INFINITY, true)
+}
+
+fn reduce_sized(
+    reducer: &mut dyn Reducer,
+    values: Option<Vec<f64>>,
+    empty: f64,
+    max: bool,
+) -> Result<Option<Vec<f64>>> {
+    let own = values.as_ref().map_or(0, Vec::len);
+    let mut length = [own as f64];
+    reducer.max(&mut length)?;
+    let length = length[0] as usize;
+    if length == 0 {
+        return Ok(None);
+    }
+    if own != 0 && own != length {
+        return Err(crate::error::StokerError::msg(format!(
+            "a metric holds {own} values in this process and {length} in another: its state must have the same shape in every process"
+        )));
+    }
+    let mut values = values.unwrap_or_else(|| vec![empty; length]);
+    if max {
+        reducer.max(&mut values)?;
+    } else {
+        reducer.sum(&mut values)?;
+    }
+    Ok(Some(values))
+}
+
 /// What a metric sees of one step.
 pub struct StepView<'a> {
     /// The batch.
@@ -66,6 +115,14 @@ pub trait Metric: Send {
         Ok(serde_json::Value::Null)
     }
 
+    /// Replaces what has been accumulated by its combination over the processes of a
+    /// data-parallel run (sums and counts added, maxima taken), so that
+    /// [`compute`](Metric::compute) gives the value over every process's samples, each counted
+    /// once: never a mean of per-process means. Every process calls it at the same point, and
+    /// its calls of `reducer` must be the same on every process (same operations, same order).
+    /// What it keeps on the device goes back on `device`.
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()>;
+
     /// Restores [`state`](Metric::state), putting sums back on `device`.
     fn load_state(&mut self, _state: &serde_json::Value, _device: &Device) -> Result<()> {
         Ok(())
@@ -81,6 +138,55 @@ pub trait Metric: Send {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two processes simulated in one: the other process's values are fixed.
+    struct Pair {
+        other: Vec<Vec<f64>>,
+    }
+
+    impl Reducer for Pair {
+        fn sum(&mut self, values: &mut [f64]) -> Result<()> {
+            let other = self.other.remove(0);
+            values.iter_mut().zip(other).for_each(|(v, o)| *v += o);
+            Ok(())
+        }
+        fn max(&mut self, values: &mut [f64]) -> Result<()> {
+            let other = self.other.remove(0);
+            values
+                .iter_mut()
+                .zip(other)
+                .for_each(|(v, o)| *v = v.max(o));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn sized_reductions_agree_on_the_length_and_fill_a_process_without_values() {
+        // This process saw no batch; the other holds [1, 2]: its lengths first, then its values.
+        let mut other = Pair {
+            other: vec![vec![2.0], vec![1.0, 2.0]],
+        };
+        assert_eq!(sum_sized(&mut other, None).unwrap(), Some(vec![1.0, 2.0]));
+        let mut other = Pair {
+            other: vec![vec![2.0], vec![-5.0, 7.0]],
+        };
+        assert_eq!(max_sized(&mut other, None).unwrap(), Some(vec![-5.0, 7.0]));
+        let mut both = Pair {
+            other: vec![vec![2.0], vec![1.0, 2.0]],
+        };
+        assert_eq!(
+            sum_sized(&mut both, Some(vec![3.0, 4.0])).unwrap(),
+            Some(vec![4.0, 6.0])
+        );
+        let mut neither = Pair {
+            other: vec![vec![0.0]],
+        };
+        assert_eq!(sum_sized(&mut neither, None).unwrap(), None);
+        let mut mismatch = Pair {
+            other: vec![vec![3.0]],
+        };
+        assert!(sum_sized(&mut mismatch, Some(vec![1.0])).is_err());
+    }
 
     #[test]
     fn improves_by_mode_delta_and_never_with_nan() {

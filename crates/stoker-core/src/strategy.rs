@@ -5,7 +5,7 @@
 
 use burn::optim::GradientsParams;
 
-use crate::data::{DataModule, EpochBatches, Order, Split};
+use crate::data::{DataModule, EpochBatches, Order, Shard, Split};
 use crate::error::Result;
 use crate::metric::Metric;
 use crate::model::DynModel;
@@ -18,8 +18,19 @@ pub trait Strategy: Send {
         Ok(())
     }
 
-    /// The batches of one epoch of `split` this process runs: all of them on one device, its
-    /// shard of the epoch's order with several processes.
+    /// This process's share of the data: all of it on one device.
+    fn shard(&self) -> Shard {
+        Shard::WHOLE
+    }
+
+    /// The number of processes training together (the global batch is this times the batch
+    /// size of one process).
+    fn world_size(&self) -> usize {
+        self.shard().world
+    }
+
+    /// The batches of one epoch of `split` this process runs: its [`shard`](Strategy::shard)
+    /// of the epoch's order.
     fn epoch<'d>(
         &self,
         data: &'d dyn DataModule,
@@ -27,7 +38,7 @@ pub trait Strategy: Send {
         epoch: usize,
         order: Order,
     ) -> Result<Box<dyn EpochBatches + 'd>> {
-        data.epoch(split, epoch, order)
+        data.epoch(split, epoch, order, self.shard())
     }
 
     /// The gradients of one optimizer step combined over the processes (averaged), before the
@@ -46,9 +57,16 @@ pub trait Strategy: Send {
         Ok(())
     }
 
-    /// Whether any process asked to stop (all processes must stop at the same step).
-    fn reduce_stop(&mut self, stop: bool) -> Result<bool> {
-        Ok(stop)
+    /// Each flag becomes whether it is set in any process (a stop request, a signal): all
+    /// processes must stop at the same step.
+    fn reduce_any(&mut self, _flags: &mut [bool]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Makes every process's model rank 0's again, after the fit's end (where a callback may
+    /// have restored the best weights, which only rank 0 wrote) and before testing.
+    fn sync_model(&mut self, _model: &mut dyn DynModel) -> Result<()> {
+        Ok(())
     }
 
     /// Whether this process writes files and logs (rank 0).

@@ -4,11 +4,12 @@
 use stoker::batch::Batch;
 use stoker::burn::tensor::kind::BridgeTensor;
 use stoker::burn::tensor::{Device, Int, Tensor, TensorData};
-use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Split, TensorInfo};
+use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Shard, Split, TensorInfo};
 use stoker::error::{Result, StokerError};
 use stoker::rng::{Rng, derive_seed};
 
 use crate::host::{HostData, HostTensor};
+use crate::shard::{evaluation_rows, training_rows};
 
 /// How a split is cut into batches.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -209,6 +210,8 @@ struct InMemoryEpoch<'a> {
     split: &'a SplitTensors,
     /// The epoch's sample order.
     order: Rows,
+    /// How many rows the epoch has (this process's share of the split).
+    rows: usize,
     batch_size: usize,
     batches: usize,
 }
@@ -226,7 +229,7 @@ impl EpochBatches for InMemoryEpoch<'_> {
             )));
         }
         let start = index * self.batch_size;
-        let end = (start + self.batch_size).min(self.split.samples);
+        let end = (start + self.batch_size).min(self.rows);
         let mut batch = Batch::batch();
         match self.order.range(start, end) {
             Some(rows) => {
@@ -254,15 +257,11 @@ impl DataModule for InMemoryData {
         split: Split,
         epoch: usize,
         order: Order,
+        shard: Shard,
     ) -> Result<Box<dyn EpochBatches + '_>> {
         let data = &self.splits[split as usize];
         let train = split == Split::Train;
         let bs = self.options.batch_size;
-        let batches = if train && self.options.drop_last {
-            data.samples / bs
-        } else {
-            data.samples.div_ceil(bs)
-        };
         let shuffled = train && self.options.shuffle && order == Order::Configured;
         let order = shuffled.then(|| {
             Rng::new(derive_seed(&[
@@ -272,13 +271,29 @@ impl DataModule for InMemoryData {
             ]))
             .permutation(data.samples)
         });
-        let order = match order {
-            Some(order) => Rows::Shuffled(order, self.device.clone()),
-            None => Rows::Stored,
+        let (order, rows) = match (order, shard.is_whole()) {
+            (Some(order), true) => (Rows::Shuffled(order, self.device.clone()), data.samples),
+            (None, true) => (Rows::Stored, data.samples),
+            (order, false) => {
+                let order = order.unwrap_or_else(|| (0..data.samples).collect());
+                let own = if train {
+                    training_rows(&order, shard.rank, shard.world, false)
+                } else {
+                    evaluation_rows(&order, shard.rank, shard.world)
+                };
+                let n = own.len();
+                (Rows::Shuffled(own, self.device.clone()), n)
+            }
+        };
+        let batches = if train && self.options.drop_last {
+            rows / bs
+        } else {
+            rows.div_ceil(bs)
         };
         Ok(Box::new(InMemoryEpoch {
             split: data,
             order,
+            rows,
             batch_size: bs,
             batches,
         }))
@@ -311,6 +326,10 @@ mod tests {
     use super::*;
 
     fn data(shuffle: bool, drop_last: bool) -> InMemoryData {
+        data_in_batches(shuffle, drop_last, 4)
+    }
+
+    fn data_in_batches(shuffle: bool, drop_last: bool, batch_size: usize) -> InMemoryData {
         let x = HostTensor::f32("x", vec![10, 2], (0..20).map(|v| v as f32).collect());
         let y = HostTensor::i64("y", vec![10], (0..10).collect());
         let val = vec![
@@ -318,7 +337,7 @@ mod tests {
             HostTensor::i64("y", vec![3], vec![0; 3]),
         ];
         let options = BatchOptions {
-            batch_size: 4,
+            batch_size,
             shuffle,
             drop_last,
             seed: 1,
@@ -341,7 +360,9 @@ mod tests {
         let data = data(true, false);
         assert_eq!(data.info().split_sizes, [10, 3, 0]);
         let epoch_labels = |epoch| {
-            let mut batches = data.epoch(Split::Train, epoch, Order::Configured).unwrap();
+            let mut batches = data
+                .epoch(Split::Train, epoch, Order::Configured, Shard::WHOLE)
+                .unwrap();
             assert_eq!(batches.len(), 3);
             (0..3)
                 .flat_map(|i| labels(&batches.batch(i).unwrap()))
@@ -355,7 +376,7 @@ mod tests {
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         // Rows stay together: x's first column is 2 * y.
         let batch = data
-            .epoch(Split::Train, 0, Order::Configured)
+            .epoch(Split::Train, 0, Order::Configured, Shard::WHOLE)
             .unwrap()
             .batch(0)
             .unwrap();
@@ -374,18 +395,68 @@ mod tests {
     fn evaluation_order_is_sequential_and_drop_last_drops() {
         let data = data(true, true);
         assert_eq!(
-            data.epoch(Split::Train, 0, Order::Configured)
+            data.epoch(Split::Train, 0, Order::Configured, Shard::WHOLE)
                 .unwrap()
                 .len(),
             2
         );
-        let mut val = data.epoch(Split::Val, 0, Order::Configured).unwrap();
+        let mut val = data
+            .epoch(Split::Val, 0, Order::Configured, Shard::WHOLE)
+            .unwrap();
         assert_eq!(val.len(), 1);
         assert_eq!(val.batch(0).unwrap().batch_size(), 3);
         assert_eq!(
-            data.epoch(Split::Test, 0, Order::Configured).unwrap().len(),
+            data.epoch(Split::Test, 0, Order::Configured, Shard::WHOLE)
+                .unwrap()
+                .len(),
             0
         );
+    }
+
+    #[test]
+    fn two_shards_of_batch_b_make_the_whole_epoch_of_batch_2b() {
+        // One process with batch 4 against two with batch 2: batch i of the whole epoch is
+        // batch i of rank 0 and batch i of rank 1 together (DistributedSampler's interleaving).
+        let data = data(true, false);
+        let halves = data_in_batches(true, false, 2);
+        let whole: Vec<Vec<i64>> = {
+            let mut b = data
+                .epoch(Split::Train, 3, Order::Configured, Shard::WHOLE)
+                .unwrap();
+            (0..b.len()).map(|i| labels(&b.batch(i).unwrap())).collect()
+        };
+        let shard = |rank| {
+            let shard = Shard { rank, world: 2 };
+            let mut b = halves
+                .epoch(Split::Train, 3, Order::Configured, shard)
+                .unwrap();
+            (0..b.len())
+                .map(|i| labels(&b.batch(i).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let (rank0, rank1) = (shard(0), shard(1));
+        assert_eq!(
+            (rank0.len(), rank1.len()),
+            (3, 3),
+            "5 rows each, in batches of 2"
+        );
+        for (i, batch) in whole.iter().enumerate() {
+            let mut together: Vec<i64> = rank0[i].iter().chain(&rank1[i]).copied().collect();
+            let mut batch = batch.clone();
+            together.sort();
+            batch.sort();
+            assert_eq!(together, batch, "batch {i}");
+        }
+        // Evaluation: every sample once over the ranks, uneven shards (2 and 1 of 3).
+        let val = |rank| {
+            let mut b = data
+                .epoch(Split::Val, 0, Order::Sequential, Shard { rank, world: 2 })
+                .unwrap();
+            (0..b.len())
+                .map(|i| b.batch(i).unwrap().batch_size())
+                .sum::<usize>()
+        };
+        assert_eq!((val(0), val(1)), (2, 1));
     }
 
     #[test]

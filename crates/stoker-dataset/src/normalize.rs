@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use stoker::batch::{Batch, Output};
 use stoker::burn::tensor::{Device, Tensor, TensorData};
-use stoker::data::{DataInfo, DataModule, EpochBatches, NormalizationReport, Order, Split};
+use stoker::data::{DataInfo, DataModule, EpochBatches, NormalizationReport, Order, Shard, Split};
 use stoker::error::{Result, StokerError};
 
 use crate::host::{HostData, HostTensor};
@@ -246,8 +246,9 @@ impl<M: DataModule> DataModule for Normalized<M> {
         split: Split,
         epoch: usize,
         order: Order,
+        shard: Shard,
     ) -> Result<Box<dyn EpochBatches + '_>> {
-        self.inner.epoch(split, epoch, order)
+        self.inner.epoch(split, epoch, order, shard)
     }
 
     fn decode(&self, batch: &Batch, output: &Output) -> Result<Option<(Batch, Output)>> {

@@ -56,6 +56,10 @@ impl Metric for Accuracy {
         self.hits.reset();
     }
 
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        self.hits.reduce(reducer, device)
+    }
+
     fn state(&self) -> Result<serde_json::Value> {
         Ok(self.hits.state())
     }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::{Int, Tensor, TensorData};
+use stoker::metric::sum_sized;
 use stoker::names::{prediction as default_pred, target as default_target};
 use stoker::prelude::*;
 use stoker::targets::hard_labels as labels;
@@ -68,6 +69,17 @@ impl Confusion {
     /// Forgets everything.
     pub fn reset(&mut self) {
         self.counts = None;
+    }
+
+    /// The counts summed over the processes (see `Metric::reduce`).
+    pub fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        let own = self.matrix()?.map(|m| m.concat());
+        self.counts = sum_sized(reducer, own)?.map(|values| {
+            let c = (values.len() as f64).sqrt().round() as usize;
+            let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+            Tensor::from_data(TensorData::new(values, [c, c]), device)
+        });
+        Ok(())
     }
 
     fn state(&self) -> Result<serde_json::Value> {
@@ -236,6 +248,10 @@ impl Metric for ConfusionMetric {
 
     fn reset(&mut self) {
         self.confusion.reset();
+    }
+
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        self.confusion.reduce(reducer, device)
     }
 
     fn state(&self) -> Result<serde_json::Value> {
@@ -430,6 +446,10 @@ impl Metric for TopK {
 
     fn reset(&mut self) {
         self.hits.reset();
+    }
+
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        self.hits.reduce(reducer, device)
     }
 
     fn state(&self) -> Result<serde_json::Value> {

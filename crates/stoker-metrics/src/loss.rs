@@ -58,6 +58,25 @@ impl Metric for LossMetric {
         self.terms.clear();
     }
 
+    /// Every process computes the same loss, so its terms (named at the first batch) are the
+    /// same and in the same order.
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        self.total.reduce(reducer, device)?;
+        let mut most = [self.terms.len() as f64];
+        reducer.max(&mut most)?;
+        if most[0] as usize != self.terms.len() {
+            return Err(StokerError::msg(format!(
+                "the loss has {} named terms in this process and {} in another (a process that saw no batch)",
+                self.terms.len(),
+                most[0]
+            )));
+        }
+        for (_, sum) in &mut self.terms {
+            sum.reduce(reducer, device)?;
+        }
+        Ok(())
+    }
+
     fn state(&self) -> Result<serde_json::Value> {
         let terms: Vec<serde_json::Value> = self
             .terms

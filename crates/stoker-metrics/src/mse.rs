@@ -47,6 +47,10 @@ impl Metric for MseMetric {
         self.sum.reset();
     }
 
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        self.sum.reduce(reducer, device)
+    }
+
     fn state(&self) -> Result<serde_json::Value> {
         Ok(self.sum.state())
     }

@@ -8,7 +8,8 @@ use stoker::prelude::*;
 use stoker::targets::pair;
 use stoker::targets::relative_lp;
 
-use crate::sum::DeviceSum;
+use crate::sum::{DeviceSum, host, max_tensor, sum_count, sum_tensor, upload};
+use stoker::metric::sum_sized;
 
 macro_rules! spec {
     ($spec:ident, $name:literal, $doc:literal) => {
@@ -84,6 +85,10 @@ impl Metric for Summed {
 
     fn reset(&mut self) {
         self.sum.reset();
+    }
+
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        self.sum.reduce(reducer, device)
     }
 
     fn state(&self) -> Result<serde_json::Value> {
@@ -194,6 +199,11 @@ impl Metric for Rmse {
         self.count = 0;
     }
 
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        sum_tensor(reducer, &mut self.sse, device)?;
+        sum_count(reducer, &mut self.count)
+    }
+
     fn state(&self) -> Result<serde_json::Value> {
         let sse = self.sse.clone().map(|s| {
             s.into_data()
@@ -265,6 +275,10 @@ impl Metric for MaxError {
 
     fn reset(&mut self) {
         self.max = None;
+    }
+
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        max_tensor(reducer, &mut self.max, device)
     }
 
     fn state(&self) -> Result<serde_json::Value> {
@@ -364,6 +378,57 @@ impl Metric for R2 {
         self.shift = None;
         self.sums = None;
         self.count = 0;
+    }
+
+    /// Each process's sums are around its own shift: they are moved to a common one, the
+    /// global mean m (from sum(n_r s_r + S1_r) / N), before they are added:
+    /// S1' = S1 + n (s - m), S2' = S2 + 2 (s - m) S1 + n (s - m)^2.
+    fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        let shift = host(&self.shift.clone().map(|s| {
+            let width = s.dims()[1];
+            s.reshape([width])
+        }))?;
+        let [s1, s2, sse] = match &self.sums {
+            Some([a, b, c]) => [
+                host(&Some(a.clone()))?,
+                host(&Some(b.clone()))?,
+                host(&Some(c.clone()))?,
+            ],
+            None => [None, None, None],
+        };
+        let n = self.count as f64;
+        let mut total = self.count;
+        sum_count(reducer, &mut total)?;
+        let weighted = match (&shift, &s1) {
+            (Some(s), Some(s1)) => Some(s.iter().zip(s1).map(|(s, a)| n * s + a).collect()),
+            _ => None,
+        };
+        let Some(weighted) = sum_sized(reducer, weighted)? else {
+            return Ok(());
+        };
+        let mean: Vec<f64> = weighted.iter().map(|w| w / total as f64).collect();
+        let moved = match (shift, s1, s2) {
+            (Some(s), Some(s1), Some(s2)) => {
+                let d: Vec<f64> = s.iter().zip(&mean).map(|(s, m)| s - m).collect();
+                let a: Vec<f64> = s1.iter().zip(&d).map(|(a, d)| a + n * d).collect();
+                let b: Vec<f64> = (0..d.len())
+                    .map(|j| s2[j] + 2.0 * d[j] * s1[j] + n * d[j] * d[j])
+                    .collect();
+                Some([a, b].concat())
+            }
+            _ => None,
+        };
+        let moved = sum_sized(reducer, moved)?.unwrap_or_default();
+        let sse = sum_sized(reducer, sse)?.unwrap_or_default();
+        let width = mean.len();
+        self.shift = Some(upload(mean, device).reshape([1, width]));
+        self.sums = Some([
+            upload(moved[..width].to_vec(), device),
+            upload(moved[width..].to_vec(), device),
+            upload(sse, device),
+        ]);
+        self.count = total;
+        Ok(())
     }
 
     fn state(&self) -> Result<serde_json::Value> {

@@ -2,6 +2,55 @@
 
 use stoker::burn::tensor::{Device, Int, Tensor, TensorData};
 use stoker::error::{Result, StokerError};
+use stoker::metric::{Reducer, max_sized, sum_sized};
+
+/// A float vector's values on the host, `None` for `None`.
+pub fn host(tensor: &Option<Tensor<1>>) -> Result<Option<Vec<f64>>> {
+    tensor
+        .clone()
+        .map(|t| {
+            t.into_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .map_err(|e| StokerError::msg(format!("reading a metric's sums: {e:?}")))
+        })
+        .transpose()
+}
+
+/// `values` as a float vector on `device`.
+pub fn upload(values: Vec<f64>, device: &Device) -> Tensor<1> {
+    let n = values.len();
+    let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+/// A float vector summed over the processes (see [`sum_sized`]), back on `device`.
+pub fn sum_tensor(
+    reducer: &mut dyn Reducer,
+    tensor: &mut Option<Tensor<1>>,
+    device: &Device,
+) -> Result<()> {
+    *tensor = sum_sized(reducer, host(tensor)?)?.map(|v| upload(v, device));
+    Ok(())
+}
+
+/// A float vector's element-wise maximum over the processes, back on `device`.
+pub fn max_tensor(
+    reducer: &mut dyn Reducer,
+    tensor: &mut Option<Tensor<1>>,
+    device: &Device,
+) -> Result<()> {
+    *tensor = max_sized(reducer, host(tensor)?)?.map(|v| upload(v, device));
+    Ok(())
+}
+
+/// A count summed over the processes.
+pub fn sum_count(reducer: &mut dyn Reducer, count: &mut usize) -> Result<()> {
+    let mut value = [*count as f64];
+    reducer.sum(&mut value)?;
+    *count = value[0] as usize;
+    Ok(())
+}
 
 /// A float sum on the device plus a host-side count.
 #[derive(Default)]
@@ -31,6 +80,12 @@ impl DeviceSum {
     /// Forgets everything.
     pub fn reset(&mut self) {
         *self = DeviceSum::default();
+    }
+
+    /// The sum and count over all processes (see `Metric::reduce`).
+    pub fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        sum_tensor(reducer, &mut self.sum, device)?;
+        sum_count(reducer, &mut self.count)
     }
 
     /// The exact sum (read from the device) and count.
@@ -83,6 +138,18 @@ impl DeviceCount {
     /// Forgets everything.
     pub fn reset(&mut self) {
         *self = DeviceCount::default();
+    }
+
+    /// The count and total over all processes (see `Metric::reduce`; counts below 2^53 stay
+    /// exact through the float reduction).
+    pub fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
+        let own = self
+            .sum
+            .clone()
+            .map(|s| vec![s.into_scalar::<i64>() as f64]);
+        self.sum = sum_sized(reducer, own)?
+            .map(|v| Tensor::<1, Int>::from_data(TensorData::new(vec![v[0] as i64], [1]), device));
+        sum_count(reducer, &mut self.total)
     }
 
     /// The exact count (read from the device) and total.

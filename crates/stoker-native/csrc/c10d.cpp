@@ -94,15 +94,18 @@ char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
 
 void stoker_c10d_free(StokerProcessGroup *group) { delete group; }
 
-// Sums `tensors` element-wise over the processes, in place (one all-reduce of their flattened
-// bucket), and waits for the result.
-char *stoker_c10d_all_reduce_sum(StokerProcessGroup *group, const Tensor *const *tensors, int n) {
+// Reduces `tensors` element-wise over the processes, in place (one all-reduce of their
+// flattened bucket): their sum when `op` is 0, their maximum when it is 1; waits for the result.
+char *stoker_c10d_all_reduce(StokerProcessGroup *group, const Tensor *const *tensors, int n,
+                             int op) {
   return guarded([&] {
     if (n == 0) {
       return;
     }
     std::vector<Tensor> list{bucket_of(tensors, n)};
-    group->group->allreduce(list)->wait();
+    c10d::AllreduceOptions options;
+    options.reduceOp = op == 1 ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
+    group->group->allreduce(list, options)->wait();
     unbucket(list[0], tensors, n);
   });
 }

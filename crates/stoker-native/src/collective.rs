@@ -30,10 +30,11 @@ unsafe extern "C" {
         out: *mut *mut c_void,
     ) -> *mut c_char;
     fn stoker_c10d_free(group: *mut c_void);
-    fn stoker_c10d_all_reduce_sum(
+    fn stoker_c10d_all_reduce(
         group: *mut c_void,
         tensors: *const *const C_tensor,
         n: c_int,
+        op: c_int,
     ) -> *mut c_char;
     fn stoker_c10d_broadcast(
         group: *mut c_void,
@@ -130,11 +131,20 @@ impl ProcessGroup {
 
     /// Sums each of `tensors` over the processes, in place (every process gets the sums).
     pub fn all_reduce_sum(&self, tensors: &[Tensor]) -> Result<(), String> {
+        self.all_reduce(tensors, 0, "all-reduce (sum)")
+    }
+
+    /// Replaces each of `tensors` by its element-wise maximum over the processes, in place.
+    pub fn all_reduce_max(&self, tensors: &[Tensor]) -> Result<(), String> {
+        self.all_reduce(tensors, 1, "all-reduce (max)")
+    }
+
+    fn all_reduce(&self, tensors: &[Tensor], op: c_int, what: &str) -> Result<(), String> {
         let list = handles(tensors);
         // SAFETY: the handles are valid tensors for the call; c10d writes into their storage.
         let error =
-            unsafe { stoker_c10d_all_reduce_sum(self.handle, list.as_ptr(), list.len() as c_int) };
-        result(error, "all-reduce")
+            unsafe { stoker_c10d_all_reduce(self.handle, list.as_ptr(), list.len() as c_int, op) };
+        result(error, what)
     }
 
     /// Copies rank `root`'s `tensors` into every process's, in place.

@@ -50,6 +50,15 @@ fn run_rank(rank: usize) {
         [3.0, 30.0, -1.0]
     );
     assert_eq!(Vec::<f32>::try_from(&tensors[1]).unwrap(), [1.0, 1.0]);
+    // Rank 0 holds [1, -2, 5], rank 1 [-1, 3, 5]: the maxima are [1, 3, 5].
+    let r64 = f64::from(r);
+    let mixed = [Tensor::from_slice(&[
+        1.0 - 2.0 * r64,
+        -2.0 + 5.0 * r64,
+        5.0,
+    ])];
+    group.all_reduce_max(&mixed).unwrap();
+    assert_eq!(Vec::<f64>::try_from(&mixed[0]).unwrap(), [1.0, 3.0, 5.0]);
     let from_root = [Tensor::from_slice(&[100.0 + r, 7.0 * r])];
     group.broadcast(&from_root, 0).unwrap();
     assert_eq!(Vec::<f32>::try_from(&from_root[0]).unwrap(), [100.0, 0.0]);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use stoker::config::{ConfigError, PathStep, RawConfig};
-use stoker::data::{Order, Split};
+use stoker::data::{Order, Shard, Split};
 use stoker::experiment::{Component, Experiment, SpecKind};
 use stoker::logger::Loggers;
 use stoker::metric::StepView;
@@ -213,7 +213,9 @@ fn trial_batch(
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = catch_unwind(AssertUnwindSafe(|| -> stoker::Result<Vec<String>> {
-        let mut batches = parts.data.epoch(Split::Train, 0, Order::Configured)?;
+        let mut batches = parts
+            .data
+            .epoch(Split::Train, 0, Order::Configured, Shard::WHOLE)?;
         let batch = batches.batch(0)?;
         let model = parts.model.for_eval();
         let output = model.forward(&batch)?;

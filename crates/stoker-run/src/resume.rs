@@ -26,6 +26,32 @@ impl Refusal {
     }
 }
 
+/// Refuses a checkpoint written by a data-parallel run of another number of processes than
+/// `world_size`: each process's shard of the epoch, the sampler's padding and the training
+/// metrics' sums depend on it, so the resume could not be exact.
+pub fn check_world_size(resume: &Resume, world_size: usize) -> Result<(), Refusal> {
+    let saved = resume.state.resume.as_ref().map_or(1, |r| r.world_size);
+    if saved == world_size {
+        return Ok(());
+    }
+    let how = |n: usize| match n {
+        1 => "1 process".to_string(),
+        n => format!("{n} processes"),
+    };
+    Err(Refusal::new(
+        format!(
+            "{} was written by a run of {}, and this run has {}: a resume continues each process's share of the epoch, so it needs as many",
+            resume.path.display(),
+            how(saved),
+            how(world_size)
+        ),
+        format!(
+            "resume with {} (`cargo xtask train CONFIG --nproc {saved} --resume ...`); its weights load in any number of processes with `stoker eval` or `stoker predict`",
+            how(saved)
+        ),
+    ))
+}
+
 /// Loads a checkpoint to resume from, refusing weights-only files.
 pub fn load(path: &Path) -> Result<Resume, Refusal> {
     let checkpoint = checkpoint::load(path)

@@ -15,6 +15,7 @@ use stoker::logger::{RunInfo, RunStatus};
 use stoker::native::device::describe as describe_device;
 use stoker::run::{LockError, create_run_dir, lock_holder, lock_run_dir};
 use stoker::trainer::{FitReport, TrainingParts};
+use stoker::training::strategy::environment::ClusterEnvironment;
 
 use crate::assemble::{Assembled, panic_message};
 use crate::close::close_run;
@@ -46,6 +47,19 @@ pub struct Trained {
     pub summary: serde_json::Value,
     /// Seconds the fit took.
     pub seconds: f64,
+    /// This process's rank among the processes of a data-parallel run (0 alone); only rank 0
+    /// writes the run directory, and `summary` is `null` on the others.
+    pub rank: usize,
+}
+
+/// Where this process stands among the processes a launcher started: its global rank and the
+/// number of processes (0 and 1 when it runs alone or the launcher's variables are unreadable;
+/// the strategy reports those when it is built).
+pub fn process_rank() -> (usize, usize) {
+    match ClusterEnvironment::from_process() {
+        Ok(Some(env)) => (env.rank, env.world_size),
+        _ => (0, 1),
+    }
 }
 
 /// Why a run did not train.
@@ -126,6 +140,8 @@ pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
 impl Assembled {
     /// Trains the run (see the module's documentation).
     pub fn train(mut self, options: &TrainOptions) -> Result<Trained, RunError> {
+        let (rank, world_size) = process_rank();
+        console::set_rank(rank);
         self.check_monitors()
             .map_err(|e| RunError::BadInput(e.to_string()))?;
         let Continuation {
@@ -133,7 +149,7 @@ impl Assembled {
             from,
             skipped,
             changes,
-        } = self.continuation(options)?;
+        } = self.continuation(options, rank == 0)?;
         let Assembled {
             experiment,
             parts,
@@ -141,6 +157,10 @@ impl Assembled {
             built_seconds: self_built,
             ..
         } = self;
+        if rank != 0 {
+            return train_without_writing(&experiment, parts, trainer.as_mut(), continued, rank);
+        }
+        let batch_size = parts.data.info().batch_size;
 
         let (dir, version) = match continued {
             Some(found) => found,
@@ -222,7 +242,10 @@ impl Assembled {
         };
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!("fit took {seconds:.2}s");
-        let summary = summary_of(&dir, version, &experiment, &report, seconds);
+        let mut summary = summary_of(&dir, version, &experiment, &report, seconds);
+        summary["world_size"] = world_size.into();
+        summary["batch_size"] = batch_size.into();
+        summary["global_batch_size"] = (batch_size * world_size).into();
         let status = if report.interrupted {
             RunStatus::Interrupted
         } else {
@@ -238,8 +261,48 @@ impl Assembled {
             report,
             summary,
             seconds,
+            rank: 0,
         })
     }
+}
+
+/// A process other than rank 0 of a data-parallel run: it trains its shard of the data
+/// alongside rank 0 and writes nothing (rank 0 writes the run directory, the logs and the
+/// checkpoints). It resumes from the checkpoint rank 0 resumes from.
+fn train_without_writing(
+    experiment: &Experiment,
+    parts: TrainingParts,
+    trainer: &mut dyn stoker::trainer::Trainer,
+    continued: Option<(PathBuf, usize)>,
+    rank: usize,
+) -> Result<Trained, RunError> {
+    let (dir, version) =
+        continued.unwrap_or_else(|| (experiment.environment.output_dir.join(&experiment.name), 0));
+    let run = RunInfo {
+        name: experiment.name.clone(),
+        version,
+        dir: dir.clone(),
+        config_yaml: experiment.resolved_yaml(),
+    };
+    let started = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| trainer.fit(parts, &run)));
+    let failed = |message: String| RunError::Failed {
+        message: format!("rank {rank}: {message}"),
+        run_dir: None,
+    };
+    let report = match outcome {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => return Err(failed(e.to_string())),
+        Err(panic) => return Err(failed(panic_message(&panic))),
+    };
+    Ok(Trained {
+        run_dir: dir,
+        version,
+        report,
+        summary: serde_json::Value::Null,
+        seconds: started.elapsed().as_secs_f64(),
+        rank,
+    })
 }
 
 /// Where a run continues, when it resumes: the run directory and checkpoint, the unreadable
@@ -254,12 +317,19 @@ struct Continuation {
 impl Assembled {
     /// Finds the checkpoint to resume from (`--resume`, or `auto_resume`), checks it against the
     /// config and hands it to the parts; nothing is written.
-    fn continuation(&mut self, options: &TrainOptions) -> Result<Continuation, RunError> {
+    /// `probe_lock`: whether another process holding the newest run refuses the resume (not
+    /// on the ranks after 0 of a data-parallel run, whose rank 0 holds it).
+    fn continuation(
+        &mut self,
+        options: &TrainOptions,
+        probe_lock: bool,
+    ) -> Result<Continuation, RunError> {
         // A resume of the newest run while another process trains it (a job started twice)
         // is refused, even before that run wrote its first checkpoint.
         let newest = matches!(options.resume.as_deref(), Some("last" | "best"))
             || (options.resume.is_none() && self.experiment.trainer.spec.auto_resume());
-        if newest
+        if probe_lock
+            && newest
             && let Some(dir) = resume::newest_run_dir(&self.experiment)
             && let Some(pid) = lock_holder(&dir)
         {
@@ -281,6 +351,7 @@ impl Assembled {
             let found = resume::resolve(&which, experiment).and_then(|found| {
                 skipped.extend(found.skipped);
                 let r = resume::load(&found.path)?;
+                resume::check_world_size(&r, process_rank().1)?;
                 let accepted = resume::check_config(&r, experiment, options.allow_config_change)?;
                 Ok((r, accepted))
             });

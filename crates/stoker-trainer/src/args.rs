@@ -10,6 +10,7 @@ use stoker::schedule::Horizon;
 use stoker_derive::Args;
 
 use crate::limits::{ClipAlgorithm, FastDevRun, Limit};
+use crate::strategy::environment::process_world_size;
 
 /// The arguments of the training loop (Lightning's `Trainer` flags).
 #[derive(Debug, Clone, Serialize, Deserialize, Args)]
@@ -180,14 +181,17 @@ impl LoopArgs {
 
     /// How long training is planned to be, given the data: what schedules anneal over. A fast
     /// dev run plans like the run it stands for (it takes the first steps of the configured
-    /// schedule); `overfit_batches` and `limit_train_batches` shorten the plan.
+    /// schedule); `overfit_batches` and `limit_train_batches` shorten the plan. With several
+    /// processes (data-parallel), each trains on its shard: `ceil(n / world)` samples.
     pub fn horizon(&self, data: &DataInfo) -> Horizon {
         let planned = LoopArgs {
             fast_dev_run: FastDevRun::Flag(false),
             ..self.clone()
         };
-        let batches =
-            planned.train_batches(data.len(Split::Train).div_ceil(data.batch_size.max(1)));
+        let world = process_world_size();
+        // DistributedSampler's num_samples (the order padded to a multiple of the world).
+        let rows = data.len(Split::Train).div_ceil(world);
+        let batches = planned.train_batches(rows.div_ceil(data.batch_size.max(1)));
         let steps_per_epoch = batches.div_ceil(self.accumulate_grad_batches.max(1));
         let epochs = planned.epochs();
         let total = match (epochs, self.max_steps) {

@@ -155,6 +155,12 @@ impl<'r> Fit<'r> {
         )
     }
 
+    /// Whether SIGINT or SIGTERM arrived in this process (the loop reduces it over the
+    /// processes before it acts on it).
+    pub fn interrupt_requested(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(Interrupt::requested)
+    }
+
     /// The order of the training epochs' samples (stored order when overfitting).
     pub fn train_order(&self) -> Order {
         if self.args.overfit_batches.is_zero() {

@@ -68,6 +68,7 @@ pub mod callbacks {
 
 /// Strategies: how training is spread over devices and processes.
 pub mod strategy {
+    pub mod ddp;
     pub mod environment;
     pub mod single_device;
 }

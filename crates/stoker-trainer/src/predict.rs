@@ -5,7 +5,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
 use stoker::batch::TensorMap;
-use stoker::data::{DataModule, Order, Split};
+use stoker::data::{DataModule, Order, Shard, Split};
 use stoker::error::{Result, StokerError};
 use stoker::fs::write_atomic;
 use stoker::model::DynModel;
@@ -81,7 +81,7 @@ pub fn predict(
     path: &Path,
 ) -> Result<usize> {
     let mut gathered = Vec::new();
-    let mut batches = data.epoch(split, 0, Order::Sequential)?;
+    let mut batches = data.epoch(split, 0, Order::Sequential, Shard::WHOLE)?;
     let mut samples = 0;
     for index in 0..batches.len() {
         let batch = batches.batch(index)?;

@@ -124,6 +124,25 @@ impl Metric for Rollout {
         };
     }
 
+    /// Per-step sums (empty until the first batch) and scalar sums, added over the processes.
+    fn reduce(&mut self, reducer: &mut dyn Reducer, _device: &Device) -> Result<()> {
+        for sums in [&mut self.rel_l2, &mut self.mse, &mut self.mae] {
+            let own = (!sums.is_empty()).then(|| std::mem::take(sums));
+            *sums = stoker::metric::sum_sized(reducer, own)?.unwrap_or_default();
+        }
+        let mut scalars = [
+            self.boundary,
+            self.drift,
+            self.drift_true,
+            self.samples as f64,
+        ];
+        reducer.sum(&mut scalars)?;
+        let [boundary, drift, drift_true, samples] = scalars;
+        (self.boundary, self.drift, self.drift_true) = (boundary, drift, drift_true);
+        self.samples = samples as usize;
+        Ok(())
+    }
+
     fn artifacts(&mut self) -> Result<Vec<(String, String)>> {
         if self.samples == 0 {
             return Ok(Vec::new());

@@ -102,7 +102,7 @@ impl Callback for ProgressBar {
         step: &StepView<'_>,
         _stepped: bool,
     ) -> Result<()> {
-        if !self.enabled {
+        if !self.enabled || !ctx.is_global_zero {
             return Ok(());
         }
         let position = ctx.position;

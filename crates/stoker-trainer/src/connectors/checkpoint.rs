@@ -36,6 +36,7 @@ fn checkpoint_bytes(fit: &mut Fit<'_>, weights_only: bool) -> Result<Vec<u8>> {
             elapsed_seconds: fit.state.elapsed(),
             step: fit.step.state()?,
             precision: fit.precision.state(),
+            world_size: fit.strategy.world_size(),
         };
         (Some(resume), Some(optimizer.to_vec()))
     };
@@ -52,8 +53,25 @@ fn checkpoint_bytes(fit: &mut Fit<'_>, weights_only: bool) -> Result<Vec<u8>> {
     checkpoint::to_bytes(&weights, optimizer.as_deref(), &state)
 }
 
+/// Before a checkpoint in the middle of an epoch, which keeps the training metrics' sums so
+/// far: with several processes, rank 0 takes every process's sums and the others start afresh,
+/// so that the epoch's value counts every sample once with or without a resume. Every process
+/// makes the same requests, so every process takes part.
+fn gather_train_metrics(fit: &mut Fit<'_>) -> Result<()> {
+    if fit.strategy.world_size() == 1 {
+        return Ok(());
+    }
+    fit.strategy.reduce_metrics(&mut fit.parts.metrics.train)?;
+    if !fit.strategy.is_global_zero() {
+        for metric in fit.parts.metrics.train.iter_mut() {
+            metric.reset();
+        }
+    }
+    Ok(())
+}
+
 /// Writes the checkpoints callbacks asked for, then deletes what they asked to delete. Nothing
-/// is written in a fast dev run or on a process other than the global rank 0, unless `force`
+/// is written on a process other than the global rank 0, nor in a fast dev run unless `force`
 /// (the checkpoint of an interrupt or a failure).
 pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
     if fit.saves.is_empty() {
@@ -61,7 +79,10 @@ pub fn write_pending(fit: &mut Fit<'_>, force: bool) -> Result<()> {
     }
     let saves = std::mem::take(&mut fit.saves.saves);
     let deletes = std::mem::take(&mut fit.saves.deletes);
-    if !fit.saves.writing && !force {
+    if fit.state.batch > 0 && saves.iter().any(|s| !s.weights_only) {
+        gather_train_metrics(fit)?;
+    }
+    if !fit.strategy.is_global_zero() || (!fit.saves.writing && !force) {
         return Ok(());
     }
     if fit.watch.tripped() {
@@ -133,8 +154,12 @@ pub fn restore(fit: &mut Fit<'_>, resume: Resume) -> Result<()> {
             parts.metrics.train.len()
         )));
     }
-    for (metric, s) in parts.metrics.train.iter_mut().zip(&saved.train_metrics) {
-        metric.load_state(s, &parts.device)?;
+    // The sums of every process are in the checkpoint (see `gather_train_metrics`): rank 0
+    // takes them, the others start the rest of the epoch from zero.
+    if fit.strategy.is_global_zero() {
+        for (metric, s) in parts.metrics.train.iter_mut().zip(&saved.train_metrics) {
+            metric.load_state(s, &parts.device)?;
+        }
     }
     fit.callbacks.restore(
         &CallbackStates {

@@ -16,7 +16,6 @@ use crate::loops::evaluation::{collect, validate};
 use crate::loops::optimization::Accumulation;
 use crate::prefetch::{Batches, Plan, step_seed};
 use crate::profile::Phase;
-use crate::signals::Interrupt;
 
 /// How an epoch ended.
 pub enum EpochEnd {
@@ -184,10 +183,13 @@ fn run_steps(fit: &mut Fit<'_>, batches: &mut Batches<'_>, plan: EpochPlan) -> R
         write_pending(fit, false)?;
         fit.profile.lap(Phase::Hooks, &mut mark);
         let stop = fit.state.may_stop(fit.args, epoch) || fit.state.steps_exhausted(fit.args);
-        if fit.strategy.reduce_stop(stop)? {
+        let mut flags = [stop, fit.interrupt_requested()];
+        fit.strategy.reduce_any(&mut flags)?;
+        let [stop, interrupted] = flags;
+        if stop {
             break;
         }
-        if fit.interrupt.as_ref().is_some_and(Interrupt::requested) {
+        if interrupted {
             return Ok(EpochEnd::Interrupted);
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use stoker::checkpoint;
 use stoker::console;
-use stoker::data::{DataModule, EpochBatches, Order, Split};
+use stoker::data::{DataModule, EpochBatches, Order, Shard, Split};
 use stoker::error::{Result, StokerError};
 use stoker::loss::Loss;
 use stoker::metric::{Metric, StepView};
@@ -81,7 +81,7 @@ pub fn evaluate(
     metrics: &mut [Box<dyn Metric>],
     limit: Option<usize>,
 ) -> Result<Vec<(String, f64)>> {
-    let batches = data.epoch(split, 0, Order::Sequential)?;
+    let batches = data.epoch(split, 0, Order::Sequential, Shard::WHOLE)?;
     let limit = limit.unwrap_or(usize::MAX);
     let evaluation = Evaluation {
         model,

@@ -68,6 +68,7 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
     fit.hook(n, |c, ctx| c.on_fit_end(ctx))?;
     write_pending(fit, false)?;
     fit.strategy.barrier()?;
+    fit.strategy.sync_model(fit.parts.model.as_mut())?;
     let test_metrics = test_after_fit(fit)?;
     fit.logs.flush()?;
     let (args, state) = (fit.args, &fit.state);
@@ -103,7 +104,9 @@ fn epochs(fit: &mut Fit<'_>) -> Result<bool> {
         if let EpochEnd::Interrupted = epoch::run(fit)? {
             return Ok(true);
         }
-        if fit.interrupt.as_ref().is_some_and(Interrupt::requested) {
+        let mut interrupted = [fit.interrupt_requested()];
+        fit.strategy.reduce_any(&mut interrupted)?;
+        if interrupted[0] {
             return Ok(true);
         }
     }

@@ -162,6 +162,15 @@ impl ClusterEnvironment {
     }
 }
 
+/// The number of processes training together, from this process's environment (1 alone, or
+/// when the variables are unreadable: the strategy reports that when it is built).
+pub fn process_world_size() -> usize {
+    match ClusterEnvironment::from_process() {
+        Ok(Some(env)) => env.world_size,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

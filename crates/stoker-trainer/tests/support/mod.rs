@@ -16,12 +16,12 @@ use stoker_core::burn::tensor::{Device, Tensor, TensorData};
 use stoker_core::callback::{Callback, HookContext};
 use stoker_core::checkpoint::{self, CheckpointState};
 use stoker_core::data::{
-    DataInfo, DataModule, ElementKind, EpochBatches, Order, Split, TensorInfo,
+    DataInfo, DataModule, ElementKind, EpochBatches, Order, Shard, Split, TensorInfo,
 };
-use stoker_core::error::Result;
+use stoker_core::error::{Result, StokerError};
 use stoker_core::logger::{LogRow, Logger, Loggers, RunInfo};
 use stoker_core::loss::{Loss, LossValue};
-use stoker_core::metric::{Metric, StepView};
+use stoker_core::metric::{Metric, Reducer, StepView};
 use stoker_core::model::{DynModel, Model, boxed};
 use stoker_core::schedule::LrScheduler;
 use stoker_core::spec::BuildContext;
@@ -132,7 +132,11 @@ impl DataModule for Ramp {
         split: Split,
         _epoch: usize,
         _order: Order,
+        shard: Shard,
     ) -> Result<Box<dyn EpochBatches + '_>> {
+        if !shard.is_whole() {
+            return Err(StokerError::msg("the test ramp is not sharded"));
+        }
         Ok(Box::new(RampEpoch {
             ramp: self,
             len: self.info.len(split),
@@ -170,6 +174,13 @@ impl Metric for MeanLoss {
 
     fn reset(&mut self) {
         *self = MeanLoss::default();
+    }
+
+    fn reduce(&mut self, reducer: &mut dyn Reducer, _device: &Device) -> Result<()> {
+        let mut values = [self.sum, self.count as f64];
+        reducer.sum(&mut values)?;
+        (self.sum, self.count) = (values[0], values[1] as usize);
+        Ok(())
     }
 
     fn state(&self) -> Result<serde_json::Value> {

@@ -1,0 +1,303 @@
+//! `stoker train CONFIG --nproc N`: starts N processes of a data-parallel run on this machine,
+//! each with the variables torchrun sets (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
+//! `LOCAL_WORLD_SIZE`, `GROUP_RANK`, `MASTER_ADDR`, `MASTER_PORT`), so that a run started here
+//! and one started by `torchrun --no-python` are the same. Several machines: the same command on
+//! each, with `--nnodes`, `--node-rank`, `--master-addr` and `--master-port`.
+//!
+//! The launcher supervises its processes as torchrun does: when one fails, the others are
+//! stopped (SIGTERM, then SIGKILL after a grace period) and the launcher exits with the failed
+//! process's status; SIGINT or SIGTERM to the launcher reaches every process once (they stop
+//! together at the next step, rank 0 writes the checkpoint to resume from).
+
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use stoker::console;
+
+use crate::EXIT_BAD_INPUT;
+
+/// How long stopped processes get to exit after SIGTERM before they are killed.
+const GRACE: Duration = Duration::from_secs(15);
+
+/// Where this machine's processes sit in the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Processes on this machine.
+    pub nproc: usize,
+    /// Machines.
+    pub nnodes: usize,
+    /// This machine's rank, `0..nnodes`.
+    pub node_rank: usize,
+    /// The host of rank 0.
+    pub master_addr: String,
+    /// Its port; a free one is picked on a single machine when none is given.
+    pub master_port: Option<u16>,
+}
+
+/// The launcher's own flags, removed from the arguments its processes get (with their value).
+const OWN_FLAGS: [&str; 5] = [
+    "--nproc",
+    "--nnodes",
+    "--node-rank",
+    "--master-addr",
+    "--master-port",
+];
+
+/// `args` (this process's, program name excluded) without the launcher's flags.
+pub fn process_args(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for arg in args {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if OWN_FLAGS.contains(&text.as_ref()) {
+            skip_value = true;
+            continue;
+        }
+        if OWN_FLAGS
+            .iter()
+            .any(|flag| text.starts_with(&format!("{flag}=")))
+        {
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    out
+}
+
+/// Checks `launch`, then a port rank 0 can serve on: the one given (refused at once when this
+/// machine is rank 0's and the port is taken) or a free one.
+fn port(launch: &Launch) -> Result<u16, String> {
+    match launch.master_port {
+        Some(port) if launch.node_rank == 0 => match TcpListener::bind(("0.0.0.0", port)) {
+            Ok(_) => Ok(port),
+            Err(e) => Err(format!(
+                "--master-port {port} cannot be served on this machine ({e}): another program holds it\n hint: pick a free port, or leave --master-port out on a single machine to get one"
+            )),
+        },
+        Some(port) => Ok(port),
+        None if launch.nnodes > 1 => Err(
+            "--nnodes > 1 needs --master-port (and --master-addr, rank 0's machine), the same on every machine".into(),
+        ),
+        None => TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("cannot find a free port for the rendezvous: {e}")),
+    }
+}
+
+/// Runs this machine's processes of the run; the exit status of the run.
+pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
+    if launch.nproc == 0 || launch.nnodes == 0 || launch.node_rank >= launch.nnodes {
+        eprintln!(
+            "error: --nproc {} --nnodes {} --node-rank {}: need at least one process and one machine, and --node-rank below --nnodes",
+            launch.nproc, launch.nnodes, launch.node_rank
+        );
+        return EXIT_BAD_INPUT;
+    }
+    if std::env::var_os("WORLD_SIZE").is_some() {
+        eprintln!(
+            "error: --nproc in a process a launcher started (WORLD_SIZE is set)\n hint: leave --nproc out under torchrun or srun; they start the processes"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let port = match port(launch) {
+        Ok(port) => port,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("error: cannot find the stoker binary to start: {e}");
+            return crate::EXIT_FAILED;
+        }
+    };
+    let world = launch.nproc * launch.nnodes;
+    // torchrun's rule: one thread each unless the user chose, so that N processes do not
+    // oversubscribe the cores; here the cores are shared out instead.
+    let threads = std::env::var("OMP_NUM_THREADS").unwrap_or_else(|_| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / launch.nproc).max(1).to_string()
+    });
+    console::note(format!(
+        "starting {} of {world} processes (ranks {}..{}), rendezvous at {}:{port}, {threads} thread(s) each",
+        launch.nproc,
+        launch.node_rank * launch.nproc,
+        (launch.node_rank + 1) * launch.nproc - 1,
+        launch.master_addr
+    ));
+    let mut children: Vec<(usize, Child)> = Vec::new();
+    for local in 0..launch.nproc {
+        let rank = launch.node_rank * launch.nproc + local;
+        let mut command = Command::new(&exe);
+        command
+            .args(args)
+            .env("RANK", rank.to_string())
+            .env("WORLD_SIZE", world.to_string())
+            .env("LOCAL_RANK", local.to_string())
+            .env("LOCAL_WORLD_SIZE", launch.nproc.to_string())
+            .env("GROUP_RANK", launch.node_rank.to_string())
+            .env("MASTER_ADDR", &launch.master_addr)
+            .env("MASTER_PORT", port.to_string())
+            .env("OMP_NUM_THREADS", &threads)
+            // Its own process group: a Ctrl-C on the terminal reaches the launcher only, which
+            // passes one SIGTERM on (two signals would abort a process at once).
+            .process_group(0);
+        match command.spawn() {
+            Ok(child) => children.push((rank, child)),
+            Err(e) => {
+                eprintln!("error: cannot start rank {rank}: {e}");
+                stop(&mut children, libc::SIGKILL);
+                return crate::EXIT_FAILED;
+            }
+        }
+    }
+    supervise(children)
+}
+
+/// Sends `signal` to every process still running.
+fn stop(children: &mut [(usize, Child)], signal: i32) {
+    for (_, child) in children.iter_mut() {
+        if matches!(child.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) on a child's pid, which is ours until it is waited for.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+}
+
+/// Waits for the processes: the first failure stops the others; signals are passed on.
+fn supervise(mut children: Vec<(usize, Child)>) -> i32 {
+    let signals = Arc::new(AtomicUsize::new(0));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let count = Arc::clone(&signals);
+        // SAFETY: the action only increments an atomic counter.
+        let registered = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        if let Err(e) = registered {
+            console::warn(format!("cannot catch signals to pass them on: {e}"));
+        }
+    }
+    let mut forwarded = 0;
+    let mut failure: Option<(usize, i32)> = None;
+    let mut stopping_since: Option<Instant> = None;
+    let mut terminated = false;
+    let mut status = vec![None; children.len()];
+    loop {
+        let received = signals.load(Ordering::SeqCst);
+        if received > forwarded {
+            // The first signal asks every process to stop after its step and checkpoint; a
+            // second one ends them at once.
+            let signal = if forwarded == 0 {
+                libc::SIGTERM
+            } else {
+                libc::SIGKILL
+            };
+            stop(&mut children, signal);
+            forwarded = received;
+        }
+        for (i, (rank, child)) in children.iter_mut().enumerate() {
+            if status[i].is_some() {
+                continue;
+            }
+            if let Ok(Some(exit)) = child.try_wait() {
+                let code = exit.code().unwrap_or(crate::EXIT_FAILED);
+                status[i] = Some(code);
+                let expected =
+                    code == 0 || (forwarded > 0 && code == crate::commands::EXIT_INTERRUPTED);
+                if !expected && failure.is_none() {
+                    failure = Some((*rank, code));
+                    eprintln!(
+                        "error: rank {rank} exited with status {code}; stopping the other processes"
+                    );
+                    stopping_since = Some(Instant::now());
+                }
+            }
+        }
+        if failure.is_some() && !terminated {
+            stop(&mut children, libc::SIGTERM);
+            terminated = true;
+        }
+        if stopping_since.is_some_and(|t| t.elapsed() >= GRACE) {
+            stop(&mut children, libc::SIGKILL);
+        }
+        if status.iter().all(Option::is_some) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match failure {
+        Some((_, code)) => code,
+        None if forwarded > 0 => crate::commands::EXIT_INTERRUPTED,
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_processes_get_the_arguments_without_the_launchers_flags() {
+        let args: Vec<OsString> = [
+            "train",
+            "c.yaml",
+            "--nproc",
+            "2",
+            "--set",
+            "a=1",
+            "--master-port=2950",
+            "--nnodes",
+            "1",
+            "--resume",
+            "last",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let kept: Vec<String> = process_args(&args)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            kept,
+            ["train", "c.yaml", "--set", "a=1", "--resume", "last"]
+        );
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused_before_any_process_starts() {
+        let held = TcpListener::bind(("0.0.0.0", 0)).unwrap();
+        let taken = held.local_addr().unwrap().port();
+        let launch = Launch {
+            nproc: 2,
+            nnodes: 1,
+            node_rank: 0,
+            master_addr: "127.0.0.1".into(),
+            master_port: Some(taken),
+        };
+        let error = port(&launch).unwrap_err();
+        assert!(error.contains(&format!("--master-port {taken}")), "{error}");
+        let several = Launch {
+            nnodes: 2,
+            master_port: None,
+            ..launch
+        };
+        assert!(port(&several).unwrap_err().contains("--master-port"));
+    }
+}

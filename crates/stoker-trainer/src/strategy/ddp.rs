@@ -1,0 +1,271 @@
+//! `ddp` (and `auto` in a process started as one of several): data-parallel training as
+//! PyTorch's DistributedDataParallel does it, on libtorch's own c10d (`ProcessGroupGloo`).
+//!
+//! Every process holds the whole model and trains on its shard of each epoch
+//! (`DistributedSampler`'s rules). Rank 0's initial parameters are broadcast at set-up; the
+//! gradients of each optimizer step are averaged over the processes in one flattened bucket,
+//! once per step (after the accumulation group's last micro-batch, as DDP's `no_sync`), before
+//! the precision plugin unscales them and before clipping; metrics add their sums and counts
+//! over the processes before they are computed; a stop request or a signal in any process stops
+//! all of them at the same step; only rank 0 writes files.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use stoker::burn::optim::GradientsParams;
+use stoker::burn::tensor::Device;
+use stoker::console;
+use stoker::data::Shard;
+use stoker::error::{BuildError, Result, StokerError};
+use stoker::metric::{Metric, Reducer};
+use stoker::model::DynModel;
+use stoker::spec::{BuildContext, StrategySpec};
+use stoker::strategy::Strategy;
+use stoker_derive::Component;
+use stoker_native::collective::{ProcessGroup, Rendezvous};
+use stoker_native::device::libtorch_cuda_index;
+
+use super::environment::ClusterEnvironment;
+
+fn thirty_minutes() -> f64 {
+    1800.0
+}
+
+/// Data-parallel training over the processes a launcher started (`cargo xtask train --nproc N`, torchrun, srun): each process trains on its shard of every epoch, gradients are averaged every optimizer step, metrics are exact over all samples, only rank 0 writes the run directory.
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(strategy, name = "ddp")]
+pub struct DdpSpec {
+    /// Seconds the rendezvous and every collective wait for the other processes before the run fails with a message naming the rank and the collective (torch's default, 1800).
+    #[serde(default = "thirty_minutes")]
+    pub process_group_timeout: f64,
+}
+
+impl Default for DdpSpec {
+    fn default() -> Self {
+        DdpSpec {
+            process_group_timeout: thirty_minutes(),
+        }
+    }
+}
+
+/// The built `ddp` strategy: this process's handle on the process group.
+pub struct Ddp {
+    group: ProcessGroup,
+    device: Device,
+}
+
+impl DdpSpec {
+    /// Joins the process group the launcher's variables describe.
+    pub fn connect(
+        &self,
+        env: &ClusterEnvironment,
+        ctx: &BuildContext,
+    ) -> std::result::Result<Ddp, BuildError> {
+        let timeout = self.process_group_timeout;
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(BuildError::at(
+                "process_group_timeout",
+                format!("must be a positive number of seconds, not {timeout}"),
+            ));
+        }
+        if libtorch_cuda_index(&ctx.device).is_some() {
+            return Err(BuildError::new(
+                "data-parallel training runs on the CPU (Gloo) for now: NCCL, for CUDA, is not built into stoker yet",
+            )
+            .hint("set environment.device: cpu to train several processes on the CPU, or train one process on the GPU"));
+        }
+        if ctx.device == Device::flex() {
+            return Err(BuildError::new(
+                "data-parallel training needs the LibTorch device (`cpu`): c10d reduces LibTorch tensors",
+            )
+            .hint("set environment.device: cpu"));
+        }
+        let rendezvous = Rendezvous::Tcp {
+            host: env.master_addr.clone(),
+            port: env.master_port,
+        };
+        let group = ProcessGroup::gloo(
+            &rendezvous,
+            env.rank,
+            env.world_size,
+            Duration::from_secs_f64(timeout),
+        )
+        .map_err(|e| {
+            BuildError::new(format!(
+                "rank {} of {}: {e}",
+                env.rank, env.world_size
+            ))
+            .hint(format!(
+                "every process must reach {}:{} within process_group_timeout ({timeout} s); rank 0 serves it, so the port must be free on rank 0's machine (MASTER_PORT picks another)",
+                env.master_addr, env.master_port
+            ))
+        })?;
+        Ok(Ddp {
+            group,
+            device: ctx.device.clone(),
+        })
+    }
+}
+
+impl StrategySpec for DdpSpec {
+    fn build(&self, ctx: &BuildContext) -> std::result::Result<Box<dyn Strategy>, BuildError> {
+        let env = ClusterEnvironment::from_process().map_err(BuildError::new)?;
+        let Some(env) = env else {
+            return Err(BuildError::new(
+                "strategy ddp needs several processes, and this one was started alone (no WORLD_SIZE/RANK or SLURM variables)",
+            )
+            .hint("start the processes with `cargo xtask train CONFIG --nproc 2`, `torchrun --nproc-per-node 2 --no-python <stoker> train CONFIG`, or srun"));
+        };
+        Ok(Box::new(self.connect(&env, ctx)?))
+    }
+}
+
+impl Ddp {
+    /// `what` failed in the process group: an error naming this rank and the collective.
+    fn failed(&self, what: &str, error: String) -> StokerError {
+        StokerError::msg(format!(
+            "rank {} of {}: {what}: {error} (another process failed, was stopped, or did not reach {what} within process_group_timeout)",
+            self.group.rank(),
+            self.group.world_size()
+        ))
+    }
+}
+
+impl Ddp {
+    /// Makes every process's weights rank 0's.
+    fn broadcast_weights(&self, model: &mut dyn DynModel) -> Result<()> {
+        self.group
+            .broadcast_model(model, 0)
+            .map_err(|e| self.failed("the broadcast of rank 0's weights", e))
+    }
+
+    /// Whether every process holds the same weights: a hash of this process's (each
+    /// tensor's name and bytes), compared through one all-reduce of the maxima of its halves
+    /// and of their negations (each half is exact in a float64).
+    fn weights_agree(&self, model: &dyn DynModel) -> Result<bool> {
+        use std::hash::{Hash, Hasher};
+        let bytes = model.to_safetensors()?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| StokerError::msg(format!("reading this process's weights: {e}")))?;
+        let mut tensors = file.tensors();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut hasher = std::hash::DefaultHasher::new();
+        for (name, view) in tensors {
+            name.hash(&mut hasher);
+            view.data().hash(&mut hasher);
+        }
+        let hash = hasher.finish();
+        let (high, low) = ((hash >> 32) as f64, (hash & 0xFFFF_FFFF) as f64);
+        let tensors = [tch::Tensor::from_slice(&[high, low, -high, -low])];
+        self.group
+            .all_reduce_max(&tensors)
+            .map_err(|e| self.failed("the weights' comparison", e))?;
+        let m = Vec::<f64>::try_from(&tensors[0])
+            .map_err(|e| StokerError::msg(format!("reading the weights' hashes: {e}")))?;
+        Ok(m[0] == -m[2] && m[1] == -m[3])
+    }
+}
+
+/// [`Reducer`] over the process group: the values cross as one float64 tensor per call.
+struct GroupReducer<'a>(&'a Ddp);
+
+impl GroupReducer<'_> {
+    fn reduce(&mut self, values: &mut [f64], max: bool) -> Result<()> {
+        let tensor = tch::Tensor::from_slice(values);
+        let tensors = [tensor];
+        let reduced = if max {
+            self.0.group.all_reduce_max(&tensors)
+        } else {
+            self.0.group.all_reduce_sum(&tensors)
+        };
+        reduced.map_err(|e| self.0.failed("the metrics' all-reduce", e))?;
+        let out = Vec::<f64>::try_from(&tensors[0])
+            .map_err(|e| StokerError::msg(format!("reading reduced metric sums: {e}")))?;
+        values.copy_from_slice(&out);
+        Ok(())
+    }
+}
+
+impl Reducer for GroupReducer<'_> {
+    fn sum(&mut self, values: &mut [f64]) -> Result<()> {
+        self.reduce(values, false)
+    }
+
+    fn max(&mut self, values: &mut [f64]) -> Result<()> {
+        self.reduce(values, true)
+    }
+}
+
+impl Strategy for Ddp {
+    fn setup(&mut self, model: &mut dyn DynModel) -> Result<()> {
+        self.broadcast_weights(model)
+    }
+
+    fn shard(&self) -> Shard {
+        Shard {
+            rank: self.group.rank(),
+            world: self.group.world_size(),
+        }
+    }
+
+    fn reduce_gradients(
+        &mut self,
+        model: &dyn DynModel,
+        grads: GradientsParams,
+    ) -> Result<GradientsParams> {
+        self.group
+            .average_gradients(model, grads)
+            .map_err(|e| self.failed("the gradients' all-reduce", e))
+    }
+
+    fn reduce_metrics(&mut self, metrics: &mut [Box<dyn Metric>]) -> Result<()> {
+        let device = self.device.clone();
+        let mut reducer = GroupReducer(self);
+        for metric in metrics.iter_mut() {
+            metric.reduce(&mut reducer, &device)?;
+        }
+        Ok(())
+    }
+
+    fn reduce_any(&mut self, flags: &mut [bool]) -> Result<()> {
+        let values: Vec<f32> = flags.iter().map(|&f| f32::from(u8::from(f))).collect();
+        let tensors = [tch::Tensor::from_slice(&values)];
+        self.group
+            .all_reduce_max(&tensors)
+            .map_err(|e| self.failed("the stop flags' all-reduce", e))?;
+        let reduced = Vec::<f32>::try_from(&tensors[0])
+            .map_err(|e| StokerError::msg(format!("reading the stop flags: {e}")))?;
+        for (flag, value) in flags.iter_mut().zip(reduced) {
+            *flag = value > 0.0;
+        }
+        Ok(())
+    }
+
+    /// Checks first that training kept the processes' weights identical (one all-reduce of a
+    /// hash of each process's weights), and says so; weights that differ (a callback restored
+    /// the best weights on rank 0) are replaced by rank 0's.
+    fn sync_model(&mut self, model: &mut dyn DynModel) -> Result<()> {
+        let world = self.group.world_size();
+        if self.weights_agree(model)? {
+            console::note(format!(
+                "ddp: the weights of the {world} processes are identical at the end of training"
+            ));
+            return Ok(());
+        }
+        console::note(format!(
+            "ddp: the weights of the {world} processes differ at the end of training (a callback restored others on rank 0); rank 0's are given to every process"
+        ));
+        self.broadcast_weights(model)
+    }
+
+    fn is_global_zero(&self) -> bool {
+        self.group.rank() == 0
+    }
+
+    fn barrier(&mut self) -> Result<()> {
+        self.group
+            .barrier()
+            .map_err(|e| self.failed("a barrier", e))
+    }
+}

@@ -11,6 +11,11 @@ stoker's trainer does for the same config:
   the loss is read with loss.item() (stoker logs it every 50 steps, which syncs the same way);
 - each epoch timed with time.perf_counter (with torch.cuda.synchronize on CUDA at both ends).
 
+Started by torchrun (`cargo xtask bench --nproc N`), it is PyTorch's data-parallel training as
+a user writes it: the gloo process group, the model in DistributedDataParallel, each epoch's
+order sharded by DistributedSampler's rule (padded to a multiple of the world size, rank r takes
+positions r, r + world, ...); the batch size is per process, and only rank 0 prints the result.
+
 Stdout gets exactly one JSON line:
 {"workload", "parameters", "batch_size", "steps_per_epoch", "epoch_seconds", "peak_device_bytes",
 "final_loss"}; messages go to stderr. The harness drops the first epoch (warm-up).
@@ -26,7 +31,11 @@ import sys
 import time
 from pathlib import Path
 
+import os
+
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_EVERY = 50
@@ -66,7 +75,14 @@ def train(name, model, optimizer, loss_fn, x, y, batch_size, args):
     """Trains `model` on (x, y) for args.epochs epochs and prints the JSON line."""
     device = args.device
     x, y = x.to(device), y.to(device)
-    n = x.shape[0]
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    parameters = count_parameters(model)
+    if world > 1:
+        dist.init_process_group("gloo")
+        model = DistributedDataParallel(model)
+    total = x.shape[0]
+    n = math.ceil(total / world)
     steps = math.ceil(n / batch_size)
     if args.limit_batches:
         steps = min(steps, args.limit_batches)
@@ -76,7 +92,10 @@ def train(name, model, optimizer, loss_fn, x, y, batch_size, args):
         sync(device)
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(args.seed + epoch)
-        order = torch.randperm(n, generator=generator).to(device)
+        order = torch.randperm(total, generator=generator)
+        if world > 1:
+            order = torch.cat([order, order[: n * world - total]])[rank::world]
+        order = order.to(device)
         for i in range(steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
             loss = loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx))
@@ -88,11 +107,16 @@ def train(name, model, optimizer, loss_fn, x, y, batch_size, args):
                 loss.item()
         sync(device)
         epoch_seconds.append(time.perf_counter() - started)
-        log(f"{name}: epoch {epoch + 1}/{args.epochs}  {steps} steps  loss {loss.item():.4f}  "
-            f"{epoch_seconds[-1]:.3f}s")
+        if rank == 0:
+            log(f"{name}: epoch {epoch + 1}/{args.epochs}  {steps} steps  loss {loss.item():.4f}  "
+                f"{epoch_seconds[-1]:.3f}s")
+    if world > 1:
+        dist.destroy_process_group()
+        if rank != 0:
+            return
     result = {
         "workload": name,
-        "parameters": count_parameters(model),
+        "parameters": parameters,
         "batch_size": batch_size,
         "steps_per_epoch": steps,
         "epoch_seconds": epoch_seconds,

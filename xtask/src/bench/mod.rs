@@ -1,10 +1,13 @@
-//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]`:
+//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--short]`:
 //! stoker's training (the `stoker train` command `cargo xtask train` runs, on a config in
 //! `bench/configs/`) side by side with a plain PyTorch loop of the same model, data, batch size and
 //! optimizer (`bench/reference/`), alternately, `--repeat` times each, on the same number of
 //! threads. Prints steps/s (median, min, max), the ratio stoker / PyTorch of the medians and of
 //! the fastest runs, peak host memory and, on CUDA, peak device memory, and writes the table to
 //! `bench/results/<date>-<device>.md`.
+//! `--nproc P` trains data-parallel with P processes on each side (stoker's `--nproc`, PyTorch's
+//! DistributedDataParallel on gloo under torchrun), T threads and the config's batch size per
+//! process; the table goes to `bench/results/<date>-<device>-nproc<P>.md`.
 //! `--short` (what CI runs) takes one repeat of 2 epochs of 5 steps and writes nothing: it keeps
 //! the comparison code working and checks that both sides train the same model (parameter count
 //! and steps per epoch), without judging speed.
@@ -65,18 +68,22 @@ struct Options {
     device: String,
     repeat: usize,
     threads: usize,
+    nproc: usize,
     short: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]
-workloads: mlp fno2d cnn1d decoder noop (default: all)";
+const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--short]
+workloads: mlp fno2d cnn1d decoder noop (default: all)
+--threads T: threads per process (default: the cores shared out over the processes)
+--nproc P: data-parallel training with P processes on each side (default 1)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         workloads: Vec::new(),
         device: "cpu".into(),
         repeat: 3,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: 0,
+        nproc: 1,
         short: false,
     };
     let mut args = args.iter();
@@ -107,6 +114,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .filter(|&n| n > 0)
                     .ok_or(format!("--threads needs a positive number\n{USAGE}"))?;
             }
+            "--nproc" => {
+                options.nproc = value("--nproc")?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--nproc needs a positive number\n{USAGE}"))?;
+            }
             "--short" => options.short = true,
             "-h" | "--help" => return Err(USAGE.into()),
             name => {
@@ -120,6 +134,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if options.workloads.is_empty() {
         options.workloads = WORKLOADS.iter().collect();
+    }
+    if options.threads == 0 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        options.threads = (cores / options.nproc).max(1);
     }
     if options.short {
         options.repeat = 1;
@@ -180,6 +198,9 @@ fn run_stoker(
         .args(["train", &config, "--output-dir"])
         .arg(scratch)
         .args(["--set", &format!("environment.device={}", options.device)]);
+    if options.nproc > 1 {
+        command.args(["--nproc", &options.nproc.to_string()]);
+    }
     if options.short {
         command.args([
             "--set",
@@ -225,8 +246,12 @@ fn run_stoker(
 fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Result<Sample, String> {
     let script = format!("bench/reference/{}.py", workload.name);
     let mut command = Command::new(torch.python());
+    command.current_dir(workspace_root());
+    if options.nproc > 1 {
+        command.args(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]);
+        command.arg(options.nproc.to_string());
+    }
     command
-        .current_dir(workspace_root())
         .arg(&script)
         .args(["--device", &options.device])
         .args(["--threads", &options.threads.to_string()])
@@ -317,6 +342,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     let mut table = Table::new(
         &options.device,
         options.threads,
+        options.nproc,
         options.repeat,
         options.short,
     );
@@ -351,17 +377,21 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     if options.short {
         eprintln!("bench: short mode (2 epochs of 5 steps, one repeat): results not written");
     } else {
-        let path = results_path(&options.device)?;
+        let path = results_path(&options.device, options.nproc)?;
         std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(0)
 }
 
-fn results_path(device: &str) -> Result<PathBuf, String> {
+fn results_path(device: &str, nproc: usize) -> Result<PathBuf, String> {
     let dir = workspace_root().join("bench").join("results");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir.join(format!("{}-{device}.md", report::today())))
+    let processes = match nproc {
+        1 => String::new(),
+        n => format!("-nproc{n}"),
+    };
+    Ok(dir.join(format!("{}-{device}{processes}.md", report::today())))
 }
 
 #[cfg(test)]
@@ -388,6 +418,9 @@ mod tests {
         );
         assert!(parse(&args(&["--device", "tpu"])).is_err());
         assert!(parse(&args(&["--repeat", "0"])).is_err());
+        let pair = parse(&args(&["mlp", "--nproc", "2", "--threads", "1"])).unwrap();
+        assert_eq!((pair.nproc, pair.threads), (2, 1));
+        assert!(parse(&args(&["--nproc", "0"])).is_err());
     }
 
     #[test]

@@ -33,6 +33,7 @@ impl Row {
 pub struct Table {
     device: String,
     threads: usize,
+    nproc: usize,
     repeat: usize,
     short: bool,
     rows: Vec<Row>,
@@ -92,10 +93,11 @@ fn median_profile(samples: &[Sample]) -> Option<&Sample> {
 
 impl Table {
     /// An empty table for runs on `device` with `threads` threads, `repeat` repeats.
-    pub fn new(device: &str, threads: usize, repeat: usize, short: bool) -> Table {
+    pub fn new(device: &str, threads: usize, nproc: usize, repeat: usize, short: bool) -> Table {
         Table {
             device: device.to_string(),
             threads,
+            nproc,
             repeat,
             short,
             rows: Vec::new(),
@@ -135,6 +137,16 @@ impl Table {
                 ""
             },
         );
+        if self.nproc > 1 {
+            out.push_str(&format!(
+                "Data-parallel: {} processes on each side (stoker `--nproc {0}`, PyTorch \
+                 DistributedDataParallel on gloo under torchrun), the thread count and the \
+                 config's batch size per process; a step is one optimizer step of every process \
+                 together (steps/epoch is each process's share); peak host memory is the \
+                 largest process's.\n\n",
+                self.nproc
+            ));
+        }
         out.push_str(
             "| workload | parameters | steps/epoch | stoker steps/s | PyTorch steps/s | stoker / PyTorch | fastest | peak host MiB stoker / PyTorch | host ratio |",
         );
@@ -286,7 +298,7 @@ mod tests {
         for (s, t) in [(10.0, 16.0), (36.0, 8.0), (20.0, 24.0)] {
             row.add(sample(s), Some(sample(t)));
         }
-        let mut table = Table::new("cpu", 2, 3, false);
+        let mut table = Table::new("cpu", 2, 1, 3, false);
         table.push(row);
         let markdown = table.markdown();
         let line = markdown.lines().find(|l| l.starts_with("| w |")).unwrap();

@@ -46,7 +46,7 @@ fn two_ranks_of_batch_b_train_as_one_process_of_batch_2b_and_count_every_sample_
     let (two, stdout) = train(&scratch, &config, &["--nproc", "2"]);
     let (one, _) = train(&scratch, &config, &["--set", "data.args.batch_size=32"]);
     assert!(
-        stdout.contains("ddp: the weights of the 2 processes are identical at the end of training"),
+        stdout.contains("the weights of the 2 processes are identical at the end of training"),
         "{stdout}"
     );
     let s = summary(&two);

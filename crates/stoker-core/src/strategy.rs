@@ -63,9 +63,18 @@ pub trait Strategy: Send {
         Ok(())
     }
 
-    /// Makes every process's model rank 0's again, after the fit's end (where a callback may
-    /// have restored the best weights, which only rank 0 wrote) and before testing.
-    fn sync_model(&mut self, _model: &mut dyn DynModel) -> Result<()> {
+    /// Makes every process's model rank 0's where they differ: before each evaluation (batch
+    /// norm's running statistics, which each process updates from its own batches, as DDP's
+    /// `broadcast_buffers`) and after the fit's end (where a callback may have restored the best
+    /// weights, which only rank 0 wrote). Whether they differed.
+    fn sync_model(&mut self, _model: &mut dyn DynModel) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// `sync_batchnorm`: batch normalization takes its statistics over every process's batch
+    /// until [`teardown`](Strategy::teardown). With one process they are already the whole
+    /// batch's: nothing to do.
+    fn sync_batchnorm(&mut self) -> Result<()> {
         Ok(())
     }
 

@@ -13,6 +13,7 @@
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <chrono>
 #include <exception>
@@ -64,6 +65,34 @@ void unbucket(const Tensor &bucket, const Tensor *const *tensors, int n) {
 
 } // namespace
 
+namespace {
+
+// The process group `sync_batchnorm` reduces batch statistics over, set by the ddp strategy
+// for the length of a fit; none otherwise.
+c10::intrusive_ptr<c10d::ProcessGroupGloo> sync_group;
+
+// Sums `x` over the processes of `sync_group` (a copy; `x` is left as it is).
+Tensor summed(const Tensor &x) {
+  TORCH_CHECK(sync_group, "sync_batchnorm: no process group (the ddp strategy sets it)");
+  std::vector<Tensor> list{x.contiguous().clone()};
+  sync_group->allreduce(list)->wait();
+  return list[0];
+}
+
+// A differentiable sum over the processes: every process gets sum_k x_k, and the gradient of
+// x on each process is the sum over the processes of the gradients of that sum (each process's
+// loss depends on it), as torch's SyncBatchNorm all-reduces sum_dy and sum_dy_xmu backward.
+struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
+  static Tensor forward(torch::autograd::AutogradContext *, const Tensor &x) { return summed(x); }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *,
+                                                 torch::autograd::variable_list grads) {
+    return {summed(grads[0])};
+  }
+};
+
+} // namespace
+
 extern "C" {
 
 // A Gloo process group of `world` processes, this one `rank`. The rendezvous is a FileStore at
@@ -92,7 +121,27 @@ char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
   });
 }
 
-void stoker_c10d_free(StokerProcessGroup *group) { delete group; }
+void stoker_c10d_free(StokerProcessGroup *group) {
+  if (sync_group == group->group) {
+    sync_group.reset();
+  }
+  delete group;
+}
+
+// Makes `group` the one sync_batchnorm reduces over (null: none).
+void stoker_c10d_set_sync_group(StokerProcessGroup *group) {
+  sync_group = group != nullptr ? group->group : c10::intrusive_ptr<c10d::ProcessGroupGloo>();
+}
+
+// Whether sync_batchnorm has a process group.
+int stoker_c10d_has_sync_group() { return sync_group ? 1 : 0; }
+
+// `x` summed over the sync_batchnorm group, differentiably (see AllReduceSum), into `*out`.
+char *stoker_c10d_sync_sum(const Tensor *x, Tensor **out) {
+  *out = nullptr;
+  return guarded([&] { *out = new Tensor(AllReduceSum::apply(*x)); });
+}
+
 
 // Reduces `tensors` element-wise over the processes, in place (one all-reduce of their
 // flattened bucket): their sum when `op` is 0, their maximum when it is 1; waits for the result.

@@ -43,6 +43,27 @@ unsafe extern "C" {
         root: c_int,
     ) -> *mut c_char;
     fn stoker_c10d_barrier(group: *mut c_void) -> *mut c_char;
+    fn stoker_c10d_set_sync_group(group: *mut c_void);
+    fn stoker_c10d_has_sync_group() -> c_int;
+    fn stoker_c10d_sync_sum(x: *const C_tensor, out: *mut *mut C_tensor) -> *mut c_char;
+}
+
+/// Whether batch normalization reduces its batch statistics over a process group
+/// (`sync_batchnorm`, see [`ProcessGroup::sync_batch_norm`]).
+pub fn sync_batch_norm_active() -> bool {
+    // SAFETY: reads a flag of the shim.
+    unsafe { stoker_c10d_has_sync_group() != 0 }
+}
+
+/// `x` summed over the `sync_batchnorm` group, differentiably: LibTorch's autograd records it,
+/// and its backward sums the gradient over the processes too.
+pub(crate) fn sync_sum(x: &Tensor) -> Result<Tensor, String> {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `x` is valid for the call; the shim writes a new tensor on success.
+    let error = unsafe { stoker_c10d_sync_sum(x.as_ptr(), &mut out) };
+    result(error, "sync_batchnorm's all-reduce of the batch statistics")?;
+    // SAFETY: a new `torch::Tensor` the shim allocated and nobody else owns.
+    Ok(unsafe { Tensor::from_ptr(out) })
 }
 
 /// Where the processes of a group find each other.
@@ -117,6 +138,19 @@ impl ProcessGroup {
             rank,
             world,
         })
+    }
+
+    /// Makes this group the one batch normalization reduces its batch statistics over
+    /// (`sync_batchnorm`: mean and variance over every process's batch), or, with `false`, no
+    /// group: each process's own batch. Dropping the group ends it too.
+    pub fn sync_batch_norm(&self, on: bool) {
+        let group = if on {
+            self.handle
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: the handle is this live group's, or null.
+        unsafe { stoker_c10d_set_sync_group(group) }
     }
 
     /// This process's rank.

@@ -17,7 +17,11 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     }
     let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
     let (momentum, epsilon) = (norm.momentum, norm.epsilon);
+    let synced = crate::collective::sync_batch_norm_active();
     let native = island([&x, &gamma, &beta], |[x, gamma, beta]| {
+        if synced {
+            return synchronized(x, gamma, beta, epsilon);
+        }
         let none: Option<&tch::Tensor> = None;
         let (y, mean, inv_std) =
             x.native_batch_norm(Some(gamma), Some(beta), none, none, true, momentum, epsilon);
@@ -43,6 +47,45 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     norm.running_var
         .update(running(norm.running_var.value_sync(), variance));
     y
+}
+
+/// Batch normalization by the statistics of every process's batch (`sync_batchnorm`): each
+/// process's per-channel sums of x and x^2 and its count, summed over the processes (a
+/// differentiable all-reduce, so the backward sums the statistics' gradients over the processes
+/// too, as torch's SyncBatchNorm), give the mean and the biased variance. Returns the output,
+/// the mean and the variance.
+fn synchronized(
+    x: &tch::Tensor,
+    gamma: &tch::Tensor,
+    beta: &tch::Tensor,
+    epsilon: f64,
+) -> Vec<tch::Tensor> {
+    let size = x.size();
+    let channels = size[1];
+    let axes: Vec<i64> = (0..size.len() as i64).filter(|&d| d != 1).collect();
+    let count = x.numel() as i64 / channels.max(1);
+    let kind = x.kind();
+    let local = tch::Tensor::cat(
+        &[
+            x.sum_dim_intlist(axes.as_slice(), false, kind),
+            x.square().sum_dim_intlist(axes.as_slice(), false, kind),
+            tch::Tensor::from_slice(&[count as f64])
+                .to_kind(kind)
+                .to_device(x.device()),
+        ],
+        0,
+    );
+    let total = crate::collective::sync_sum(&local).unwrap_or_else(|e| panic!("{e}"));
+    let n = total.narrow(0, 2 * channels, 1);
+    let mean = total.narrow(0, 0, channels) / &n;
+    let variance = (total.narrow(0, channels, channels) / &n - mean.square()).clamp_min(0.0);
+    let shape: Vec<i64> = (0..size.len())
+        .map(|d| if d == 1 { channels } else { 1 })
+        .collect();
+    let scale = (&variance + epsilon).rsqrt() * gamma;
+    let y = (x - mean.view(shape.as_slice())) * scale.view(shape.as_slice())
+        + beta.view(shape.as_slice());
+    vec![y, mean.detach(), variance.detach()]
 }
 
 /// `norm.forward(x)` over the last axis, as LibTorch's `layer_norm` on LibTorch.

@@ -91,6 +91,9 @@ pub struct LoopArgs {
     /// Batches each worker prepares ahead of the step (DataLoader's prefetch_factor).
     #[serde(default = "two_batches")]
     pub prefetch_factor: usize,
+    /// Batch normalization's batch statistics over the batches of every process of a data-parallel run, not each process's own (Lightning's sync_batchnorm; with one process they are the whole batch's already).
+    #[serde(default)]
+    pub sync_batchnorm: bool,
     /// How training is spread over devices and processes, a strategy by name (cargo xtask list strategy): `auto` picks one.
     #[serde(default = "auto")]
     pub strategy: Named,

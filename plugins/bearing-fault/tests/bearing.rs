@@ -123,3 +123,61 @@ fn train_briefly(scratch: &Scratch, file: &str) -> (String, common::Run) {
     train.expect_code(0);
     (config, train)
 }
+
+/// A CNN with batch norm, generated signals without augmentations, SGD: two processes of batch
+/// 8 with `sync_batchnorm` against one process of batch 16.
+const SYNC: &str = "\
+name: sync
+environment: {seed: 5, device: cpu, output_dir: out}
+data:
+  name: BearingSignals
+  args: {speeds: [1730, 1750], severities: [1.0], loads: [0, 1], test_speeds: [], per_condition: 4, length: 512, noise: 0.3, batch_size: 8}
+model: {name: CNN1d, args: {channels: [8, 16], kernels: [16, 3], strides: [4, 1], n_classes: 4}}
+loss: cross_entropy
+metrics: [accuracy]
+optimizer: {name: sgd, args: {lr: 0.05}}
+trainer: {name: Default_trainer, args: {max_steps: 2, num_sanity_val_steps: 0, enable_progress_bar: false}}
+";
+
+/// The largest difference between the tensors of two checkpoints, relative to the values.
+fn largest_difference(a: &std::path::Path, b: &std::path::Path) -> f64 {
+    let mut worst = 0.0f64;
+    for name in common::tensor_names(a) {
+        if name.starts_with("__stoker") {
+            continue;
+        }
+        let (x, y) = (common::tensor_f32(a, &name), common::tensor_f32(b, &name));
+        for (p, q) in x.iter().zip(&y) {
+            let scale = f64::from(q.abs()).max(1e-2);
+            worst = worst.max(f64::from((p - q).abs()) / scale);
+        }
+    }
+    worst
+}
+
+#[test]
+fn sync_batchnorm_makes_two_processes_of_batch_b_train_as_one_of_batch_2b() {
+    let scratch = Scratch::new("bearing-syncbn");
+    let config = scratch.write("sync.yaml", SYNC);
+    let config = config.to_str().unwrap();
+    let train = |args: &[&str]| {
+        let mut all = vec!["train", config];
+        all.extend(args);
+        let run = scratch.stoker(&all);
+        run.expect_code(0);
+        run.run_dir(&scratch.dir)
+            .join("checkpoints/last.safetensors")
+    };
+    let one = train(&["--set", "data.args.batch_size=16"]);
+    let synced = train(&["--nproc", "2", "--set", "trainer.args.sync_batchnorm=true"]);
+    let unsynced = train(&["--nproc", "2"]);
+    // Weights and running statistics alike.
+    let synced_gap = largest_difference(&synced, &one);
+    assert!(synced_gap < 1e-4, "sync_batchnorm: {synced_gap}");
+    // Each process's own batch statistics train another model.
+    let unsynced_gap = largest_difference(&unsynced, &one);
+    assert!(
+        unsynced_gap > 1e-3,
+        "without sync_batchnorm: {unsynced_gap}"
+    );
+}

@@ -108,6 +108,7 @@ pub fn collect(split: Split, metrics: &mut [Box<dyn Metric>]) -> Result<Vec<(Str
 /// The first `limit` batches of `split` through the fit's validation step, into the split's
 /// metrics.
 fn run_split(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<()> {
+    fit.strategy.sync_model(fit.parts.model.as_mut())?;
     let eval = fit.parts.model.for_eval();
     let parts = &mut fit.parts;
     let batches = fit

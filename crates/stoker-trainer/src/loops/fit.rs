@@ -46,6 +46,9 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
         }
     }
     fit.strategy.setup(fit.parts.model.as_mut())?;
+    if fit.args.sync_batchnorm {
+        fit.strategy.sync_batchnorm()?;
+    }
     if let Some(k) = fit.args.fast_dev_run.batches() {
         console::note(format!(
             "fast_dev_run: {k} batch(es) of train, val and test, no checkpoints, no logs"
@@ -68,7 +71,17 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
     fit.hook(n, |c, ctx| c.on_fit_end(ctx))?;
     write_pending(fit, false)?;
     fit.strategy.barrier()?;
-    fit.strategy.sync_model(fit.parts.model.as_mut())?;
+    let differed = fit.strategy.sync_model(fit.parts.model.as_mut())?;
+    let world = fit.strategy.world_size();
+    if world > 1 {
+        console::note(if differed {
+            format!(
+                "the weights of the {world} processes differed at the end of training (batch norm's running statistics without sync_batchnorm, or best weights a callback restored on rank 0): rank 0's were given to every process"
+            )
+        } else {
+            format!("the weights of the {world} processes are identical at the end of training")
+        });
+    }
     let test_metrics = test_after_fit(fit)?;
     fit.logs.flush()?;
     let (args, state) = (fit.args, &fit.state);

@@ -14,7 +14,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use stoker::burn::optim::GradientsParams;
 use stoker::burn::tensor::Device;
-use stoker::console;
 use stoker::data::Shard;
 use stoker::error::{BuildError, Result, StokerError};
 use stoker::metric::{Metric, Reducer};
@@ -242,21 +241,24 @@ impl Strategy for Ddp {
         Ok(())
     }
 
-    /// Checks first that training kept the processes' weights identical (one all-reduce of a
-    /// hash of each process's weights), and says so; weights that differ (a callback restored
-    /// the best weights on rank 0) are replaced by rank 0's.
-    fn sync_model(&mut self, model: &mut dyn DynModel) -> Result<()> {
-        let world = self.group.world_size();
+    /// One all-reduce of a hash of each process's weights; rank 0's are broadcast only where
+    /// they differ.
+    fn sync_model(&mut self, model: &mut dyn DynModel) -> Result<bool> {
         if self.weights_agree(model)? {
-            console::note(format!(
-                "ddp: the weights of the {world} processes are identical at the end of training"
-            ));
-            return Ok(());
+            return Ok(false);
         }
-        console::note(format!(
-            "ddp: the weights of the {world} processes differ at the end of training (a callback restored others on rank 0); rank 0's are given to every process"
-        ));
-        self.broadcast_weights(model)
+        self.broadcast_weights(model)?;
+        Ok(true)
+    }
+
+    fn sync_batchnorm(&mut self) -> Result<()> {
+        self.group.sync_batch_norm(true);
+        Ok(())
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        self.group.sync_batch_norm(false);
+        Ok(())
     }
 
     fn is_global_zero(&self) -> bool {

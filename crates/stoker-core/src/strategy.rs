@@ -57,6 +57,15 @@ pub trait Strategy: Send {
         Ok(())
     }
 
+    /// The step loop's flags after an optimizer step (a stop request, a signal), agreed by
+    /// every process. One process: as they are. Data-parallel: they travel with the next
+    /// optimizer step's gradients rather than in a collective of their own, so the agreed flags
+    /// are those any process raised before this step's reduction: a request takes effect one
+    /// step later, on every process at the same step.
+    fn step_flags(&mut self, flags: [bool; 2]) -> [bool; 2] {
+        flags
+    }
+
     /// Each flag becomes whether it is set in any process (a stop request, a signal): all
     /// processes must stop at the same step.
     fn reduce_any(&mut self, _flags: &mut [bool]) -> Result<()> {

@@ -226,11 +226,14 @@ impl ProcessGroup {
 
     /// `grads` of `model` averaged over the processes, as DDP averages them: one all-reduce of
     /// every gradient in one flattened bucket, divided by the world size. Gradients must be
-    /// LibTorch tensors (a model on `cpu` or `cuda`).
+    /// LibTorch tensors (a model on `cpu` or `cuda`). `extra` travels in the same bucket and
+    /// comes back summed over the processes (not divided): a few values to agree on without a
+    /// collective of their own.
     pub fn average_gradients(
         &self,
         model: &dyn DynModel,
         grads: GradientsParams,
+        extra: &mut [f32],
     ) -> Result<GradientsParams, String> {
         let mut paths = Vec::new();
         let mut tensors = Vec::new();
@@ -243,7 +246,20 @@ impl ProcessGroup {
             paths.push(path);
             tensors.push(tensor.tensor);
         }
+        let carried = match tensors.first() {
+            Some(first) => Tensor::from_slice(extra)
+                .to_kind(first.kind())
+                .to_device(first.device()),
+            None => Tensor::from_slice(extra),
+        };
+        tensors.push(carried);
         self.all_reduce_sum(&tensors)?;
+        let carried = tensors
+            .pop()
+            .expect("pushed above")
+            .to_kind(tch::Kind::Float);
+        let summed = Vec::<f32>::try_from(&carried).map_err(|e| e.to_string())?;
+        extra.copy_from_slice(&summed);
         let world = self.world as f64;
         let mut averaged: HashMap<String, Tensor> = paths
             .into_iter()

@@ -114,7 +114,7 @@ fn broadcast_model(group: &ProcessGroup, rank: usize) {
 
 /// Rank r's gradients: a.weight = [r + 1, 2 (r + 1), 3, 4 r], a.bias = [r, -r], b.weight =
 /// [[10 r], [1]], b.bias = [r]. Averaged over ranks 0 and 1: [1.5, 3, 3, 2], [0.5, -0.5],
-/// [5, 1], [0.5].
+/// [5, 1], [0.5]. The values carried along, [r, 1], come back summed: [1, 2].
 fn average_gradients(group: &ProcessGroup, r: f32) {
     let device = resolve(DeviceChoice::Cpu).unwrap();
     let model = boxed(Two {
@@ -138,7 +138,11 @@ fn average_gradients(group: &ProcessGroup, r: f32) {
     register("a.bias", vec![r, -r], vec![2]);
     register("b.weight", vec![10.0 * r, 1.0], vec![2, 1]);
     register("b.bias", vec![r], vec![1]);
-    let grads = group.average_gradients(model.as_ref(), grads).unwrap();
+    let mut carried = [r, 1.0];
+    let grads = group
+        .average_gradients(model.as_ref(), grads, &mut carried)
+        .unwrap();
+    assert_eq!(carried, [1.0, 2.0]);
     let values = |path: &str| -> Vec<f32> {
         let flat = model.gradients_flat(&grads);
         let g = flat.into_iter().find(|(p, _)| p == path).unwrap().1;

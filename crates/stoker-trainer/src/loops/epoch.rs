@@ -182,11 +182,16 @@ fn run_steps(fit: &mut Fit<'_>, batches: &mut Batches<'_>, plan: EpochPlan) -> R
         }
         write_pending(fit, false)?;
         fit.profile.lap(Phase::Hooks, &mut mark);
-        let stop = fit.state.may_stop(fit.args, epoch) || fit.state.steps_exhausted(fit.args);
-        let mut flags = [stop, fit.interrupt_requested()];
-        fit.strategy.reduce_any(&mut flags)?;
-        let [stop, interrupted] = flags;
-        if stop {
+        // A stop request or a signal in any process stops every process at the same step;
+        // max_steps is the same everywhere.
+        let flags = [fit.state.stop.is_some(), fit.interrupt_requested()];
+        let [requested, interrupted] = fit.strategy.step_flags(flags);
+        if requested && fit.state.stop.is_none() {
+            fit.state
+                .request_stop("another process asked to stop".into());
+        }
+        if (requested && fit.state.may_stop(fit.args, epoch)) || fit.state.steps_exhausted(fit.args)
+        {
             break;
         }
         if interrupted {

@@ -117,9 +117,15 @@ fn epochs(fit: &mut Fit<'_>) -> Result<bool> {
         if let EpochEnd::Interrupted = epoch::run(fit)? {
             return Ok(true);
         }
-        let mut interrupted = [fit.interrupt_requested()];
-        fit.strategy.reduce_any(&mut interrupted)?;
-        if interrupted[0] {
+        // Every process agrees at the epoch's end: a stop request (a timer's, say) or a
+        // signal in any of them.
+        let mut flags = [fit.state.stop.is_some(), fit.interrupt_requested()];
+        fit.strategy.reduce_any(&mut flags)?;
+        if flags[0] && fit.state.stop.is_none() {
+            fit.state
+                .request_stop("another process asked to stop".into());
+        }
+        if flags[1] {
             return Ok(true);
         }
     }

@@ -52,6 +52,11 @@ impl Default for DdpSpec {
 pub struct Ddp {
     group: ProcessGroup,
     device: Device,
+    /// The step loop's flags raised here since the last optimizer step, sent with the next
+    /// step's gradients.
+    pending: [bool; 2],
+    /// The flags every process sent with the last optimizer step's gradients, combined.
+    agreed: [bool; 2],
 }
 
 impl DdpSpec {
@@ -103,6 +108,8 @@ impl DdpSpec {
         Ok(Ddp {
             group,
             device: ctx.device.clone(),
+            pending: [false; 2],
+            agreed: [false; 2],
         })
     }
 }
@@ -213,9 +220,20 @@ impl Strategy for Ddp {
         model: &dyn DynModel,
         grads: GradientsParams,
     ) -> Result<GradientsParams> {
-        self.group
-            .average_gradients(model, grads)
-            .map_err(|e| self.failed("the gradients' all-reduce", e))
+        let mut flags = self.pending.map(|f| f32::from(u8::from(f)));
+        let grads = self
+            .group
+            .average_gradients(model, grads, &mut flags)
+            .map_err(|e| self.failed("the gradients' all-reduce", e))?;
+        self.agreed = flags.map(|f| f > 0.0);
+        Ok(grads)
+    }
+
+    fn step_flags(&mut self, flags: [bool; 2]) -> [bool; 2] {
+        for (pending, raised) in self.pending.iter_mut().zip(flags) {
+            *pending |= raised;
+        }
+        self.agreed
     }
 
     fn reduce_metrics(&mut self, metrics: &mut [Box<dyn Metric>]) -> Result<()> {

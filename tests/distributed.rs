@@ -329,12 +329,60 @@ fn sigterm_to_the_launcher_stops_both_ranks_at_one_step_and_the_run_resumes() {
     assert_eq!(summary(&run_dir)["global_step"], step + 20);
 }
 
+/// A free port on this machine, for a rendezvous.
+fn free_port() -> String {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
+/// Runs `commands` at once (each a program, its arguments and its environment) in the scratch
+/// directory; panics unless all succeed.
+fn all_succeed(scratch: &Scratch, commands: Vec<std::process::Command>) {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut c| {
+            c.current_dir(&scratch.dir)
+                .env("OMP_NUM_THREADS", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 #[test]
-fn torchrun_starts_the_same_run() {
-    let scratch = Scratch::new("ddp-torchrun");
+fn every_launcher_trains_the_same_run() {
+    let scratch = Scratch::new("ddp-launchers");
     let config = scratch.write("pair.yaml", PAIR);
+    let config = config.to_str().unwrap();
+    let bin = common::stoker_bin();
+    let version = |v: usize| {
+        common::weights(&scratch.path(&format!(
+            "out/pair/version_{v}/checkpoints/last.safetensors"
+        )))
+    };
+    // version_0: stoker's own launcher.
+    train(&scratch, Path::new(config), &["--nproc", "2"]);
+    let reference = version(0);
+
+    // version_1: torchrun --no-python.
     let python = std::env::var("STOKER_PYTHON").expect("STOKER_PYTHON is set by cargo xtask test");
-    let output = std::process::Command::new(python)
+    let mut torchrun = std::process::Command::new(python);
+    torchrun
         .args([
             "-m",
             "torch.distributed.run",
@@ -342,20 +390,72 @@ fn torchrun_starts_the_same_run() {
             "2",
             "--no-python",
         ])
-        .arg(common::stoker_bin())
-        .args(["train", config.to_str().unwrap()])
-        .current_dir(&scratch.dir)
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let (launched, _) = train(&scratch, &config, &["--nproc", "2"]);
-    let torchrun = scratch.path("out/pair/version_0");
+        .arg(&bin)
+        .args(["train", config]);
+    all_succeed(&scratch, vec![torchrun]);
+    assert_eq!(version(1), reference, "torchrun");
+
+    // version_2: two \"machines\" on 127.0.0.1, one process each.
+    let port = free_port();
+    let node = |rank: &str| {
+        let mut c = std::process::Command::new(&bin);
+        c.args([
+            "train",
+            config,
+            "--nproc",
+            "1",
+            "--nnodes",
+            "2",
+            "--node-rank",
+            rank,
+        ])
+        .args(["--master-addr", "127.0.0.1", "--master-port", &port]);
+        c
+    };
+    all_succeed(&scratch, vec![node("0"), node("1")]);
+    assert_eq!(version(2), reference, "--nnodes 2");
+
+    // version_3: SLURM's variables, the master the first host of the node list.
+    let port = free_port();
+    let task = |rank: &str| {
+        let mut c = std::process::Command::new(&bin);
+        c.args(["train", config])
+            .env("SLURM_PROCID", rank)
+            .env("SLURM_NTASKS", "2")
+            .env("SLURM_LOCALID", rank)
+            .env("SLURM_NODEID", "0")
+            .env("SLURM_JOB_NAME", "pair")
+            .env("SLURM_NODELIST", "localhost")
+            .env("MASTER_PORT", &port);
+        c
+    };
+    all_succeed(&scratch, vec![task("0"), task("1")]);
+    assert_eq!(version(3), reference, "SLURM");
+
+    // version_4: `devices: 2` in the config; `stoker train` starts the processes.
+    let run = scratch.stoker(&["train", config, "--set", "trainer.args.devices=2"]);
+    run.expect_code(0);
+    assert_eq!(version(4), reference, "devices: 2");
     assert_eq!(
-        common::weights(&torchrun.join("checkpoints/last.safetensors")),
-        common::weights(&launched.join("checkpoints/last.safetensors")),
-        "torchrun and --nproc train the same run"
+        summary(&scratch.path("out/pair/version_4"))["world_size"],
+        2
+    );
+
+    // A config that disagrees with the launcher is refused before training.
+    let wrong = scratch.stoker(&[
+        "train",
+        config,
+        "--nproc",
+        "2",
+        "--set",
+        "trainer.args.devices=3",
+    ]);
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(
+        wrong
+            .stderr
+            .contains("devices 3 x num_nodes 1 is 3 processes, and the launcher started 2"),
+        "{}",
+        wrong.stderr
     );
 }

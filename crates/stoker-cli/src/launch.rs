@@ -12,6 +12,7 @@
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,6 +93,35 @@ fn port(launch: &Launch) -> Result<u16, String> {
             .map(|a| a.port())
             .map_err(|e| format!("cannot find a free port for the rendezvous: {e}")),
     }
+}
+
+/// What `trainer.args.devices` and `num_nodes` ask of a `stoker train` started alone (no
+/// launcher's variables), read from the experiment without building it: `Ok(Some(devices))`
+/// when this command should start that many processes on this machine, `Err` with the exit
+/// status when it cannot (several machines need the command on each). A config that does not
+/// load is left to `train`, which reports it.
+pub fn asked_by_config(config: &Path, sets: &[String]) -> Result<Option<usize>, i32> {
+    if std::env::var_os("WORLD_SIZE").is_some() || std::env::var_os("SLURM_NTASKS").is_some() {
+        return Ok(None);
+    }
+    let Ok(experiment) = stoker_run::assemble::load(config, sets) else {
+        return Ok(None);
+    };
+    let args = &experiment.trainer.resolved_args;
+    let count = |key: &str| args.get(key).and_then(|v| v.as_u64()).map(|n| n as usize);
+    let (devices, nodes) = (
+        count("devices").unwrap_or(1),
+        count("num_nodes").unwrap_or(1),
+    );
+    if nodes > 1 {
+        eprintln!(
+            "error: trainer.args.num_nodes is {nodes}: start this command on each machine with its rank\n  --> {}\n hint: cargo xtask train {} --nproc {devices} --nnodes {nodes} --node-rank I --master-addr HOST --master-port PORT (or torchrun, srun)",
+            config.display(),
+            config.display()
+        );
+        return Err(EXIT_BAD_INPUT);
+    }
+    Ok((devices > 1).then_some(devices))
 }
 
 /// Runs this machine's processes of the run; the exit status of the run.

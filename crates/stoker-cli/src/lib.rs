@@ -183,13 +183,28 @@ pub fn run() -> i32 {
             allow_config_change,
             nproc: None,
             ..
-        } => commands::train(
-            &config,
-            &sets,
-            output_dir,
-            resume.as_deref(),
-            allow_config_change,
-        ),
+        } => match launch::asked_by_config(&config, &sets) {
+            Err(code) => code,
+            // `devices: N` in the config: this command starts the N processes, as --nproc N.
+            Ok(Some(devices)) => {
+                let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+                let run = launch::Launch {
+                    nproc: devices,
+                    nnodes: 1,
+                    node_rank: 0,
+                    master_addr: "127.0.0.1".into(),
+                    master_port: None,
+                };
+                launch::launch(&run, &launch::process_args(&args))
+            }
+            Ok(None) => commands::train(
+                &config,
+                &sets,
+                output_dir,
+                resume.as_deref(),
+                allow_config_change,
+            ),
+        },
         Command::Predict {
             config,
             ckpt,

@@ -91,6 +91,12 @@ pub struct LoopArgs {
     /// Batches each worker prepares ahead of the step (DataLoader's prefetch_factor).
     #[serde(default = "two_batches")]
     pub prefetch_factor: usize,
+    /// Processes on each machine for data-parallel training (Lightning's devices). `stoker train` (and `cargo xtask train`) starts them itself, as `--nproc`; under torchrun or srun it must match the processes they started per machine.
+    #[serde(default)]
+    pub devices: Option<usize>,
+    /// Machines taking part (Lightning's num_nodes): each runs `cargo xtask train CONFIG --nproc DEVICES --nnodes NUM_NODES --node-rank I --master-addr HOST --master-port PORT`, or torchrun/srun starts them.
+    #[serde(default = "one")]
+    pub num_nodes: usize,
     /// Batch normalization's batch statistics over the batches of every process of a data-parallel run, not each process's own (Lightning's sync_batchnorm; with one process they are the whole batch's already).
     #[serde(default)]
     pub sync_batchnorm: bool,

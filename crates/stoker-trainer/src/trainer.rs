@@ -9,9 +9,12 @@ use stoker::spec::{BuildContext, PrecisionSpec, StrategySpec};
 use stoker::strategy::Strategy;
 use stoker::trainer::{FitReport, Trainer, TrainingParts};
 
+use stoker::console;
+
 use crate::args::LoopArgs;
 use crate::loops::fit;
 use crate::step::TrainingStep;
+use crate::strategy::environment::ClusterEnvironment;
 
 /// The loop, built: its arguments, checked, and its strategy and precision.
 pub struct Loop {
@@ -28,6 +31,7 @@ impl Loop {
     /// name.
     pub fn build(args: &LoopArgs, ctx: &BuildContext) -> std::result::Result<Loop, BuildError> {
         args.validate(ctx.data()?)?;
+        check_processes(args)?;
         let strategy = args
             .strategy
             .parse::<dyn StrategySpec>("strategy")?
@@ -59,6 +63,47 @@ impl Loop {
             run,
         )
     }
+}
+
+/// `devices` and `num_nodes` against the processes the launcher started: under a launcher,
+/// `devices x num_nodes` must be its world size; a process started alone with more asked for
+/// trains alone, and says so (`stoker train` starts the processes itself before this).
+fn check_processes(args: &LoopArgs) -> std::result::Result<(), BuildError> {
+    let asked = args.devices.unwrap_or(1) * args.num_nodes;
+    if args.devices == Some(0) || args.num_nodes == 0 {
+        return Err(BuildError::at(
+            if args.num_nodes == 0 {
+                "num_nodes"
+            } else {
+                "devices"
+            },
+            "must be at least 1",
+        ));
+    }
+    let env = ClusterEnvironment::from_process().map_err(BuildError::new)?;
+    match env {
+        Some(env) if args.devices.is_some() || args.num_nodes > 1 => {
+            if asked != env.world_size {
+                return Err(BuildError::at(
+                    "devices",
+                    format!(
+                        "devices {} x num_nodes {} is {asked} processes, and the launcher started {}",
+                        args.devices.unwrap_or(1),
+                        args.num_nodes,
+                        env.world_size
+                    ),
+                )
+                .hint("make devices the processes per machine and num_nodes the machines the launcher started, or leave both out to follow the launcher"));
+            }
+        }
+        None if asked > 1 => console::warn(format!(
+            "devices {} x num_nodes {} asks for {asked} processes, but this one was started alone and trains alone; `stoker train` starts them (or use --nproc, torchrun, srun)",
+            args.devices.unwrap_or(1),
+            args.num_nodes
+        )),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A [`Trainer`]: the loop with a training step.

@@ -82,19 +82,17 @@ fn check_processes(args: &LoopArgs) -> std::result::Result<(), BuildError> {
     }
     let env = ClusterEnvironment::from_process().map_err(BuildError::new)?;
     match env {
-        Some(env) if args.devices.is_some() || args.num_nodes > 1 => {
-            if asked != env.world_size {
-                return Err(BuildError::at(
-                    "devices",
-                    format!(
-                        "devices {} x num_nodes {} is {asked} processes, and the launcher started {}",
-                        args.devices.unwrap_or(1),
-                        args.num_nodes,
-                        env.world_size
-                    ),
-                )
-                .hint("make devices the processes per machine and num_nodes the machines the launcher started, or leave both out to follow the launcher"));
-            }
+        Some(env) if (args.devices.is_some() || args.num_nodes > 1) && asked != env.world_size => {
+            return Err(BuildError::at(
+                "devices",
+                format!(
+                    "devices {} x num_nodes {} is {asked} processes, and the launcher started {}",
+                    args.devices.unwrap_or(1),
+                    args.num_nodes,
+                    env.world_size
+                ),
+            )
+            .hint("make devices the processes per machine and num_nodes the machines the launcher started, or leave both out to follow the launcher"));
         }
         None if asked > 1 => console::warn(format!(
             "devices {} x num_nodes {} asks for {asked} processes, but this one was started alone and trains alone; `stoker train` starts them (or use --nproc, torchrun, srun)",

@@ -246,11 +246,13 @@ fn a_killed_rank_stops_every_rank_and_the_launcher_fails() {
     }
 }
 
-#[test]
-fn a_rank_whose_peer_dies_exits_naming_its_rank_and_the_collective() {
-    // Two ranks started by hand (torchrun's variables), no launcher to stop the survivor.
-    let scratch = Scratch::new("ddp-peer");
+/// Two ranks started by hand (torchrun's variables, no launcher to stop the survivor); after a
+/// few seconds of training `fault` strikes rank 1. Rank 0's exit status and stderr.
+fn survivor(name: &str, timeout: u32, fault: fn(&mut Child)) -> (i32, String, Duration) {
+    let scratch = Scratch::new(name);
     let config = scratch.write("long.yaml", LONG);
+    let timeout =
+        format!("trainer.args.strategy={{name: ddp, args: {{process_group_timeout: {timeout}}}}}");
     let port = std::net::TcpListener::bind(("127.0.0.1", 0))
         .unwrap()
         .local_addr()
@@ -259,7 +261,7 @@ fn a_rank_whose_peer_dies_exits_naming_its_rank_and_the_collective() {
         .to_string();
     let start = |rank: &str| {
         scratch
-            .command(&["train", config.to_str().unwrap()])
+            .command(&["train", config.to_str().unwrap(), "--set", &timeout])
             .env("RANK", rank)
             .env("WORLD_SIZE", "2")
             .env("LOCAL_RANK", rank)
@@ -273,13 +275,39 @@ fn a_rank_whose_peer_dies_exits_naming_its_rank_and_the_collective() {
     let mut zero = start("0");
     let mut one = start("1");
     std::thread::sleep(Duration::from_secs(4));
-    one.kill().unwrap();
+    let struck = Instant::now();
+    fault(&mut one);
+    let (code, stderr) = wait_with_deadline(&mut zero, Duration::from_secs(60));
+    let waited = struck.elapsed();
+    let _ = one.kill();
     one.wait().unwrap();
-    let (code, stderr) = wait_with_deadline(&mut zero, Duration::from_secs(40));
+    (code, stderr, waited)
+}
+
+#[test]
+fn a_rank_whose_peer_dies_exits_naming_its_rank_and_the_collective() {
+    let (code, stderr, _) = survivor("ddp-peer", 20, |one| one.kill().unwrap());
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("rank 0 of 2:") && stderr.contains("all-reduce"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_rank_whose_peer_hangs_exits_within_the_timeout() {
+    // SIGSTOP: rank 1 neither dies nor answers.
+    let (code, stderr, waited) = survivor("ddp-hang", 5, |one| {
+        // SAFETY: kill(2) on a process this test started.
+        unsafe {
+            libc::kill(one.id() as i32, libc::SIGSTOP);
+        }
+    });
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("rank 0 of 2:"), "{stderr}");
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(40),
+        "rank 0 gave up after {waited:?}, the timeout is 5 s: {stderr}"
     );
 }
 

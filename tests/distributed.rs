@@ -116,6 +116,7 @@ scheduler: {name: cosine, args: {interval: step}}
 trainer: {name: Default_trainer, args: {max_epochs: 3, accumulate_grad_batches: 2, gradient_clip_val: 0.5, log_every_n_steps: 3, enable_progress_bar: false}}
 callbacks:
   - {name: ModelCheckpoint, args: {every_n_train_steps: 5, save_top_k: -1, save_last: true}}
+  - {name: ModelCheckpoint, args: {filename: 'end-{epoch}', save_top_k: -1}}
 ";
 
 #[test]
@@ -128,12 +129,20 @@ fn a_mid_epoch_resume_of_two_ranks_is_exact_and_one_process_refuses_it() {
     let checkpoint = run_dir.join("checkpoints/epoch=1-step=5.safetensors");
     let checkpoint = checkpoint.to_str().unwrap();
 
-    let alone = scratch.stoker(&["train", config.to_str().unwrap(), "--resume", checkpoint]);
+    // Another number of processes cannot continue an epoch the first shared out.
+    let alone = scratch.stoker(&[
+        "train",
+        config.to_str().unwrap(),
+        "--resume",
+        checkpoint,
+        "--allow-config-change",
+    ]);
     alone.expect_code(2);
     assert!(
         alone
             .stderr
             .contains("written by a run of 2 processes, and this run has 1 process")
+            && alone.stderr.contains("in the middle of epoch 1")
             && alone.stderr.contains("--nproc 2"),
         "{}",
         alone.stderr
@@ -154,6 +163,29 @@ fn a_mid_epoch_resume_of_two_ranks_is_exact_and_one_process_refuses_it() {
         common::weights(&run_dir.join("checkpoints/last.safetensors")),
         reference_weights,
         "final weights differ"
+    );
+
+    // At an epoch's end one process takes the weights and the optimizer state on, when asked.
+    let last = run_dir.join("checkpoints/end-2.safetensors");
+    let last = last.to_str().unwrap();
+    let config = config.to_str().unwrap();
+    let more = ["--set", "trainer.args.max_epochs=4"];
+    let refused = scratch.stoker(&[&["train", config, "--resume", last][..], &more].concat());
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("--allow-config-change"),
+        "{}",
+        refused.stderr
+    );
+    let allowed = ["train", config, "--resume", last, "--allow-config-change"];
+    let one = scratch.stoker(&[&allowed[..], &more].concat());
+    one.expect_code(0);
+    assert!(one.stdout.contains("go on from epoch 3"), "{}", one.stdout);
+    // 410 samples in batches of 32, two per step: 7 more steps after the 12 of two processes.
+    let s = summary(&run_dir);
+    assert_eq!(
+        (s["world_size"].as_u64(), s["global_step"].as_u64()),
+        (Some(1), Some(19))
     );
 }
 

@@ -26,30 +26,60 @@ impl Refusal {
     }
 }
 
-/// Refuses a checkpoint written by a data-parallel run of another number of processes than
-/// `world_size`: each process's shard of the epoch, the sampler's padding and the training
-/// metrics' sums depend on it, so the resume could not be exact.
-pub fn check_world_size(resume: &Resume, world_size: usize) -> Result<(), Refusal> {
+/// A checkpoint written by a data-parallel run of another number of processes than
+/// `world_size`. In the middle of an epoch it is refused: each process's share of the epoch,
+/// the sampler's padding and the training metrics' sums depend on the number, so the rest of
+/// the epoch could not be trained as it would have been. At an epoch's end, with
+/// `allow_change`, the weights, the optimizer state and the schedule continue, and the next
+/// epochs are shared by the new number of processes: the note that says so is returned.
+pub fn check_world_size(
+    resume: &Resume,
+    world_size: usize,
+    allow_change: bool,
+) -> Result<Option<String>, Refusal> {
     let saved = resume.state.resume.as_ref().map_or(1, |r| r.world_size);
     if saved == world_size {
-        return Ok(());
+        return Ok(None);
     }
     let how = |n: usize| match n {
         1 => "1 process".to_string(),
         n => format!("{n} processes"),
     };
-    Err(Refusal::new(
-        format!(
-            "{} was written by a run of {}, and this run has {}: a resume continues each process's share of the epoch, so it needs as many",
-            resume.path.display(),
-            how(saved),
-            how(world_size)
-        ),
-        format!(
-            "resume with {} (`cargo xtask train CONFIG --nproc {saved} --resume ...`); its weights load in any number of processes with `stoker eval` or `stoker predict`",
-            how(saved)
-        ),
-    ))
+    let written = format!(
+        "{} was written by a run of {}, and this run has {}",
+        resume.path.display(),
+        how(saved),
+        how(world_size)
+    );
+    if resume.state.batch > 0 {
+        return Err(Refusal::new(
+            format!(
+                "{written}: it was written in the middle of epoch {}, whose samples {} share",
+                resume.state.epoch,
+                how(saved)
+            ),
+            format!(
+                "resume with {} (`cargo xtask train CONFIG --nproc {saved} --resume ...`), or from a checkpoint at an epoch's end; the weights load in any number of processes with `stoker eval` or `stoker predict`",
+                how(saved)
+            ),
+        ));
+    }
+    if !allow_change {
+        return Err(Refusal::new(
+            format!("{written}: the global batch changes with the number of processes"),
+            format!(
+                "resume with {} (`--nproc {saved}`) to continue the run as it was, or add --allow-config-change to go on from epoch {} with {}",
+                how(saved),
+                resume.state.epoch,
+                how(world_size)
+            ),
+        ));
+    }
+    Ok(Some(format!(
+        "{written}: its weights, optimizer state and schedule go on from epoch {}, whose samples {} share (each its batch of the config)",
+        resume.state.epoch,
+        how(world_size)
+    )))
 }
 
 /// Loads a checkpoint to resume from, refusing weights-only files.

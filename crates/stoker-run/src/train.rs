@@ -351,12 +351,14 @@ impl Assembled {
             let found = resume::resolve(&which, experiment).and_then(|found| {
                 skipped.extend(found.skipped);
                 let r = resume::load(&found.path)?;
-                resume::check_world_size(&r, process_rank().1)?;
+                let world =
+                    resume::check_world_size(&r, process_rank().1, options.allow_config_change)?;
                 let accepted = resume::check_config(&r, experiment, options.allow_config_change)?;
-                Ok((r, accepted))
+                Ok((r, accepted, world))
             });
-            let (r, accepted) =
+            let (r, accepted, world) =
                 found.map_err(|refusal| refused(refusal, &format!("--resume {which}")))?;
+            changes.extend(world);
             continued = resume::run_dir_of(&r.path);
             from = Some(r.path.clone());
             if !accepted.is_empty() {

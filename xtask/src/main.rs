@@ -34,6 +34,7 @@ usage: cargo xtask <command> [args]
 
 commands:
   train CONFIG [--set KEY=VALUE]... [--output-dir DIR]   train an experiment
+        [--nproc N [--nnodes M --node-rank I --master-addr H --master-port P]]  data-parallel
   check CONFIG [--set KEY=VALUE]...                      validate a config without training
   list [KIND]                                            list registered components
   eval CONFIG --ckpt PATH [--split S] [--json]           evaluate a checkpoint
@@ -43,7 +44,8 @@ commands:
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
   example NAME [ARGS]...                                 run examples/NAME.rs (the library API)
-  bench [WORKLOAD...] [--device D] [--repeat N] [--short] stoker vs plain PyTorch, speed and memory
+  bench [WORKLOAD...] [--device D] [--repeat N] [--threads T] [--nproc P] [--short]
+                                                         stoker vs plain PyTorch, speed and memory
   setup                                                  install libtorch (PyPI torch) if missing
   new-plugin NAME                                        create plugins/NAME from the template
 ";

@@ -248,7 +248,12 @@ fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Resul
     let mut command = Command::new(torch.python());
     command.current_dir(workspace_root());
     if options.nproc > 1 {
-        command.args(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]);
+        command.args([
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+        ]);
         command.arg(options.nproc.to_string());
     }
     command

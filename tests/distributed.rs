@@ -39,6 +39,39 @@ fn close(a: f64, b: f64, what: &str) {
     );
 }
 
+/// The final weights of two runs agree to float tolerance.
+fn same_weights(two: &Path, one: &Path) {
+    let last = |dir: &Path| dir.join("checkpoints/last.safetensors");
+    for name in tensor_names(&last(one)) {
+        if name.starts_with("__stoker") {
+            continue;
+        }
+        let (a, b) = (tensor_f32(&last(two), &name), tensor_f32(&last(one), &name));
+        for (x, y) in a.iter().zip(&b) {
+            close(f64::from(*x), f64::from(*y), &name);
+        }
+    }
+}
+
+#[test]
+fn with_accumulation_two_ranks_reduce_once_per_step_as_one_process() {
+    // 13 batches in groups of 2: 7 optimizer steps per epoch on both sides; the gradients of a
+    // group are reduced once, after its last micro-batch.
+    let scratch = Scratch::new("ddp-accumulate");
+    let config = scratch.write("pair.yaml", PAIR);
+    let accumulate = ["--set", "trainer.args.accumulate_grad_batches=2"];
+    let (two, _) = train(
+        &scratch,
+        &config,
+        &[&["--nproc", "2"][..], &accumulate].concat(),
+    );
+    let larger = ["--set", "data.args.batch_size=32"];
+    let (one, _) = train(&scratch, &config, &[&larger[..], &accumulate].concat());
+    assert_eq!(summary(&two)["global_step"], 14);
+    assert_eq!(summary(&one)["global_step"], 14);
+    same_weights(&two, &one);
+}
+
 #[test]
 fn two_ranks_of_batch_b_train_as_one_process_of_batch_2b_and_count_every_sample_once() {
     let scratch = Scratch::new("ddp-pair");
@@ -63,19 +96,7 @@ fn two_ranks_of_batch_b_train_as_one_process_of_batch_2b_and_count_every_sample_
         summary(&one)["global_step"],
         "26 steps each"
     );
-    let last = |dir: &Path| dir.join("checkpoints/last.safetensors");
-    for name in tensor_names(&last(&one)) {
-        if name.starts_with("__stoker") {
-            continue;
-        }
-        let (a, b) = (
-            tensor_f32(&last(&two), &name),
-            tensor_f32(&last(&one), &name),
-        );
-        for (x, y) in a.iter().zip(&b) {
-            close(f64::from(*x), f64::from(*y), &name);
-        }
-    }
+    same_weights(&two, &one);
     // Validation and training metrics over every sample once: the uneven validation shards
     // (52 and 51) reduce their sums and counts, not their means.
     let (rows_two, rows_one) = (csv_rows(&two), csv_rows(&one));
@@ -264,7 +285,7 @@ fn a_killed_rank_stops_every_rank_and_the_launcher_fails() {
     let (code, stderr) = wait_with_deadline(&mut launcher, Duration::from_secs(40));
     assert_ne!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("exited with status") && stderr.contains("stopping the other processes"),
+        stderr.contains("rank 1 was killed by signal 9; stopping the other processes"),
         "{stderr}"
     );
     for rank in ranks {
@@ -518,4 +539,33 @@ fn every_launcher_trains_the_same_run() {
         "{}",
         wrong.stderr
     );
+}
+
+#[test]
+fn a_monitor_that_is_each_process_own_is_refused_before_training() {
+    let scratch = Scratch::new("ddp-monitor");
+    let config = scratch.write("pair.yaml", PAIR);
+    let per_step = "callbacks=[{name: ModelCheckpoint, args: {monitor: train_loss_step, every_n_train_steps: 5}}]";
+    let run = scratch.stoker(&[
+        "train",
+        config.to_str().unwrap(),
+        "--nproc",
+        "2",
+        "--set",
+        per_step,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`train_loss_step` is each process's own value in data-parallel training")
+            && run.stderr.contains("callbacks[0].args.monitor"),
+        "{}",
+        run.stderr
+    );
+    // One process may monitor it (logged at the steps it saves at).
+    let every_five = "trainer.args.log_every_n_steps=5";
+    let config = config.to_str().unwrap();
+    scratch
+        .stoker(&["train", config, "--set", per_step, "--set", every_five])
+        .expect_code(0);
 }

@@ -11,7 +11,7 @@
 
 use std::ffi::OsString;
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -34,8 +34,8 @@ pub struct Launch {
     pub nnodes: usize,
     /// This machine's rank, `0..nnodes`.
     pub node_rank: usize,
-    /// The host of rank 0.
-    pub master_addr: String,
+    /// The host of rank 0 (127.0.0.1 on a single machine when none is given).
+    pub master_addr: Option<String>,
     /// Its port; a free one is picked on a single machine when none is given.
     pub master_port: Option<u16>,
 }
@@ -77,6 +77,11 @@ pub fn process_args(args: &[OsString]) -> Vec<OsString> {
 /// Checks `launch`, then a port rank 0 can serve on: the one given (refused at once when this
 /// machine is rank 0's and the port is taken) or a free one.
 fn port(launch: &Launch) -> Result<u16, String> {
+    if launch.nnodes > 1 && launch.master_addr.is_none() {
+        return Err(
+            "--nnodes > 1 needs --master-addr (rank 0's machine, reachable from every machine) and --master-port, the same on every machine".into(),
+        );
+    }
     match launch.master_port {
         Some(port) if launch.node_rank == 0 => match TcpListener::bind(("0.0.0.0", port)) {
             Ok(_) => Ok(port),
@@ -154,6 +159,7 @@ pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
         }
     };
     let world = launch.nproc * launch.nnodes;
+    let master_addr = launch.master_addr.as_deref().unwrap_or("127.0.0.1");
     // torchrun's rule: one thread each unless the user chose, so that N processes do not
     // oversubscribe the cores; here the cores are shared out instead.
     let threads = std::env::var("OMP_NUM_THREADS").unwrap_or_else(|_| {
@@ -165,8 +171,10 @@ pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
         launch.nproc,
         launch.node_rank * launch.nproc,
         (launch.node_rank + 1) * launch.nproc - 1,
-        launch.master_addr
+        master_addr
     ));
+    // Before any process starts, so that a signal in between is passed on too.
+    let signals = catch_signals();
     let mut children: Vec<(usize, Child)> = Vec::new();
     for local in 0..launch.nproc {
         let rank = launch.node_rank * launch.nproc + local;
@@ -178,12 +186,21 @@ pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
             .env("LOCAL_RANK", local.to_string())
             .env("LOCAL_WORLD_SIZE", launch.nproc.to_string())
             .env("GROUP_RANK", launch.node_rank.to_string())
-            .env("MASTER_ADDR", &launch.master_addr)
+            .env("MASTER_ADDR", master_addr)
             .env("MASTER_PORT", port.to_string())
             .env("OMP_NUM_THREADS", &threads)
             // Its own process group: a Ctrl-C on the terminal reaches the launcher only, which
-            // passes one SIGTERM on (two signals would abort a process at once).
+            // passes one SIGTERM on.
             .process_group(0);
+        // SAFETY: prctl is async-signal-safe; between fork and exec it only sets this
+        // process's parent-death signal: a launcher that dies (killed, out of memory) takes
+        // its processes with it instead of leaving them training.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         match command.spawn() {
             Ok(child) => children.push((rank, child)),
             Err(e) => {
@@ -193,7 +210,25 @@ pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
             }
         }
     }
-    supervise(children)
+    supervise(children, &signals)
+}
+
+/// SIGINT, SIGTERM and SIGHUP counted, to be passed on to the processes.
+fn catch_signals() -> Arc<AtomicUsize> {
+    let signals = Arc::new(AtomicUsize::new(0));
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let count = Arc::clone(&signals);
+        // SAFETY: the action only increments an atomic counter.
+        let registered = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        if let Err(e) = registered {
+            console::warn(format!("cannot catch signals to pass them on: {e}"));
+        }
+    }
+    signals
 }
 
 /// Sends `signal` to every process still running.
@@ -209,20 +244,7 @@ fn stop(children: &mut [(usize, Child)], signal: i32) {
 }
 
 /// Waits for the processes: the first failure stops the others; signals are passed on.
-fn supervise(mut children: Vec<(usize, Child)>) -> i32 {
-    let signals = Arc::new(AtomicUsize::new(0));
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let count = Arc::clone(&signals);
-        // SAFETY: the action only increments an atomic counter.
-        let registered = unsafe {
-            signal_hook::low_level::register(signal, move || {
-                count.fetch_add(1, Ordering::SeqCst);
-            })
-        };
-        if let Err(e) = registered {
-            console::warn(format!("cannot catch signals to pass them on: {e}"));
-        }
-    }
+fn supervise(mut children: Vec<(usize, Child)>, signals: &AtomicUsize) -> i32 {
     let mut forwarded = 0;
     let mut failure: Option<(usize, i32)> = None;
     let mut stopping_since: Option<Instant> = None;
@@ -246,15 +268,24 @@ fn supervise(mut children: Vec<(usize, Child)>) -> i32 {
                 continue;
             }
             if let Ok(Some(exit)) = child.try_wait() {
-                let code = exit.code().unwrap_or(crate::EXIT_FAILED);
+                // A process a passed-on signal ended before it could catch it (while it was
+                // still being built, say) was interrupted like the others.
+                let signalled = exit.signal();
+                let code = match signalled {
+                    Some(_) if forwarded > 0 => crate::commands::EXIT_INTERRUPTED,
+                    Some(_) => crate::EXIT_FAILED,
+                    None => exit.code().unwrap_or(crate::EXIT_FAILED),
+                };
                 status[i] = Some(code);
                 let expected =
                     code == 0 || (forwarded > 0 && code == crate::commands::EXIT_INTERRUPTED);
                 if !expected && failure.is_none() {
                     failure = Some((*rank, code));
-                    eprintln!(
-                        "error: rank {rank} exited with status {code}; stopping the other processes"
-                    );
+                    let how = match signalled {
+                        Some(signal) => format!("was killed by signal {signal}"),
+                        None => format!("exited with status {code}"),
+                    };
+                    eprintln!("error: rank {rank} {how}; stopping the other processes");
                     stopping_since = Some(Instant::now());
                 }
             }
@@ -318,16 +349,24 @@ mod tests {
             nproc: 2,
             nnodes: 1,
             node_rank: 0,
-            master_addr: "127.0.0.1".into(),
+            master_addr: None,
             master_port: Some(taken),
         };
         let error = port(&launch).unwrap_err();
         assert!(error.contains(&format!("--master-port {taken}")), "{error}");
+        // Several machines need rank 0's address and port given on each.
         let several = Launch {
             nnodes: 2,
-            master_port: None,
+            node_rank: 1,
+            master_port: Some(29500),
             ..launch
         };
-        assert!(port(&several).unwrap_err().contains("--master-port"));
+        assert!(port(&several).unwrap_err().contains("--master-addr"));
+        let addressed = Launch {
+            master_addr: Some("10.0.0.1".into()),
+            master_port: None,
+            ..several
+        };
+        assert!(port(&addressed).unwrap_err().contains("--master-port"));
     }
 }

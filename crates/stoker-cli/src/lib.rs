@@ -58,14 +58,9 @@ pub enum Command {
         /// This machine's rank, 0 to M-1 (with --nproc).
         #[arg(long, value_name = "I", default_value_t = 0, requires = "nproc")]
         node_rank: usize,
-        /// The host of rank 0, reachable from every machine (with --nproc).
-        #[arg(
-            long,
-            value_name = "HOST",
-            default_value = "127.0.0.1",
-            requires = "nproc"
-        )]
-        master_addr: String,
+        /// The host of rank 0, reachable from every machine (with --nproc; 127.0.0.1 on one machine).
+        #[arg(long, value_name = "HOST", requires = "nproc")]
+        master_addr: Option<String>,
         /// The port rank 0 serves the rendezvous on (with --nproc; a free one on a single machine when left out).
         #[arg(long, value_name = "PORT", requires = "nproc")]
         master_port: Option<u16>,
@@ -192,7 +187,7 @@ pub fn run() -> i32 {
                     nproc: devices,
                     nnodes: 1,
                     node_rank: 0,
-                    master_addr: "127.0.0.1".into(),
+                    master_addr: None,
                     master_port: None,
                 };
                 launch::launch(&run, &launch::process_args(&args))

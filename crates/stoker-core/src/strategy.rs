@@ -66,6 +66,12 @@ pub trait Strategy: Send {
         flags
     }
 
+    /// Whether every process holds the same `values` (where each starts: a resume must be the
+    /// same checkpoint in all of them).
+    fn agree(&mut self, _values: &[f64]) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Each flag becomes whether it is set in any process (a stop request, a signal): all
     /// processes must stop at the same step.
     fn reduce_any(&mut self, _flags: &mut [bool]) -> Result<()> {

@@ -53,22 +53,32 @@ impl Metric for LossMetric {
         Ok(out)
     }
 
+    /// The terms' names stay (a process that sees no batch until the next reduction still
+    /// knows them); their sums go.
     fn reset(&mut self) {
         self.total.reset();
-        self.terms.clear();
+        for (_, sum) in &mut self.terms {
+            sum.reset();
+        }
     }
 
     /// Every process computes the same loss, so its terms (named at the first batch) are the
     /// same and in the same order.
     fn reduce(&mut self, reducer: &mut dyn Reducer, device: &Device) -> Result<()> {
         self.total.reduce(reducer, device)?;
-        let mut most = [self.terms.len() as f64];
-        reducer.max(&mut most)?;
-        if most[0] as usize != self.terms.len() {
+        // Every process learns of a disagreement, and all of them stop on it.
+        let n = self.terms.len() as f64;
+        let mut extremes = [n, -n];
+        reducer.max(&mut extremes)?;
+        if extremes[0] != -extremes[1] {
             return Err(StokerError::msg(format!(
-                "the loss has {} named terms in this process and {} in another (a process that saw no batch)",
+                "the loss's named terms differ between the processes (this one knows {}, another {}): a process saw no batch of this split yet",
                 self.terms.len(),
-                most[0]
+                if extremes[0] == n {
+                    -extremes[1]
+                } else {
+                    extremes[0]
+                }
             )));
         }
         for (_, sum) in &mut self.terms {

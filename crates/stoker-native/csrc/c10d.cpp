@@ -16,6 +16,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -115,7 +116,13 @@ char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
       store = c10::make_intrusive<c10d::TCPStore>(std::string(address), options);
     }
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    // As torch.distributed: GLOO_SOCKET_IFNAME names the network interface to use (on
+    // machines whose host name resolves to a loopback address, say).
+    const char *interface = std::getenv("GLOO_SOCKET_IFNAME");
+    options->devices.push_back(
+        interface != nullptr && *interface != '\0'
+            ? c10d::ProcessGroupGloo::createDeviceForInterface(std::string(interface))
+            : c10d::ProcessGroupGloo::createDefaultDevice());
     auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
     *out = new StokerProcessGroup{std::move(group)};
   });

@@ -52,8 +52,9 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
 /// Batch normalization by the statistics of every process's batch (`sync_batchnorm`): each
 /// process's per-channel sums of x and x^2 and its count, summed over the processes (a
 /// differentiable all-reduce, so the backward sums the statistics' gradients over the processes
-/// too, as torch's SyncBatchNorm), give the mean and the biased variance. Returns the output,
-/// the mean and the variance.
+/// too, as torch's SyncBatchNorm), give the mean and the biased variance. The sums are taken in
+/// float64, so that E[x^2] - E[x]^2 keeps the variance of inputs whose mean is far larger than
+/// their spread. Returns the output, the mean and the variance.
 fn synchronized(
     x: &tch::Tensor,
     gamma: &tch::Tensor,
@@ -65,13 +66,13 @@ fn synchronized(
     let axes: Vec<i64> = (0..size.len() as i64).filter(|&d| d != 1).collect();
     let count = x.numel() as i64 / channels.max(1);
     let kind = x.kind();
+    let wide = tch::Kind::Double;
+    let x64 = x.to_kind(wide);
     let local = tch::Tensor::cat(
         &[
-            x.sum_dim_intlist(axes.as_slice(), false, kind),
-            x.square().sum_dim_intlist(axes.as_slice(), false, kind),
-            tch::Tensor::from_slice(&[count as f64])
-                .to_kind(kind)
-                .to_device(x.device()),
+            x64.sum_dim_intlist(axes.as_slice(), false, wide),
+            x64.square().sum_dim_intlist(axes.as_slice(), false, wide),
+            tch::Tensor::from_slice(&[count as f64]).to_device(x.device()),
         ],
         0,
     );
@@ -79,6 +80,7 @@ fn synchronized(
     let n = total.narrow(0, 2 * channels, 1);
     let mean = total.narrow(0, 0, channels) / &n;
     let variance = (total.narrow(0, channels, channels) / &n - mean.square()).clamp_min(0.0);
+    let (mean, variance) = (mean.to_kind(kind), variance.to_kind(kind));
     let shape: Vec<i64> = (0..size.len())
         .map(|d| if d == 1 { channels } else { 1 })
         .collect();

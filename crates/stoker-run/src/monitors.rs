@@ -75,7 +75,29 @@ pub fn check(
             monitors_in(value, vec![PathStep::Key(key.into())], &mut monitors);
         }
     }
+    let several = crate::train::process_rank().1 > 1;
     for (path, name) in monitors {
+        // With several processes every decision on a monitor must be the same in each: only
+        // the metrics (reduced over the processes), lr, epoch and step are.
+        let elsewhere = trainer.logs(&name) || parts.callbacks.iter().any(|(_, c)| c.logs(&name));
+        let own = name == "train_loss_step" || (!logged.contains(&name) && elsewhere);
+        if several && own && !["lr", "epoch", "step"].contains(&name.as_str()) {
+            return Err(experiment
+                .raw
+                .error_at(
+                    &path,
+                    format!("`{name}` is each process's own value in data-parallel training, so the processes would decide differently on it"),
+                )
+                .hint(format!(
+                    "monitor a metric, reduced over every process: {}",
+                    logged
+                        .iter()
+                        .filter(|n| *n != "train_loss_step")
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+        }
         let known = logged.contains(&name)
             || trainer.logs(&name)
             || parts.callbacks.iter().any(|(_, c)| c.logs(&name));

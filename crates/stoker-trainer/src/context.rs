@@ -4,7 +4,7 @@
 use stoker::burn::optim::ModuleOptimizer;
 use stoker::burn::tensor::Bytes;
 use stoker::callback::{Callback, Control, HookContext};
-use stoker::data::{Order, Split};
+use stoker::data::{Order, Shard, Split};
 use stoker::error::{Result, StokerError};
 use stoker::logger::RunInfo;
 use stoker::precision::Precision;
@@ -50,6 +50,9 @@ pub struct Fit<'r> {
     pub interrupt: Option<Interrupt>,
     /// The sum of the training losses since the last read, kept on the device (the NaN watch).
     pub watch: LossWatch,
+    /// Set once the fit failed: what is written then is this process's alone (no collective,
+    /// since the other processes are elsewhere or gone).
+    pub failing: bool,
 }
 
 impl<'r> Fit<'r> {
@@ -86,6 +89,7 @@ impl<'r> Fit<'r> {
             profile: StepProfile::default(),
             interrupt: None,
             watch: LossWatch::default(),
+            failing: false,
         };
         Ok((fit, resume))
     }
@@ -193,9 +197,22 @@ impl<'r> Fit<'r> {
         Ok(self.args.eval_batches(split, all))
     }
 
-    /// Whether there is validation to run.
+    /// The batches of `split` an evaluation runs over all processes together (the whole
+    /// split, limited): what decides whether it runs, the same on every process. A process's
+    /// own share ([`eval_batches`](Self::eval_batches)) may be empty when the split has fewer
+    /// samples than processes; it then takes part with no batch.
+    pub fn eval_batches_of_all(&self, split: Split) -> Result<usize> {
+        let all = self
+            .parts
+            .data
+            .epoch(split, 0, Order::Sequential, Shard::WHOLE)?
+            .len();
+        Ok(self.args.eval_batches(split, all))
+    }
+
+    /// Whether there is validation to run (on every process alike).
     pub fn has_val(&self) -> Result<bool> {
-        Ok(self.parts.data.info().len(Split::Val) > 0 && self.eval_batches(Split::Val)? > 0)
+        Ok(self.parts.data.info().len(Split::Val) > 0 && self.eval_batches_of_all(Split::Val)? > 0)
     }
 }
 

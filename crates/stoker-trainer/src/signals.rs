@@ -1,5 +1,6 @@
 //! SIGINT and SIGTERM: the first asks the loop to stop after the current step and save a
-//! checkpoint; a second one ends the process at once.
+//! checkpoint; a second one ends the process at once (a process alone; one of several, which
+//! may get each signal twice, leaves that to its launcher).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,14 +22,20 @@ impl Interrupt {
     pub fn install() -> std::io::Result<Interrupt> {
         let requested = Arc::new(AtomicBool::new(false));
         let mut ids = Vec::new();
+        // One of several processes of a data-parallel run may get the same signal twice (from
+        // its launcher and from a scheduler that signals every process): that is still one
+        // request. The launcher ends them at once on a second signal of its own.
+        let one_of_several = crate::strategy::environment::process_world_size() > 1;
         for signal in [SIGINT, SIGTERM] {
             // Registered first, so that it sees the flag before the second handler sets it:
             // a second signal exits immediately (128 + SIGINT, as a shell reports Ctrl-C).
-            ids.push(flag::register_conditional_shutdown(
-                signal,
-                130,
-                Arc::clone(&requested),
-            )?);
+            if !one_of_several {
+                ids.push(flag::register_conditional_shutdown(
+                    signal,
+                    130,
+                    Arc::clone(&requested),
+                )?);
+            }
             ids.push(flag::register(signal, Arc::clone(&requested))?);
             // Reached only by the first signal (a second one has exited above). Says at once
             // that the signal was seen, with `write(2)`, which is async-signal-safe.

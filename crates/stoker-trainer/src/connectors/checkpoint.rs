@@ -56,9 +56,10 @@ fn checkpoint_bytes(fit: &mut Fit<'_>, weights_only: bool) -> Result<Vec<u8>> {
 /// Before a checkpoint in the middle of an epoch, which keeps the training metrics' sums so
 /// far: with several processes, rank 0 takes every process's sums and the others start afresh,
 /// so that the epoch's value counts every sample once with or without a resume. Every process
-/// makes the same requests, so every process takes part.
+/// makes the same requests, so every process takes part; not after a failure, which one
+/// process meets alone (its checkpoint then holds rank 0's sums only).
 fn gather_train_metrics(fit: &mut Fit<'_>) -> Result<()> {
-    if fit.strategy.world_size() == 1 {
+    if fit.strategy.world_size() == 1 || fit.failing {
         return Ok(());
     }
     fit.strategy.reduce_metrics(&mut fit.parts.metrics.train)?;
@@ -155,10 +156,13 @@ pub fn restore(fit: &mut Fit<'_>, resume: Resume) -> Result<()> {
         )));
     }
     // The sums of every process are in the checkpoint (see `gather_train_metrics`): rank 0
-    // takes them, the others start the rest of the epoch from zero.
-    if fit.strategy.is_global_zero() {
-        for (metric, s) in parts.metrics.train.iter_mut().zip(&saved.train_metrics) {
-            metric.load_state(s, &parts.device)?;
+    // takes them, the others start the rest of the epoch from zero (keeping what the state
+    // says of its shape, such as the loss's term names).
+    let rank_zero = fit.strategy.is_global_zero();
+    for (metric, s) in parts.metrics.train.iter_mut().zip(&saved.train_metrics) {
+        metric.load_state(s, &parts.device)?;
+        if !rank_zero {
+            metric.reset();
         }
     }
     fit.callbacks.restore(

@@ -142,7 +142,7 @@ pub fn sanity_check(fit: &mut Fit<'_>) -> Result<()> {
     if steps == 0 || fit.args.dev_run() || fit.parts.data.info().len(Split::Val) == 0 {
         return Ok(());
     }
-    let all = fit.eval_batches(Split::Val)?;
+    let all = fit.eval_batches_of_all(Split::Val)?;
     let n = if steps < 0 {
         all
     } else {
@@ -187,7 +187,11 @@ pub fn test_after_fit(fit: &mut Fit<'_>) -> Result<BTreeMap<String, f64>> {
         console::note("test_after_fit: the data has no test split; skipped");
         return Ok(BTreeMap::new());
     }
+    // Rank 0 loads them; run_split gives them to the other processes.
     let weights = match &fit.saves.best {
+        Some(best) if !fit.strategy.is_global_zero() => {
+            format!("the best checkpoint {}", best.path.display())
+        }
         Some(best) if best.path.is_file() => {
             let checkpoint = checkpoint::load(&best.path)?;
             fit.parts.model.load_safetensors(checkpoint.weights)?;

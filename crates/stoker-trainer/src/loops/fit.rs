@@ -46,6 +46,13 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
         }
     }
     fit.strategy.setup(fit.parts.model.as_mut())?;
+    let position = [fit.state.epoch, fit.state.batch, fit.state.global_step].map(|v| v as f64);
+    if !fit.strategy.agree(&position)? {
+        return Err(StokerError::msg(format!(
+            "the processes do not start from the same point (this one: epoch {}, batch {}, step {}): they resumed from different checkpoints, or some from none; every process must read the same checkpoint (a file system they all share, or the same --resume PATH)",
+            fit.state.epoch, fit.state.batch, fit.state.global_step
+        )));
+    }
     if fit.args.sync_batchnorm {
         fit.strategy.sync_batchnorm()?;
     }
@@ -99,6 +106,17 @@ fn fit_all(fit: &mut Fit<'_>, resume: Option<Resume>) -> Result<FitReport> {
 /// Epochs until a limit or a stop request ends training; whether a signal interrupted them.
 fn epochs(fit: &mut Fit<'_>) -> Result<bool> {
     loop {
+        // Every process agrees at each epoch's start: a stop request (a timer's, say) or a
+        // signal in any of them.
+        let mut flags = [fit.state.stop.is_some(), fit.interrupt_requested()];
+        fit.strategy.reduce_any(&mut flags)?;
+        if flags[0] && fit.state.stop.is_none() {
+            fit.state
+                .request_stop("another process asked to stop".into());
+        }
+        if flags[1] {
+            return Ok(true);
+        }
         if fit.state.epochs_exhausted(fit.args) || fit.state.steps_exhausted(fit.args) {
             return Ok(false);
         }
@@ -115,17 +133,6 @@ fn epochs(fit: &mut Fit<'_>) -> Result<bool> {
             }
         }
         if let EpochEnd::Interrupted = epoch::run(fit)? {
-            return Ok(true);
-        }
-        // Every process agrees at the epoch's end: a stop request (a timer's, say) or a
-        // signal in any of them.
-        let mut flags = [fit.state.stop.is_some(), fit.interrupt_requested()];
-        fit.strategy.reduce_any(&mut flags)?;
-        if flags[0] && fit.state.stop.is_none() {
-            fit.state
-                .request_stop("another process asked to stop".into());
-        }
-        if flags[1] {
             return Ok(true);
         }
     }
@@ -196,6 +203,7 @@ fn interrupt(fit: &mut Fit<'_>) -> Result<FitReport> {
 
 /// Training failed: tell the callbacks, write what they ask for, flush the logs.
 fn fail(fit: &mut Fit<'_>, error: StokerError) -> StokerError {
+    fit.failing = true;
     let message = error.to_string();
     let n = fit.train_batches().unwrap_or(0);
     let hooks = fit.hook(n, |c, ctx| c.on_exception(ctx, &message));

@@ -57,6 +57,9 @@ pub struct Ddp {
     pending: [bool; 2],
     /// The flags every process sent with the last optimizer step's gradients, combined.
     agreed: [bool; 2],
+    /// The model's trainable parameters (set up at the fit's start): each must have a gradient
+    /// in every step, or the processes' buckets would not line up.
+    trainable: Vec<String>,
 }
 
 impl DdpSpec {
@@ -110,6 +113,7 @@ impl DdpSpec {
             device: ctx.device.clone(),
             pending: [false; 2],
             agreed: [false; 2],
+            trainable: Vec::new(),
         })
     }
 }
@@ -205,6 +209,12 @@ impl Reducer for GroupReducer<'_> {
 
 impl Strategy for Ddp {
     fn setup(&mut self, model: &mut dyn DynModel) -> Result<()> {
+        self.trainable = model
+            .parameters()
+            .into_iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.path)
+            .collect();
         self.broadcast_weights(model)
     }
 
@@ -220,6 +230,28 @@ impl Strategy for Ddp {
         model: &dyn DynModel,
         grads: GradientsParams,
     ) -> Result<GradientsParams> {
+        if grads.len() != self.trainable.len() {
+            let with: Vec<String> = model
+                .gradients_flat(&grads)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            let without: Vec<&String> = self
+                .trainable
+                .iter()
+                .filter(|p| !with.contains(p))
+                .collect();
+            return Err(StokerError::msg(format!(
+                "rank {}: {} of the model's trainable parameters got no gradient in this step ({}): data-parallel training needs a gradient for every trainable parameter in every step, so that the processes' gradients line up (DDP's find_unused_parameters=False)",
+                self.group.rank(),
+                without.len(),
+                without
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let mut flags = self.pending.map(|f| f32::from(u8::from(f)));
         let grads = self
             .group
@@ -243,6 +275,20 @@ impl Strategy for Ddp {
             metric.reduce(&mut reducer, &device)?;
         }
         Ok(())
+    }
+
+    fn agree(&mut self, values: &[f64]) -> Result<bool> {
+        let both: Vec<f64> = values.iter().chain(values).copied().collect();
+        let mut both = both;
+        let n = values.len();
+        both[n..].iter_mut().for_each(|v| *v = -*v);
+        let tensors = [tch::Tensor::from_slice(&both)];
+        self.group
+            .all_reduce_max(&tensors)
+            .map_err(|e| self.failed("the comparison of where each process starts", e))?;
+        let m = Vec::<f64>::try_from(&tensors[0])
+            .map_err(|e| StokerError::msg(format!("reading the comparison: {e}")))?;
+        Ok((0..n).all(|i| m[i] == -m[n + i]))
     }
 
     fn reduce_any(&mut self, flags: &mut [bool]) -> Result<()> {

@@ -52,7 +52,7 @@ pub fn train(
     allow_change: bool,
 ) -> i32 {
     // With several processes only rank 0 prints notes (from the build on).
-    console::set_rank(stoker_run::process_rank().0);
+    console::set_rank(stoker::training::strategy::environment::process_place().0);
     let mut sets = sets.to_vec();
     if let Some(dir) = output_dir {
         sets.push(format!("environment.output_dir={}", dir.display()));

@@ -40,6 +40,19 @@ pub struct Launch {
     pub master_port: Option<u16>,
 }
 
+impl Launch {
+    /// `nproc` processes on this machine alone.
+    pub fn on_this_machine(nproc: usize) -> Launch {
+        Launch {
+            nproc,
+            nnodes: 1,
+            node_rank: 0,
+            master_addr: None,
+            master_port: None,
+        }
+    }
+}
+
 /// The launcher's own flags, removed from the arguments its processes get (with their value).
 const OWN_FLAGS: [&str; 5] = [
     "--nproc",
@@ -129,8 +142,11 @@ pub fn asked_by_config(config: &Path, sets: &[String]) -> Result<Option<usize>, 
     Ok((devices > 1).then_some(devices))
 }
 
-/// Runs this machine's processes of the run; the exit status of the run.
-pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
+/// Runs this machine's processes of the run, each with this command's arguments less the
+/// launcher's flags; the exit status of the run.
+pub fn launch(launch: &Launch) -> i32 {
+    let own: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let args = process_args(&own);
     if launch.nproc == 0 || launch.nnodes == 0 || launch.node_rank >= launch.nnodes {
         eprintln!(
             "error: --nproc {} --nnodes {} --node-rank {}: need at least one process and one machine, and --node-rank below --nnodes",
@@ -180,7 +196,7 @@ pub fn launch(launch: &Launch, args: &[OsString]) -> i32 {
         let rank = launch.node_rank * launch.nproc + local;
         let mut command = Command::new(&exe);
         command
-            .args(args)
+            .args(&args)
             .env("RANK", rank.to_string())
             .env("WORLD_SIZE", world.to_string())
             .env("LOCAL_RANK", local.to_string())

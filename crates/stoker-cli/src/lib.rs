@@ -159,17 +159,13 @@ pub fn run() -> i32 {
             master_addr,
             master_port,
             ..
-        } => {
-            let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-            let run = launch::Launch {
-                nproc,
-                nnodes,
-                node_rank,
-                master_addr,
-                master_port,
-            };
-            launch::launch(&run, &launch::process_args(&args))
-        }
+        } => launch::launch(&launch::Launch {
+            nproc,
+            nnodes,
+            node_rank,
+            master_addr,
+            master_port,
+        }),
         Command::Train {
             config,
             sets,
@@ -181,17 +177,7 @@ pub fn run() -> i32 {
         } => match launch::asked_by_config(&config, &sets) {
             Err(code) => code,
             // `devices: N` in the config: this command starts the N processes, as --nproc N.
-            Ok(Some(devices)) => {
-                let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-                let run = launch::Launch {
-                    nproc: devices,
-                    nnodes: 1,
-                    node_rank: 0,
-                    master_addr: None,
-                    master_port: None,
-                };
-                launch::launch(&run, &launch::process_args(&args))
-            }
+            Ok(Some(devices)) => launch::launch(&launch::Launch::on_this_machine(devices)),
             Ok(None) => commands::train(
                 &config,
                 &sets,

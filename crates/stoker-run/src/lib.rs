@@ -52,7 +52,7 @@ pub mod schedule_change;
 pub mod train;
 
 pub use assemble::{Assembled, panic_message};
-pub use train::{RunError, TrainOptions, Trained, process_rank};
+pub use train::{RunError, TrainOptions, Trained};
 
 use std::path::Path;
 use std::time::Instant;

@@ -75,7 +75,7 @@ pub fn check(
             monitors_in(value, vec![PathStep::Key(key.into())], &mut monitors);
         }
     }
-    let several = crate::train::process_rank().1 > 1;
+    let several = stoker::training::strategy::environment::process_world_size() > 1;
     for (path, name) in monitors {
         // With several processes every decision on a monitor must be the same in each: only
         // the metrics (reduced over the processes), lr, epoch and step are.

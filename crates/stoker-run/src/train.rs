@@ -15,7 +15,7 @@ use stoker::logger::{RunInfo, RunStatus};
 use stoker::native::device::describe as describe_device;
 use stoker::run::{LockError, create_run_dir, lock_holder, lock_run_dir};
 use stoker::trainer::{FitReport, TrainingParts};
-use stoker::training::strategy::environment::ClusterEnvironment;
+use stoker::training::strategy::environment::process_place;
 
 use crate::assemble::{Assembled, panic_message};
 use crate::close::close_run;
@@ -50,16 +50,6 @@ pub struct Trained {
     /// This process's rank among the processes of a data-parallel run (0 alone); only rank 0
     /// writes the run directory, and `summary` is `null` on the others.
     pub rank: usize,
-}
-
-/// Where this process stands among the processes a launcher started: its global rank and the
-/// number of processes (0 and 1 when it runs alone or the launcher's variables are unreadable;
-/// the strategy reports those when it is built).
-pub fn process_rank() -> (usize, usize) {
-    match ClusterEnvironment::from_process() {
-        Ok(Some(env)) => (env.rank, env.world_size),
-        _ => (0, 1),
-    }
 }
 
 /// Why a run did not train.
@@ -140,7 +130,7 @@ pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
 impl Assembled {
     /// Trains the run (see the module's documentation).
     pub fn train(mut self, options: &TrainOptions) -> Result<Trained, RunError> {
-        let (rank, world_size) = process_rank();
+        let (rank, world_size) = process_place();
         console::set_rank(rank);
         self.check_monitors()
             .map_err(|e| RunError::BadInput(e.to_string()))?;
@@ -352,7 +342,7 @@ impl Assembled {
                 skipped.extend(found.skipped);
                 let r = resume::load(&found.path)?;
                 let world =
-                    resume::check_world_size(&r, process_rank().1, options.allow_config_change)?;
+                    resume::check_world_size(&r, process_place().1, options.allow_config_change)?;
                 let accepted = resume::check_config(&r, experiment, options.allow_config_change)?;
                 Ok((r, accepted, world))
             });

@@ -150,9 +150,34 @@ impl Ddp {
             .map_err(|e| self.failed("the broadcast of rank 0's weights", e))
     }
 
+    /// `values` summed (or, with `max`, their maximum taken) over the processes, in place: one
+    /// all-reduce of one float64 tensor. `what` names the collective in an error.
+    fn all_reduce_values(&self, values: &mut [f64], max: bool, what: &str) -> Result<()> {
+        let tensors = [tch::Tensor::from_slice(values)];
+        let reduced = if max {
+            self.group.all_reduce_max(&tensors)
+        } else {
+            self.group.all_reduce_sum(&tensors)
+        };
+        reduced.map_err(|e| self.failed(what, e))?;
+        let out = Vec::<f64>::try_from(&tensors[0])
+            .map_err(|e| StokerError::msg(format!("reading the result of {what}: {e}")))?;
+        values.copy_from_slice(&out);
+        Ok(())
+    }
+
+    /// Whether every process holds the same `values`: one all-reduce of the maxima of the
+    /// values and of their negations.
+    fn same_everywhere(&self, values: &[f64], what: &str) -> Result<bool> {
+        let n = values.len();
+        let mut both: Vec<f64> = values.iter().chain(values.iter()).copied().collect();
+        both[n..].iter_mut().for_each(|v| *v = -*v);
+        self.all_reduce_values(&mut both, true, what)?;
+        Ok((0..n).all(|i| both[i] == -both[n + i]))
+    }
+
     /// Whether every process holds the same weights: a hash of this process's (each
-    /// tensor's name and bytes), compared through one all-reduce of the maxima of its halves
-    /// and of their negations (each half is exact in a float64).
+    /// tensor's name and bytes) compared in its two halves, each exact in a float64.
     fn weights_agree(&self, model: &dyn DynModel) -> Result<bool> {
         use std::hash::{Hash, Hasher};
         let bytes = model.to_safetensors()?;
@@ -166,44 +191,23 @@ impl Ddp {
             view.data().hash(&mut hasher);
         }
         let hash = hasher.finish();
-        let (high, low) = ((hash >> 32) as f64, (hash & 0xFFFF_FFFF) as f64);
-        let tensors = [tch::Tensor::from_slice(&[high, low, -high, -low])];
-        self.group
-            .all_reduce_max(&tensors)
-            .map_err(|e| self.failed("the weights' comparison", e))?;
-        let m = Vec::<f64>::try_from(&tensors[0])
-            .map_err(|e| StokerError::msg(format!("reading the weights' hashes: {e}")))?;
-        Ok(m[0] == -m[2] && m[1] == -m[3])
+        let halves = [(hash >> 32) as f64, (hash & 0xFFFF_FFFF) as f64];
+        self.same_everywhere(&halves, "the weights' comparison")
     }
 }
 
 /// [`Reducer`] over the process group: the values cross as one float64 tensor per call.
 struct GroupReducer<'a>(&'a Ddp);
 
-impl GroupReducer<'_> {
-    fn reduce(&mut self, values: &mut [f64], max: bool) -> Result<()> {
-        let tensor = tch::Tensor::from_slice(values);
-        let tensors = [tensor];
-        let reduced = if max {
-            self.0.group.all_reduce_max(&tensors)
-        } else {
-            self.0.group.all_reduce_sum(&tensors)
-        };
-        reduced.map_err(|e| self.0.failed("the metrics' all-reduce", e))?;
-        let out = Vec::<f64>::try_from(&tensors[0])
-            .map_err(|e| StokerError::msg(format!("reading reduced metric sums: {e}")))?;
-        values.copy_from_slice(&out);
-        Ok(())
-    }
-}
-
 impl Reducer for GroupReducer<'_> {
     fn sum(&mut self, values: &mut [f64]) -> Result<()> {
-        self.reduce(values, false)
+        self.0
+            .all_reduce_values(values, false, "the metrics' all-reduce")
     }
 
     fn max(&mut self, values: &mut [f64]) -> Result<()> {
-        self.reduce(values, true)
+        self.0
+            .all_reduce_values(values, true, "the metrics' all-reduce")
     }
 }
 
@@ -278,28 +282,13 @@ impl Strategy for Ddp {
     }
 
     fn agree(&mut self, values: &[f64]) -> Result<bool> {
-        let both: Vec<f64> = values.iter().chain(values).copied().collect();
-        let mut both = both;
-        let n = values.len();
-        both[n..].iter_mut().for_each(|v| *v = -*v);
-        let tensors = [tch::Tensor::from_slice(&both)];
-        self.group
-            .all_reduce_max(&tensors)
-            .map_err(|e| self.failed("the comparison of where each process starts", e))?;
-        let m = Vec::<f64>::try_from(&tensors[0])
-            .map_err(|e| StokerError::msg(format!("reading the comparison: {e}")))?;
-        Ok((0..n).all(|i| m[i] == -m[n + i]))
+        self.same_everywhere(values, "the comparison of where each process starts")
     }
 
     fn reduce_any(&mut self, flags: &mut [bool]) -> Result<()> {
-        let values: Vec<f32> = flags.iter().map(|&f| f32::from(u8::from(f))).collect();
-        let tensors = [tch::Tensor::from_slice(&values)];
-        self.group
-            .all_reduce_max(&tensors)
-            .map_err(|e| self.failed("the stop flags' all-reduce", e))?;
-        let reduced = Vec::<f32>::try_from(&tensors[0])
-            .map_err(|e| StokerError::msg(format!("reading the stop flags: {e}")))?;
-        for (flag, value) in flags.iter_mut().zip(reduced) {
+        let mut values: Vec<f64> = flags.iter().map(|&f| f64::from(u8::from(f))).collect();
+        self.all_reduce_values(&mut values, true, "the stop flags' all-reduce")?;
+        for (flag, value) in flags.iter_mut().zip(values) {
             *flag = value > 0.0;
         }
         Ok(())

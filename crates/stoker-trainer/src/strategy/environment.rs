@@ -162,13 +162,19 @@ impl ClusterEnvironment {
     }
 }
 
-/// The number of processes training together, from this process's environment (1 alone, or
-/// when the variables are unreadable: the strategy reports that when it is built).
-pub fn process_world_size() -> usize {
+/// This process's global rank and the number of processes training together, from its
+/// environment: (0, 1) alone, or when the variables are unreadable (the strategy reports that
+/// when it is built).
+pub fn process_place() -> (usize, usize) {
     match ClusterEnvironment::from_process() {
-        Ok(Some(env)) => env.world_size,
-        _ => 1,
+        Ok(Some(env)) => (env.rank, env.world_size),
+        _ => (0, 1),
     }
+}
+
+/// The number of processes training together ([`process_place`]'s second half).
+pub fn process_world_size() -> usize {
+    process_place().1
 }
 
 #[cfg(test)]

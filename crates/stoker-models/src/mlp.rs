@@ -1,7 +1,8 @@
 //! `MLP`: a multi-layer perceptron on flattened inputs.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use stoker::burn::nn::{Dropout, DropoutConfig};
+use stoker::native::nn::{Linear, LinearConfig};
 use stoker::prelude::*;
 
 use crate::activation::Activation;
@@ -43,7 +44,7 @@ pub struct Mlp {
 impl Model for Mlp {
     fn forward(&self, batch: &Batch) -> Result<Output> {
         let mut x = batch.float_flat(&self.input)?;
-        let expected = self.layers[0].weight.dims()[0];
+        let expected = self.layers[0].inner.weight.dims()[0];
         if x.dims()[1] != expected {
             return Err(StokerError::msg(format!(
                 "MLP: each sample of `{}` has {} values, but the model was built for {expected} (a split with another sample shape?)",
@@ -110,7 +111,7 @@ impl ModelSpec for MlpSpec {
         let layers = self
             .sizes
             .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(&device))
+            .map(|w| LinearConfig::new(w[0], w[1]).init(&device).into())
             .collect();
         Ok(boxed(Mlp {
             layers,

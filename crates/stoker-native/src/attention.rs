@@ -1,5 +1,6 @@
 //! Causal self-attention with LibTorch's fused scaled-dot-product attention.
 
+use super::autocast::{ComputeType, cast, compute_type};
 use super::island::island;
 use super::linear::linear;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, generate_autoregressive_mask};
@@ -26,11 +27,18 @@ pub fn causal_self_attention(mha: &MultiHeadAttention, x: Tensor<3>) -> Tensor<3
         let query = split(linear(&mha.query, x.clone()));
         let key = split(linear(&mha.key, x.clone()));
         let value = split(linear(&mha.value, x.clone()));
+        // Under mixed precision the attention runs in the compute type, as torch's autocast
+        // runs scaled_dot_product_attention.
+        let kind = compute_type().map(ComputeType::kind);
         let native = island([&query, &key, &value], |[q, k, v]| {
             let no_mask: Option<&tch::Tensor> = None;
-            vec![tch::Tensor::scaled_dot_product_attention(
-                q, k, v, no_mask, 0.0, true, None, false,
-            )]
+            let query_kind = q.kind();
+            let [q, k, v] =
+                [q, k, v].map(|t| kind.map_or_else(|| t.shallow_clone(), |kind| cast(t, kind)));
+            let context = tch::Tensor::scaled_dot_product_attention(
+                &q, &k, &v, no_mask, 0.0, true, None, false,
+            );
+            vec![context.to_kind(query_kind)]
         });
         if let Some((context, _)) = native {
             let context: Tensor<4> = context;

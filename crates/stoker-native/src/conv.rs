@@ -23,8 +23,10 @@ use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
 
+use super::autocast::{ComputeType, cast, compute_type};
 use super::dispatch::{AutodiffTorch, from_tracked, into_tracked};
 use super::ffi::{self, ConvGeometry};
+use super::island::island;
 
 /// `conv.forward(x)` for `x` of shape [batch, channels_in, length]; under autodiff on LibTorch
 /// its gradients come from LibTorch's `convolution_backward`.
@@ -86,13 +88,16 @@ fn symmetric_same(kernel: usize, stride: usize, size: usize) -> Option<usize> {
 const WIDE_KERNEL_TAPS: i64 = 32;
 
 /// The convolution under autodiff on LibTorch, or `None` (nothing run) for any other tensors
-/// and for wide kernels on the CPU.
+/// and for wide kernels on the CPU. Under mixed precision, [`mixed`] (also outside autodiff).
 fn convolution<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<D>,
     bias: Option<Tensor<1>>,
     geometry: ConvGeometry,
 ) -> Option<Tensor<D>> {
+    if let Some(kind) = compute_type().map(ComputeType::kind) {
+        return mixed(&x, &weight, bias.as_ref(), geometry, kind);
+    }
     let (x, strategy) = into_tracked(x.into_dispatch()).ok()?;
     let (weight, _) = into_tracked(weight.into_dispatch()).ok()?;
     let taps: i64 = weight.primitive().tensor.size()[2..].iter().product();
@@ -120,6 +125,39 @@ fn convolution<const D: usize>(
         }
     };
     Some(from_tracked(output, strategy))
+}
+
+/// The convolution in `kind` (mixed precision) as an island: input, weight and bias cast to it,
+/// LibTorch's convolution (and its backward, `convolution_backward`), the output back in the
+/// input's type. `None` (nothing run) for tensors not on LibTorch.
+fn mixed<const D: usize>(
+    x: &Tensor<D>,
+    weight: &Tensor<D>,
+    bias: Option<&Tensor<1>>,
+    geometry: ConvGeometry,
+    kind: tch::Kind,
+) -> Option<Tensor<D>> {
+    let run = move |x: &tch::Tensor, w: &tch::Tensor, b: Option<&tch::Tensor>| {
+        let zeros = vec![0; geometry.stride.len()];
+        let bias = b.map(|b| cast(b, kind));
+        cast(x, kind)
+            .convolution(
+                &cast(w, kind),
+                bias.as_ref(),
+                &geometry.stride,
+                &geometry.padding,
+                &geometry.dilation,
+                false,
+                &zeros,
+                geometry.groups,
+            )
+            .to_kind(x.kind())
+    };
+    let output = match bias {
+        Some(bias) => island([x, weight, bias], |[x, w, b]| vec![run(x, w, Some(b))]),
+        None => island([x, weight], |[x, w]| vec![run(x, w, None)]),
+    };
+    output.map(|(y, _)| y)
 }
 
 /// Runs the convolution of `inputs` (input, weight and, with N = 3, bias) as one Burn

@@ -63,3 +63,10 @@ pub fn describe(choice: DeviceChoice) -> String {
 pub fn libtorch_cuda_index(device: &Device) -> Option<usize> {
     (0..cuda_device_count()).find(|&i| *device == Device::libtorch_cuda(i))
 }
+
+/// Whether `device` (with or without autodiff) is a LibTorch device, CPU or CUDA.
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
+pub fn is_libtorch(device: &Device) -> bool {
+    let device = device.clone().without_autodiff();
+    device == Device::libtorch() || libtorch_cuda_index(&device).is_some()
+}

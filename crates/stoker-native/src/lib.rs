@@ -19,6 +19,9 @@
 //!   LibTorch's indexed pooling kernel.
 //! - [`adam`]: Adam's update as PyTorch's loop makes it, seven in-place LibTorch calls.
 //!
+//! [`autocast`] is mixed precision: inside [`with_compute_type`](autocast::with_compute_type),
+//! [`linear`], the convolutions and attention compute in bf16 or fp16 and return f32.
+//!
 //! Each computes what the Burn module's forward computes (the tests compare values and
 //! gradients), so a model can switch without changing its parameters or checkpoints. On any
 //! other backend, or where a case is not covered (attention dropout, quiet softmax, uneven
@@ -30,6 +33,7 @@
 
 mod adam;
 mod attention;
+pub mod autocast;
 pub mod collective;
 mod conv;
 pub mod device;
@@ -52,6 +56,8 @@ pub use norm::{batch_norm, layer_norm};
 pub use pool::{max_pool1d, max_pool2d};
 pub use relu::relu;
 
+#[cfg(test)]
+mod mixed_tests;
 #[cfg(test)]
 mod tests;
 

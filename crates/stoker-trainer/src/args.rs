@@ -103,9 +103,12 @@ pub struct LoopArgs {
     /// How training is spread over devices and processes, a strategy by name (cargo xtask list strategy): `auto` picks one.
     #[serde(default = "auto")]
     pub strategy: Named,
-    /// The number format of a training step, a precision by name (cargo xtask list precision), Lightning's names.
+    /// The number format of a training step, a precision by name (cargo xtask list precision), Lightning's names: 32-true, bf16-mixed, 16-mixed, bf16-true (and the old 32, 16, bf16).
     #[serde(default = "full_precision")]
     pub precision: Named,
+    /// The seeds' switch for mixed precision: true picks 16-mixed on CUDA and bf16-mixed on the CPU, and the run log says which; beside an explicit `precision` it must name a mixed one.
+    #[serde(default)]
+    pub mixed_precision: bool,
 }
 
 fn one() -> usize {

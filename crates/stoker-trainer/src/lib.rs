@@ -76,6 +76,8 @@ pub mod strategy {
 /// Precision plugins: the number format of a training step.
 pub mod precision {
     pub mod full;
+    pub mod grad_scaler;
+    pub mod mixed;
 }
 
 pub use args::LoopArgs;

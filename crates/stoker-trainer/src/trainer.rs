@@ -5,6 +5,7 @@
 use stoker::error::{BuildError, Result};
 use stoker::logger::RunInfo;
 use stoker::precision::Precision;
+use stoker::registry::Named;
 use stoker::spec::{BuildContext, PrecisionSpec, StrategySpec};
 use stoker::strategy::Strategy;
 use stoker::trainer::{FitReport, Trainer, TrainingParts};
@@ -15,6 +16,54 @@ use crate::args::LoopArgs;
 use crate::loops::fit;
 use crate::step::TrainingStep;
 use crate::strategy::environment::ClusterEnvironment;
+
+/// Lightning's old names of its precisions (`precision: 16`), and what they name now.
+const OLD_PRECISION_NAMES: [(&str, &str); 3] = [
+    ("32", "32-true"),
+    ("16", "16-mixed"),
+    ("bf16", "bf16-mixed"),
+];
+
+/// The precision `args` name: `precision` under its current name, or with `mixed_precision:
+/// true` (the seeds' switch) the mixed precision of the device, `16-mixed` on CUDA and
+/// `bf16-mixed` elsewhere, which the run log names.
+fn precision_named(args: &LoopArgs, ctx: &BuildContext) -> Result<Named, BuildError> {
+    let mut named = args.precision.clone();
+    if let Some((old, new)) = OLD_PRECISION_NAMES
+        .iter()
+        .find(|(old, _)| named.name == *old)
+    {
+        console::note(format!(
+            "precision `{old}` is Lightning's old name of `{new}`"
+        ));
+        named.name = new.to_string();
+    }
+    if !args.mixed_precision {
+        return Ok(named);
+    }
+    match named.name.as_str() {
+        "32-true" => {
+            let on_cuda = stoker_native::device::libtorch_cuda_index(&ctx.device).is_some();
+            let (name, device) = match on_cuda {
+                true => ("16-mixed", "CUDA"),
+                false => ("bf16-mixed", "the CPU"),
+            };
+            console::note(format!(
+                "mixed_precision: true is `precision: {name}` on {device}"
+            ));
+            Ok(Named {
+                name: name.into(),
+                args: named.args,
+            })
+        }
+        "16-mixed" | "bf16-mixed" => Ok(named),
+        other => Err(BuildError::at(
+            "mixed_precision",
+            format!("is true, but `precision` is `{other}`, which is not mixed"),
+        )
+        .hint("drop `mixed_precision`, or set `precision: bf16-mixed` (or 16-mixed)")),
+    }
+}
 
 /// The loop, built: its arguments, checked, and its strategy and precision.
 pub struct Loop {
@@ -36,10 +85,13 @@ impl Loop {
             .strategy
             .parse::<dyn StrategySpec>("strategy")?
             .build(ctx)?;
-        let precision = args
-            .precision
+        let precision = precision_named(args, ctx)?
             .parse::<dyn PrecisionSpec>("precision")?
-            .build(ctx)?;
+            .build(ctx)
+            .map_err(|e| match e.arg {
+                Some(_) => e.under("precision.args"),
+                None => e.under("precision"),
+            })?;
         Ok(Loop {
             args: args.clone(),
             strategy,

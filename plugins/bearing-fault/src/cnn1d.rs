@@ -4,10 +4,10 @@
 //! acts as a learned filter bank, then small kernels.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use stoker::burn::nn::{Dropout, DropoutConfig};
 use stoker::native::nn::{
-    BatchNorm, BatchNormConfig, Conv1d, Conv1dConfig, MaxPool1d, MaxPool1dConfig, PaddingConfig1d,
-    Relu,
+    BatchNorm, BatchNormConfig, Conv1d, Conv1dConfig, Linear, LinearConfig, MaxPool1d,
+    MaxPool1dConfig, PaddingConfig1d, Relu,
 };
 use stoker::prelude::*;
 
@@ -181,7 +181,9 @@ impl ModelSpec for Cnn1dSpec {
         Ok(boxed(Cnn1d {
             blocks,
             dropout: DropoutConfig::new(self.dropout).init(),
-            classifier: LinearConfig::new(previous, self.n_classes).init(&device),
+            classifier: LinearConfig::new(previous, self.n_classes)
+                .init(&device)
+                .into(),
             input: self.input.clone(),
             output: self.output.clone(),
         }))

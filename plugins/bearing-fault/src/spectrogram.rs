@@ -2,12 +2,12 @@
 //! (random frequency and time masks) in training only.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use stoker::burn::nn::{Dropout, DropoutConfig};
 use stoker::burn::signal::{StftOptions, hann_window, stft};
 use stoker::burn::tensor::Distribution;
 use stoker::native::nn::{
-    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
-    Relu,
+    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear, LinearConfig, MaxPool2d,
+    MaxPool2dConfig, PaddingConfig2d, Relu,
 };
 use stoker::prelude::*;
 
@@ -247,7 +247,9 @@ impl ModelSpec for SpectrogramCnnSpec {
         Ok(boxed(SpectrogramCnn {
             blocks,
             dropout: DropoutConfig::new(self.dropout).init(),
-            classifier: LinearConfig::new(previous, self.n_classes).init(&device),
+            classifier: LinearConfig::new(previous, self.n_classes)
+                .init(&device)
+                .into(),
             settings: Settings {
                 n_fft: self.n_fft,
                 hop: self.hop,
@@ -271,7 +273,7 @@ mod tests {
         SpectrogramCnn {
             blocks: Vec::new(),
             dropout: DropoutConfig::new(0.0).init(),
-            classifier: LinearConfig::new(1, 2).init(&device),
+            classifier: LinearConfig::new(1, 2).init(&device).into(),
             settings: Settings {
                 n_fft: 64,
                 hop: 16,

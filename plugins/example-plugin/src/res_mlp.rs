@@ -1,8 +1,8 @@
 //! `ResMLP`: a residual multi-layer perceptron.
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::nn::{Linear, LinearConfig};
 use stoker::burn::tensor::activation::gelu;
+use stoker::native::nn::{Linear, LinearConfig};
 use stoker::prelude::*;
 
 /// A residual MLP: an input projection to `width`, `blocks` residual blocks (x + W2 gelu(W1 x)), and an output projection; the input width is read off the data.
@@ -76,7 +76,7 @@ impl ModelSpec for ResMlpSpec {
         let data = ctx.data()?;
         let input = data.require("input", &self.input)?;
         let device = ctx.train_device();
-        let linear = |i, o| LinearConfig::new(i, o).init(&device);
+        let linear = |i, o| -> Linear { LinearConfig::new(i, o).init(&device).into() };
         Ok(boxed(ResMlp {
             input_projection: linear(input.sample_len(), self.width),
             blocks: (0..self.blocks)

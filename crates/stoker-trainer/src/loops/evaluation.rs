@@ -11,9 +11,11 @@ use stoker::error::{Result, StokerError};
 use stoker::loss::Loss;
 use stoker::metric::{Metric, StepView};
 use stoker::model::DynModel;
+use stoker::precision::Precision;
 
 use crate::callbacks::progress_bar::format_value;
 use crate::context::Fit;
+use crate::precision::full::FullPrecision;
 use crate::step::{DefaultStep, TrainingStep, ValidationContext};
 
 /// What an evaluation runs on.
@@ -28,6 +30,8 @@ pub struct Evaluation<'a> {
     pub loss: &'a dyn Loss,
     /// The epoch and the optimizer step the validation step sees.
     pub position: (usize, usize),
+    /// The precision the validation step runs in (the training's, as Lightning's).
+    pub precision: &'a dyn Precision,
 }
 
 impl Evaluation<'_> {
@@ -53,7 +57,14 @@ impl Evaluation<'_> {
                 epoch: self.position.0,
                 global_step: self.position.1,
             };
-            let (output, loss) = step.validation_step(&ctx).map_err(at)?;
+            let mut result = None;
+            self.precision
+                .forward(&mut || {
+                    result = Some(step.validation_step(&ctx)?);
+                    Ok(())
+                })
+                .map_err(at)?;
+            let (output, loss) = result.expect("the validation step ran");
             // Metrics see physical units when the data is normalized.
             let decoded = self.data.decode(&batch, &output).map_err(at)?;
             let (batch, output) = decoded.as_ref().map_or((&batch, &output), |(b, o)| (b, o));
@@ -89,6 +100,7 @@ pub fn evaluate(
         split,
         loss,
         position: (0, 0),
+        precision: &FullPrecision,
     };
     evaluation.run(&mut DefaultStep, batches, metrics, limit)?;
     collect(split, metrics)
@@ -120,6 +132,7 @@ fn run_split(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<()> {
         split,
         loss: parts.loss.as_ref(),
         position: (fit.state.epoch, fit.state.global_step),
+        precision: &*fit.precision,
     };
     evaluation.run(&mut *fit.step, batches, parts.metrics.of(split), limit)
 }

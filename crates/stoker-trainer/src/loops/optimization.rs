@@ -155,6 +155,8 @@ fn optimizer_step(fit: &mut Fit<'_>, grads: GradientsParams, index: usize, n: us
     let grads = fit
         .strategy
         .reduce_gradients(fit.parts.model.as_ref(), grads)?;
+    // The rate this step uses (logged with it, also when the step is skipped).
+    fit.state.step_lr = fit.parts.scheduler.lr();
     let Some(grads) = fit
         .precision
         .unscale_gradients(fit.parts.model.as_ref(), grads)?
@@ -176,8 +178,7 @@ fn optimizer_step(fit: &mut Fit<'_>, grads: GradientsParams, index: usize, n: us
     fit.logs
         .histograms(fit.state.global_step + 1, fit.parts.model.as_ref(), &grads)?;
     let parts = &mut fit.parts;
-    let lr = parts.scheduler.lr();
-    fit.state.step_lr = lr;
+    let lr = fit.state.step_lr;
     let model = parts.model.as_ref();
     let grads = match (fit.args.gradient_clip_val, fit.args.gradient_clip_algorithm) {
         (None, _) => grads,

@@ -124,6 +124,13 @@ pub trait TrainerSpec: Debug + Send + Sync {
     fn auto_resume(&self) -> bool {
         false
     }
+
+    /// The float type every tensor of the device takes by default during this training
+    /// (`bf16` for `precision: bf16-true`), or `None` for float32. The runner configures the
+    /// device with it before the data and the model are built.
+    fn float_dtype(&self) -> Option<burn::tensor::FloatDType> {
+        None
+    }
 }
 
 /// Builds a callback (`callbacks:`).

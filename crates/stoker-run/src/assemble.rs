@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
+use stoker::burn::tensor::{Device, FloatDType};
 use stoker::config::{ConfigError, PathStep, RawConfig};
 use stoker::data::{Order, Shard, Split};
 use stoker::experiment::{Component, Experiment, SpecKind};
@@ -60,6 +61,20 @@ fn resolve(mut raw: RawConfig, sets: &[String]) -> Result<Experiment, ConfigErro
     Experiment::resolve(raw)
 }
 
+/// Makes `dtype` the default float type of `device` (and of its autodiff form), before any
+/// of its tensors exists.
+fn configure(device: &Device, dtype: FloatDType) -> Result<(), String> {
+    let mut device = device.clone();
+    if !device.supports_dtype(dtype) {
+        return Err(format!(
+            "the device {device:?} does not compute in {dtype:?}"
+        ));
+    }
+    device.configure(dtype).map_err(|e| {
+        format!("the device's float type could not be set to {dtype:?} ({e:?}); it must be set before any tensor exists")
+    })
+}
+
 fn built<T, S: ?Sized + SpecKind>(
     experiment: &Experiment,
     component: &Component<S>,
@@ -86,6 +101,12 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
             )
             .hint("use `cpu` or `flex` on a machine without a GPU (or `auto`, which picks for you)")
     })?;
+    if let Some(dtype) = experiment.trainer.spec.float_dtype() {
+        configure(&device, dtype).map_err(|message| {
+            let path = experiment.trainer.path.clone();
+            experiment.raw.error_at(&path, message)
+        })?;
+    }
     device.seed(env.seed);
     let mut ctx = BuildContext {
         device: device.clone(),

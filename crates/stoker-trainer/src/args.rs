@@ -2,6 +2,7 @@
 //! plugin that reuses the loop (it flattens [`LoopArgs`] into its own spec).
 
 use serde::{Deserialize, Serialize};
+use stoker::burn::tensor::FloatDType;
 use stoker::data::{DataInfo, Split};
 use stoker::duration::WallTime;
 use stoker::error::BuildError;
@@ -148,7 +149,28 @@ fn full_precision() -> Named {
 /// The epoch limit when nothing else bounds training (Lightning's).
 pub const DEFAULT_MAX_EPOCHS: usize = 1000;
 
+/// Lightning's old names of its precisions (`precision: 16`), and what they name now.
+pub const OLD_PRECISION_NAMES: [(&str, &str); 3] = [
+    ("32", "32-true"),
+    ("16", "16-mixed"),
+    ("bf16", "bf16-mixed"),
+];
+
 impl LoopArgs {
+    /// The name of the precision, under its current name when an old one was given.
+    pub fn precision_name(&self) -> &str {
+        let name = self.precision.name.as_str();
+        OLD_PRECISION_NAMES
+            .iter()
+            .find(|(old, _)| *old == name)
+            .map_or(name, |(_, new)| new)
+    }
+
+    /// The float type of every tensor of the device: bfloat16 for `bf16-true`.
+    pub fn float_dtype(&self) -> Option<FloatDType> {
+        (self.precision_name() == "bf16-true").then_some(FloatDType::BF16)
+    }
+
     /// The epoch limit in effect.
     pub fn epochs(&self) -> Option<usize> {
         if self.fast_dev_run.batches().is_some() {

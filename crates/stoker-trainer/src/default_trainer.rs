@@ -1,6 +1,7 @@
 //! `Default_trainer`: the loop with the default training step (forward, loss, backward).
 
 use serde::{Deserialize, Serialize};
+use stoker::burn::tensor::FloatDType;
 use stoker::data::DataInfo;
 use stoker::error::BuildError;
 use stoker::schedule::Horizon;
@@ -33,5 +34,9 @@ impl TrainerSpec for DefaultTrainerSpec {
 
     fn auto_resume(&self) -> bool {
         self.loop_args.auto_resume
+    }
+
+    fn float_dtype(&self) -> Option<FloatDType> {
+        self.loop_args.float_dtype()
     }
 }

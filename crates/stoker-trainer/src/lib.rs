@@ -75,6 +75,7 @@ pub mod strategy {
 
 /// Precision plugins: the number format of a training step.
 pub mod precision {
+    pub mod bf16_true;
     pub mod full;
     pub mod grad_scaler;
     pub mod mixed;

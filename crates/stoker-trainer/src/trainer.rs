@@ -17,26 +17,18 @@ use crate::loops::fit;
 use crate::step::TrainingStep;
 use crate::strategy::environment::ClusterEnvironment;
 
-/// Lightning's old names of its precisions (`precision: 16`), and what they name now.
-const OLD_PRECISION_NAMES: [(&str, &str); 3] = [
-    ("32", "32-true"),
-    ("16", "16-mixed"),
-    ("bf16", "bf16-mixed"),
-];
-
 /// The precision `args` name: `precision` under its current name, or with `mixed_precision:
 /// true` (the seeds' switch) the mixed precision of the device, `16-mixed` on CUDA and
 /// `bf16-mixed` elsewhere, which the run log names.
 fn precision_named(args: &LoopArgs, ctx: &BuildContext) -> Result<Named, BuildError> {
     let mut named = args.precision.clone();
-    if let Some((old, new)) = OLD_PRECISION_NAMES
-        .iter()
-        .find(|(old, _)| named.name == *old)
-    {
+    if args.precision_name() != named.name {
         console::note(format!(
-            "precision `{old}` is Lightning's old name of `{new}`"
+            "precision `{}` is Lightning's old name of `{}`",
+            named.name,
+            args.precision_name()
         ));
-        named.name = new.to_string();
+        named.name = args.precision_name().to_string();
     }
     if !args.mixed_precision {
         return Ok(named);

@@ -21,7 +21,11 @@ Stdout gets exactly one JSON line:
 "final_loss"}; messages go to stderr. The harness drops the first epoch (warm-up).
 
     python bench/reference/<workload>.py [--device cpu|cuda] [--epochs N] [--limit-batches K]
-                                         [--threads T] [--seed S]
+                                         [--threads T] [--seed S] [--precision P]
+
+`--precision bf16-mixed | 16-mixed` is PyTorch's automatic mixed precision as its documentation
+shows it: the forward pass and the loss under torch.autocast(device, dtype=bfloat16 | float16),
+and for float16 a torch.amp.GradScaler (scale, backward, step, update).
 """
 
 import argparse
@@ -49,6 +53,7 @@ def parse_args(doc, epochs):
     parser.add_argument("--limit-batches", type=int, help="at most this many steps per epoch")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=["32-true", "bf16-mixed", "16-mixed"], default="32-true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -87,6 +92,8 @@ def train(name, model, optimizer, loss_fn, x, y, batch_size, args):
     if args.limit_batches:
         steps = min(steps, args.limit_batches)
     model.train()
+    amp_dtype = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[args.precision]
+    scaler = torch.amp.GradScaler(device.type) if args.precision == "16-mixed" else None
     epoch_seconds, loss, step = [], None, 0
     for epoch in range(args.epochs):
         sync(device)
@@ -98,10 +105,16 @@ def train(name, model, optimizer, loss_fn, x, y, batch_size, args):
         order = order.to(device)
         for i in range(steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
-            loss = loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx))
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
             step += 1
             if step % LOG_EVERY == 0:
                 loss.item()

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--short]`:
+//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--short]`:
 //! stoker's training (the `stoker train` command `cargo xtask train` runs, on a config in
 //! `bench/configs/`) side by side with a plain PyTorch loop of the same model, data, batch size and
 //! optimizer (`bench/reference/`), alternately, `--repeat` times each, on the same number of
@@ -8,6 +8,9 @@
 //! `--nproc P` trains data-parallel with P processes on each side (stoker's `--nproc`, PyTorch's
 //! DistributedDataParallel on gloo under torchrun), T threads and the config's batch size per
 //! process; the table goes to `bench/results/<date>-<device>-nproc<P>.md`.
+//! `--precision bf16-mixed | 16-mixed` trains stoker with `trainer.args.precision` and PyTorch
+//! under `torch.autocast` (with a GradScaler for 16-mixed); the table goes to
+//! `bench/results/<date>-<device>-<precision>.md`.
 //! `--short` (what CI runs) takes one repeat of 2 epochs of 5 steps and writes nothing: it keeps
 //! the comparison code working and checks that both sides train the same model (parameter count
 //! and steps per epoch), without judging speed.
@@ -69,13 +72,18 @@ struct Options {
     repeat: usize,
     threads: usize,
     nproc: usize,
+    precision: String,
     short: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--short]
+/// The precisions both sides can train in.
+const PRECISIONS: [&str; 3] = ["32-true", "bf16-mixed", "16-mixed"];
+
+const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--short]
 workloads: mlp fno2d cnn1d decoder noop (default: all)
 --threads T: threads per process (default: the cores shared out over the processes)
---nproc P: data-parallel training with P processes on each side (default 1)";
+--nproc P: data-parallel training with P processes on each side (default 1)
+--precision P: 32-true (default), bf16-mixed or 16-mixed on both sides (PyTorch: torch.autocast)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -84,6 +92,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         repeat: 3,
         threads: 0,
         nproc: 1,
+        precision: "32-true".into(),
         short: false,
     };
     let mut args = args.iter();
@@ -120,6 +129,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .ok()
                     .filter(|&n| n > 0)
                     .ok_or(format!("--nproc needs a positive number\n{USAGE}"))?;
+            }
+            "--precision" => {
+                options.precision = value("--precision")?;
+                if !PRECISIONS.contains(&options.precision.as_str()) {
+                    return Err(format!("--precision is one of {PRECISIONS:?}\n{USAGE}"));
+                }
             }
             "--short" => options.short = true,
             "-h" | "--help" => return Err(USAGE.into()),
@@ -201,6 +216,10 @@ fn run_stoker(
     if options.nproc > 1 {
         command.args(["--nproc", &options.nproc.to_string()]);
     }
+    command.args([
+        "--set",
+        &format!("trainer.args.precision={}", options.precision),
+    ]);
     if options.short {
         command.args([
             "--set",
@@ -260,6 +279,7 @@ fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Resul
         .arg(&script)
         .args(["--device", &options.device])
         .args(["--threads", &options.threads.to_string()])
+        .args(["--precision", &options.precision])
         .args(short_args(options));
     let what = format!("PyTorch {script}");
     let finished = run_measured(command, torch, options, &what)?;
@@ -348,6 +368,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
         &options.device,
         options.threads,
         options.nproc,
+        &options.precision,
         options.repeat,
         options.short,
     );
@@ -382,21 +403,28 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     if options.short {
         eprintln!("bench: short mode (2 epochs of 5 steps, one repeat): results not written");
     } else {
-        let path = results_path(&options.device, options.nproc)?;
+        let path = results_path(&options.device, options.nproc, &options.precision)?;
         std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(0)
 }
 
-fn results_path(device: &str, nproc: usize) -> Result<PathBuf, String> {
+fn results_path(device: &str, nproc: usize, precision: &str) -> Result<PathBuf, String> {
     let dir = workspace_root().join("bench").join("results");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let processes = match nproc {
         1 => String::new(),
         n => format!("-nproc{n}"),
     };
-    Ok(dir.join(format!("{}-{device}{processes}.md", report::today())))
+    let precision = match precision {
+        "32-true" => String::new(),
+        other => format!("-{other}"),
+    };
+    Ok(dir.join(format!(
+        "{}-{device}{processes}{precision}.md",
+        report::today()
+    )))
 }
 
 #[cfg(test)]
@@ -426,6 +454,10 @@ mod tests {
         let pair = parse(&args(&["mlp", "--nproc", "2", "--threads", "1"])).unwrap();
         assert_eq!((pair.nproc, pair.threads), (2, 1));
         assert!(parse(&args(&["--nproc", "0"])).is_err());
+        let mixed = parse(&args(&["cnn1d", "--precision", "bf16-mixed"])).unwrap();
+        assert_eq!(mixed.precision, "bf16-mixed");
+        assert_eq!(all.precision, "32-true");
+        assert!(parse(&args(&["--precision", "fp8"])).is_err());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct Table {
     device: String,
     threads: usize,
     nproc: usize,
+    precision: String,
     repeat: usize,
     short: bool,
     rows: Vec<Row>,
@@ -93,11 +94,19 @@ fn median_profile(samples: &[Sample]) -> Option<&Sample> {
 
 impl Table {
     /// An empty table for runs on `device` with `threads` threads, `repeat` repeats.
-    pub fn new(device: &str, threads: usize, nproc: usize, repeat: usize, short: bool) -> Table {
+    pub fn new(
+        device: &str,
+        threads: usize,
+        nproc: usize,
+        precision: &str,
+        repeat: usize,
+        short: bool,
+    ) -> Table {
         Table {
             device: device.to_string(),
             threads,
             nproc,
+            precision: precision.to_string(),
             repeat,
             short,
             rows: Vec::new(),
@@ -145,6 +154,23 @@ impl Table {
                  together (steps/epoch is each process's share); peak host memory is the \
                  largest process's.\n\n",
                 self.nproc
+            ));
+        }
+        if self.precision != "32-true" {
+            out.push_str(&format!(
+                "Precision {}: stoker with `trainer.args.precision: {0}`, PyTorch with its forward \
+                 pass and loss under `torch.autocast` ({}){}.\n\n",
+                self.precision,
+                if self.precision == "bf16-mixed" {
+                    "bfloat16"
+                } else {
+                    "float16"
+                },
+                if self.precision == "16-mixed" {
+                    " and a torch.amp.GradScaler on both sides"
+                } else {
+                    ""
+                }
             ));
         }
         out.push_str(
@@ -298,7 +324,7 @@ mod tests {
         for (s, t) in [(10.0, 16.0), (36.0, 8.0), (20.0, 24.0)] {
             row.add(sample(s), Some(sample(t)));
         }
-        let mut table = Table::new("cpu", 2, 1, 3, false);
+        let mut table = Table::new("cpu", 2, 1, "32-true", 3, false);
         table.push(row);
         let markdown = table.markdown();
         let line = markdown.lines().find(|l| l.starts_with("| w |")).unwrap();

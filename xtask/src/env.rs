@@ -5,8 +5,18 @@ use std::process::Command;
 
 use crate::setup::Torch;
 
-/// The workspace root (the parent of `xtask/`).
+/// The folder of a packed copy (`cargo xtask gpu-pack`) when this xtask runs from one on
+/// another machine: `$STOKER_PACKED`. There the prebuilt `stoker` in that folder is used, the
+/// folder is the workspace, and nothing is generated, built or installed.
+pub fn packed() -> Option<PathBuf> {
+    std::env::var_os("STOKER_PACKED").map(PathBuf::from)
+}
+
+/// The workspace root (the parent of `xtask/`, or the packed folder).
 pub fn workspace_root() -> PathBuf {
+    if let Some(dir) = packed() {
+        return dir;
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives inside the workspace")

@@ -12,6 +12,7 @@
 //! cargo xtask test [NEXTEST ARGS]...
 //! cargo xtask example NAME [ARGS]...
 //! cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]
+//! cargo xtask gpu-pack [DIR]
 //! cargo xtask setup
 //! cargo xtask new-plugin NAME
 //! ```
@@ -22,6 +23,7 @@
 mod bench;
 mod env;
 mod example;
+mod gpu_pack;
 mod new_plugin;
 mod runner;
 mod setup;
@@ -46,6 +48,8 @@ commands:
   example NAME [ARGS]...                                 run examples/NAME.rs (the library API)
   bench [WORKLOAD...] [--device D] [--repeat N] [--threads T] [--nproc P] [--short]
                                                          stoker vs plain PyTorch, speed and memory
+  gpu-pack [DIR]                                         pack the binary, configs, data and the GPU check
+                                                         (DIR/run.sh) for a machine without Rust
   setup                                                  install libtorch (PyPI torch) if missing
   new-plugin NAME                                        create plugins/NAME from the template
 ";
@@ -54,7 +58,9 @@ fn main() -> ExitCode {
     // First of all, so that a plugin removed or renamed since the last command (or a branch
     // without it) leaves no runner naming a crate that is gone: cargo could not load the
     // workspace for anything else this command does.
-    if let Err(message) = runner::generate() {
+    if env::packed().is_none()
+        && let Err(message) = runner::generate()
+    {
         eprintln!("xtask error: cannot regenerate the runner crate: {message}");
         return ExitCode::from(1);
     }
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "example" => example::run(rest),
         "bench" => bench::run(rest),
+        "gpu-pack" => gpu_pack::run(rest),
         "setup" => setup::ensure_torch().map(|t| {
             println!("libtorch ready: {}", t.lib_dir.display());
             0

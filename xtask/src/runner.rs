@@ -121,6 +121,9 @@ pub fn generate() -> Result<PathBuf, String> {
 
 /// Generates and builds the runner; returns the `stoker` binary.
 pub fn build(torch: &Torch) -> Result<PathBuf, String> {
+    if let Some(dir) = env::packed() {
+        return Ok(dir.join("stoker"));
+    }
     generate()?;
     let binary = env::target_dir().join("debug").join("stoker");
     if !binary.exists() {

@@ -129,6 +129,9 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
 
 /// Makes sure torch is installed and returns where. Idempotent: the second call only checks.
 pub fn ensure_torch() -> Result<Torch, String> {
+    if crate::env::packed().is_some() {
+        return packed_torch();
+    }
     let cache = cache_dir();
     let venv = cache.join(format!("torch-{TORCH_VERSION}"));
     if let Some(torch) = ready(&venv) {
@@ -168,6 +171,16 @@ pub fn ensure_torch() -> Result<Torch, String> {
     std::fs::write(marker(&venv), marker_text())
         .map_err(|e| format!("cannot write the ready marker: {e}"))?;
     eprintln!("stoker setup: libtorch ready ({})", lib_dir.display());
+    Ok(Torch { venv, lib_dir })
+}
+
+/// The torch of the machine a packed copy runs on: the venv `$STOKER_TORCH_VENV` names.
+fn packed_torch() -> Result<Torch, String> {
+    let venv = std::env::var_os("STOKER_TORCH_VENV")
+        .map(PathBuf::from)
+        .ok_or("a packed xtask ($STOKER_PACKED) needs $STOKER_TORCH_VENV, the venv of this machine's torch")?;
+    let lib_dir = find_lib_dir(&venv)
+        .ok_or_else(|| format!("{} has no torch with a lib/ holding libtorch_cpu.so", venv.display()))?;
     Ok(Torch { venv, lib_dir })
 }
 

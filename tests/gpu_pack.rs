@@ -25,7 +25,15 @@ fn the_gpu_check_packs_and_runs_from_its_folder() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&packed.stderr)
     );
-    for file in ["stoker", "xtask", "run.sh", "compare.py", "configs/quickstart.yaml", "data/fno/darcy_train_16.npz", "bench/reference/common.py"] {
+    for file in [
+        "stoker",
+        "xtask",
+        "run.sh",
+        "compare.py",
+        "configs/quickstart.yaml",
+        "data/fno/darcy_train_16.npz",
+        "bench/reference/common.py",
+    ] {
         assert!(pack.join(file).is_file(), "the pack holds {file}");
     }
 
@@ -38,7 +46,11 @@ fn the_gpu_check_packs_and_runs_from_its_folder() {
         .current_dir(&scratch.dir)
         .env_remove("LD_LIBRARY_PATH")
         .env_remove("STOKER_BIN")
-        .envs([("DEVICE", "cpu"), ("QUICK", "1"), ("TORCH_VENV", venv.as_str())])
+        .envs([
+            ("DEVICE", "cpu"),
+            ("QUICK", "1"),
+            ("TORCH_VENV", venv.as_str()),
+        ])
         .env("OUT", &out)
         .output()
         .expect("run.sh runs");
@@ -54,8 +66,14 @@ fn the_gpu_check_packs_and_runs_from_its_folder() {
         assert!(line.contains("exit=0"), "{line}\n{steps}");
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("| quickstart-cpu-bf16-mixed |"), "{summary}");
+    assert!(
+        summary.contains("| quickstart-cpu-bf16-mixed |"),
+        "{summary}"
+    );
     assert!(summary.contains("val_mse"), "{summary}");
     let bench = std::fs::read_to_string(out.join("bench.log")).unwrap();
-    assert!(bench.contains("| mlp |") && bench.contains("| decoder |"), "{bench}");
+    assert!(
+        bench.contains("| mlp |") && bench.contains("| decoder |"),
+        "{bench}"
+    );
 }

@@ -50,12 +50,16 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     let binary = runner::build(&torch)?;
     empty(&dir)?;
     let write = |name: &str, text: &str| {
-        std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
     };
-    write(MARKER, "a folder written by cargo xtask gpu-pack; packing again empties it\n")?;
+    write(
+        MARKER,
+        "a folder written by cargo xtask gpu-pack; packing again empties it\n",
+    )?;
     strip(&binary, &dir.join("stoker"))?;
     let xtask = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
-    copy(&xtask, &dir.join("xtask"))?;
+    strip(&xtask, &dir.join("xtask"))?;
     for (folder, extensions) in COPIED {
         copy_folder(&root.join(folder), &dir.join(folder), extensions)?;
     }
@@ -74,7 +78,8 @@ pub fn run(args: &[String]) -> Result<i32, String> {
         "packed {} ({:.1} MiB). On the GPU machine: bash {}/run.sh  (results in $OUT)",
         dir.display(),
         size as f64 / (1 << 20) as f64,
-        dir.file_name().map_or(".".into(), |n| n.to_string_lossy().into_owned())
+        dir.file_name()
+            .map_or(".".into(), |n| n.to_string_lossy().into_owned())
     );
     Ok(0)
 }
@@ -124,7 +129,10 @@ fn copy_folder(from: &Path, to: &Path, extensions: &[&str]) -> Result<(), String
             .extension()
             .is_some_and(|e| extensions.iter().any(|x| e == *x));
         if path.is_file() && kept {
-            copy(&path, &to.join(path.file_name().expect("a file has a name")))?;
+            copy(
+                &path,
+                &to.join(path.file_name().expect("a file has a name")),
+            )?;
         }
     }
     Ok(())

@@ -179,8 +179,12 @@ fn packed_torch() -> Result<Torch, String> {
     let venv = std::env::var_os("STOKER_TORCH_VENV")
         .map(PathBuf::from)
         .ok_or("a packed xtask ($STOKER_PACKED) needs $STOKER_TORCH_VENV, the venv of this machine's torch")?;
-    let lib_dir = find_lib_dir(&venv)
-        .ok_or_else(|| format!("{} has no torch with a lib/ holding libtorch_cpu.so", venv.display()))?;
+    let lib_dir = find_lib_dir(&venv).ok_or_else(|| {
+        format!(
+            "{} has no torch with a lib/ holding libtorch_cpu.so",
+            venv.display()
+        )
+    })?;
     Ok(Torch { venv, lib_dir })
 }
 

@@ -45,8 +45,8 @@ for label in sorted(p.name for p in (out / "runs").iterdir()):
         else:
             cells.append(f"{name} {value:.4g}")
     cpu_seconds = sum((cpu or {}).get("epoch_seconds", [])) if cpu else None
-    speed = f"{cpu_seconds / seconds:.2f}x the cpu" if cpu_seconds and seconds else ""
+    speed = f"{cpu_seconds / seconds:.2f}" if cpu_seconds and seconds else ""
     rows.append(f"| {label} | {run.get('global_step')} | {rate:.1f} | {speed} | {'; '.join(cells)} |")
-print("| run | steps | steps/s | epoch time | final metrics (against the same run on the CPU) |")
+print("| run | steps | steps/s | CPU time / this time | final metrics (against the same run on the CPU) |")
 print("| --- | --- | --- | --- | --- |")
 print("\n".join(rows))

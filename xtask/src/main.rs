@@ -7,6 +7,7 @@
 //! cargo xtask eval CONFIG --ckpt PATH [--split val|test|train] [--json]
 //! cargo xtask predict CONFIG --ckpt PATH [--split S] [--output F]
 //! cargo xtask stats CONFIG [--set KEY=VALUE]... [--output FILE]
+//! cargo xtask lr-find CONFIG [--set KEY=VALUE]... [--min-lr L] [--max-lr L] [--num-training N]
 //! cargo xtask report RUN_DIR
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
@@ -42,6 +43,7 @@ commands:
   eval CONFIG --ckpt PATH [--split S] [--json]           evaluate a checkpoint
   predict CONFIG --ckpt PATH [--split S] [--output F]    write a checkpoint's predictions
   stats CONFIG [--set KEY=VALUE]... [--output F]         training-split and normalization statistics
+  lr-find CONFIG [--set KEY=VALUE]...                    the learning-rate finder: curve and suggestion
   report RUN_DIR                                         (re)write a run's report.html
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
@@ -71,9 +73,8 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
-        "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" | "stats" => {
-            runner::run_stoker(command, rest)
-        }
+        "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" | "stats"
+        | "lr-find" => runner::run_stoker(command, rest),
         "test" => test::run(rest),
         "example" => example::run(rest),
         "bench" => bench::run(rest),

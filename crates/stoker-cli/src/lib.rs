@@ -10,6 +10,7 @@ use stoker_run as _;
 pub mod commands;
 pub mod launch;
 pub mod list;
+mod lr_find;
 pub mod report;
 pub mod stats;
 
@@ -72,6 +73,24 @@ pub enum Command {
         /// Override a key (as for `train`).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Lightning's learning-rate finder on CONFIG: a short range test from 1e-8 to 1, the curve in
+    /// OUTPUT_DIR/NAME/lr_find/ (csv and a plot) and the suggested learning rate.
+    LrFind {
+        /// The experiment file.
+        config: PathBuf,
+        /// Override a key (as for `train`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// The first rate tried.
+        #[arg(long, default_value_t = 1e-8)]
+        min_lr: f64,
+        /// The last rate tried.
+        #[arg(long, default_value_t = 1.0)]
+        max_lr: f64,
+        /// Optimizer steps, one rate each.
+        #[arg(long, default_value_t = 100)]
+        num_training: usize,
     },
     /// Statistics of the training split's tensors and the normalization the config fits.
     Stats {
@@ -194,6 +213,22 @@ pub fn run() -> i32 {
             sets,
         } => commands::predict(&config, &ckpt, split.as_deref(), output, &sets),
         Command::Check { config, sets } => commands::check(&config, &sets),
+        Command::LrFind {
+            config,
+            sets,
+            min_lr,
+            max_lr,
+            num_training,
+        } => lr_find::lr_find(
+            &config,
+            &sets,
+            stoker::tuning::LrFindArgs {
+                min_lr,
+                max_lr,
+                num_training,
+                ..Default::default()
+            },
+        ),
         Command::List { kind } => list::list(kind.as_deref()),
         Command::Stats {
             config,

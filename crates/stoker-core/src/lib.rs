@@ -34,6 +34,7 @@ pub mod spec;
 pub mod strategy;
 pub mod targets;
 pub mod trainer;
+pub mod tuning;
 
 pub use burn;
 pub use error::{BatchError, BuildError, Result, StokerError};

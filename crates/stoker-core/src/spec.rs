@@ -131,6 +131,12 @@ pub trait TrainerSpec: Debug + Send + Sync {
     fn float_dtype(&self) -> Option<burn::tensor::FloatDType> {
         None
     }
+
+    /// The learning-rate finder to run before training (`trainer.args.auto_lr_find`), if any:
+    /// the runner runs it and trains with the rate it suggests.
+    fn auto_lr_find(&self) -> Option<crate::tuning::LrFindArgs> {
+        None
+    }
 }
 
 /// Builds a callback (`callbacks:`).

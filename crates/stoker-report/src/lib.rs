@@ -10,6 +10,7 @@
 pub mod charts;
 pub mod data;
 pub mod html;
+pub mod lr_find;
 pub mod plot;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Writes `report.html` and `plots/*.png` into the run directory `dir`, from what it holds.
 pub fn write_report(dir: &Path) -> Result<Written, String> {
     let run = RunData::load(dir)?;
-    let charts = charts::charts(&[&run], false);
+    let mut charts = charts::charts(&[&run], false);
+    charts.extend(lr_find::chart(dir));
     let html = dir.join("report.html");
     write(&html, html::run_page(&run, &charts)?.as_bytes())?;
     let plots = dir.join("plots");
@@ -58,7 +60,8 @@ pub fn write_report(dir: &Path) -> Result<Written, String> {
 /// for loggers that keep images; `None` when nothing was logged.
 pub fn learning_curves_png(dir: &Path) -> Result<Option<Vec<u8>>, String> {
     let run = RunData::load(dir)?;
-    let charts = charts::charts(&[&run], false);
+    let mut charts = charts::charts(&[&run], false);
+    charts.extend(lr_find::chart(dir));
     match charts.first() {
         Some(chart) => plot::line_png(&chart.chart).map(Some),
         None => Ok(None),

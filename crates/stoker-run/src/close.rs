@@ -34,18 +34,25 @@ fn artifacts(dir: &Path, report: Option<&stoker_report::Written>) -> Vec<PathBuf
     files
 }
 
-/// Writes the report of the run in `dir` and closes `loggers` with `status`. `summary` is
-/// `summary.json`'s content when the fit returned; `step` the last optimizer step.
+/// Writes the report of the run in `dir` (unless `with_report` is false) and closes `loggers`
+/// with `status`. `summary` is `summary.json`'s content when the fit returned; `step` the last
+/// optimizer step.
 pub fn close_run(
     dir: &Path,
     loggers: &Loggers,
     status: RunStatus,
     summary: Option<&serde_json::Value>,
     step: usize,
+    with_report: bool,
 ) {
     let started = std::time::Instant::now();
-    let report = match stoker_report::write_report(dir) {
-        Ok(written) => {
+    let written = match with_report {
+        true => stoker_report::write_report(dir).map(Some),
+        false => Ok(None),
+    };
+    let report = match written {
+        Ok(None) => None,
+        Ok(Some(written)) => {
             tracing::info!(
                 "report written in {:.2}s: {}",
                 started.elapsed().as_secs_f64(),

@@ -44,6 +44,7 @@ use stoker_optim as _;
 
 pub mod assemble;
 pub mod close;
+pub mod lr_find;
 pub mod monitors;
 pub mod normalization;
 pub mod resume;

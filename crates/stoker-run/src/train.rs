@@ -32,6 +32,11 @@ pub struct TrainOptions {
     pub allow_config_change: bool,
     /// The command that started the run, for the top of `run.log`.
     pub invocation: Option<String>,
+    /// Files written into the run directory beside `config.yaml` (the learning-rate finder's
+    /// curve, which the report plots), as name and content.
+    pub files: Vec<(String, String)>,
+    /// Write no report (a run nobody reads: the learning-rate finder's range test).
+    pub no_report: bool,
 }
 
 /// A run that trained (to its end, or until a signal interrupted it).
@@ -202,6 +207,10 @@ impl Assembled {
         tracing::info!("resolved config:\n{config_yaml}");
         write_atomic(&dir.join("config.yaml"), config_yaml.as_bytes())
             .map_err(|e| unwritten(e.to_string()))?;
+        for (name, content) in &options.files {
+            write_atomic(&dir.join(name), content.as_bytes())
+                .map_err(|e| unwritten(e.to_string()))?;
+        }
         if let Some(report) = parts.data.normalization() {
             tracing::info!(
                 "normalization fitted on the training split:\n{}",
@@ -243,7 +252,14 @@ impl Assembled {
         };
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         let written = write_atomic(&dir.join("summary.json"), text.as_bytes());
-        close_run(&dir, &loggers, status, Some(&summary), report.global_step);
+        close_run(
+            &dir,
+            &loggers,
+            status,
+            Some(&summary),
+            report.global_step,
+            !options.no_report,
+        );
         written.map_err(|e| unwritten(e.to_string()))?;
         Ok(Trained {
             run_dir: dir,
@@ -384,7 +400,7 @@ fn fail(
         "training failed after {:.2}s: {message}",
         started.elapsed().as_secs_f64()
     );
-    close_run(dir, loggers, RunStatus::Failed, None, 0);
+    close_run(dir, loggers, RunStatus::Failed, None, 0, true);
     RunError::Failed {
         message,
         run_dir: Some(dir.to_path_buf()),

@@ -8,6 +8,7 @@ use stoker::duration::WallTime;
 use stoker::error::BuildError;
 use stoker::registry::Named;
 use stoker::schedule::Horizon;
+use stoker::tuning::AutoLrFind;
 use stoker_derive::Args;
 
 use crate::limits::{ClipAlgorithm, FastDevRun, Limit};
@@ -110,6 +111,9 @@ pub struct LoopArgs {
     /// The seeds' switch for mixed precision: true picks 16-mixed on CUDA and bf16-mixed on the CPU, and the run log says which; beside an explicit `precision` it must name a mixed one.
     #[serde(default)]
     pub mixed_precision: bool,
+    /// Run Lightning's learning-rate finder before training and train with the rate it suggests (saved as optimizer.args.lr in the run's config.yaml, the curve in lr_find.csv and the report): true, or {min_lr: 1e-8, max_lr: 1.0, num_training: 100, mode: exponential, early_stop_threshold: 4.0}.
+    #[serde(default)]
+    pub auto_lr_find: AutoLrFind,
 }
 
 fn one() -> usize {
@@ -243,6 +247,9 @@ impl LoopArgs {
     /// Checks the arguments against each other and against the data, naming the argument at
     /// fault.
     pub fn validate(&self, data: &DataInfo) -> Result<(), BuildError> {
+        if let Some(problem) = self.auto_lr_find.args().and_then(|args| args.problem()) {
+            return Err(BuildError::at("auto_lr_find", problem));
+        }
         let at_least_one = [
             ("max_epochs", self.max_epochs),
             ("max_steps", self.max_steps),

@@ -7,6 +7,7 @@ use stoker::error::BuildError;
 use stoker::schedule::Horizon;
 use stoker::spec::{BuildContext, TrainerSpec};
 use stoker::trainer::Trainer;
+use stoker::tuning::LrFindArgs;
 use stoker_derive::Component;
 
 use crate::args::LoopArgs;
@@ -38,5 +39,9 @@ impl TrainerSpec for DefaultTrainerSpec {
 
     fn float_dtype(&self) -> Option<FloatDType> {
         self.loop_args.float_dtype()
+    }
+
+    fn auto_lr_find(&self) -> Option<LrFindArgs> {
+        self.loop_args.auto_lr_find.args()
     }
 }

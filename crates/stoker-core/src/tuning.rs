@@ -1,0 +1,111 @@
+//! What a trainer asks the runner to tune before training: the learning-rate finder's
+//! arguments (`trainer.args.auto_lr_find`, Lightning's `Tuner.lr_find`).
+
+use serde::{Deserialize, Serialize};
+
+/// The learning-rate range test's arguments, with Lightning's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LrFindArgs {
+    /// The first learning rate tried (Lightning: 1e-8).
+    #[serde(default = "min_lr")]
+    pub min_lr: f64,
+    /// The last learning rate tried (Lightning: 1.0).
+    #[serde(default = "max_lr")]
+    pub max_lr: f64,
+    /// Optimizer steps of the test, one learning rate each (Lightning: 100).
+    #[serde(default = "num_training")]
+    pub num_training: usize,
+    /// How the rate grows from step to step: `exponential` or `linear`.
+    #[serde(default)]
+    pub mode: LrFindMode,
+    /// Stop once the smoothed loss exceeds this multiple of the best one so far (Lightning:
+    /// 4.0); `null` never stops early.
+    #[serde(default = "early_stop_threshold")]
+    pub early_stop_threshold: Option<f64>,
+}
+
+/// How the rate grows over the range test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrFindMode {
+    /// Geometrically from `min_lr` to `max_lr`.
+    #[default]
+    Exponential,
+    /// Arithmetically from `min_lr` to `max_lr`.
+    Linear,
+}
+
+fn min_lr() -> f64 {
+    1e-8
+}
+fn max_lr() -> f64 {
+    1.0
+}
+fn num_training() -> usize {
+    100
+}
+fn early_stop_threshold() -> Option<f64> {
+    Some(4.0)
+}
+
+impl Default for LrFindArgs {
+    fn default() -> Self {
+        LrFindArgs {
+            min_lr: min_lr(),
+            max_lr: max_lr(),
+            num_training: num_training(),
+            mode: LrFindMode::default(),
+            early_stop_threshold: early_stop_threshold(),
+        }
+    }
+}
+
+impl LrFindArgs {
+    /// Why these arguments cannot run, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        if !(self.min_lr > 0.0 && self.min_lr.is_finite()) {
+            return Some("min_lr must be a positive number".into());
+        }
+        if !(self.max_lr > self.min_lr && self.max_lr.is_finite()) {
+            return Some("max_lr must be larger than min_lr".into());
+        }
+        if self.num_training < 2 {
+            return Some("num_training must be at least 2 (one learning rate per step)".into());
+        }
+        if self
+            .early_stop_threshold
+            .is_some_and(|t| t.is_nan() || t <= 1.0)
+        {
+            return Some("early_stop_threshold must be above 1 (or null)".into());
+        }
+        None
+    }
+}
+
+/// `trainer.args.auto_lr_find`: `false`, `true` (Lightning's defaults) or the arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AutoLrFind {
+    /// Off, or on with the defaults.
+    Switch(bool),
+    /// On with these arguments.
+    Args(LrFindArgs),
+}
+
+impl Default for AutoLrFind {
+    fn default() -> Self {
+        AutoLrFind::Switch(false)
+    }
+}
+
+impl AutoLrFind {
+    /// The arguments when it is on.
+    pub fn args(&self) -> Option<LrFindArgs> {
+        match self {
+            AutoLrFind::Switch(false) => None,
+            AutoLrFind::Switch(true) => Some(LrFindArgs::default()),
+            AutoLrFind::Args(args) => Some(args.clone()),
+        }
+    }
+}

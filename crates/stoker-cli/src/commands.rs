@@ -62,11 +62,11 @@ pub fn train(
         Err(code) => return code,
     };
     let mut files = Vec::new();
-    if let Some(args) = assembled.experiment.trainer.spec.auto_lr_find() {
-        match tuned_sets(config, &sets, &args, &assembled, resume_from) {
-            Ok((tuned, curve)) => {
-                sets.extend(tuned);
-                files.extend(curve.map(|csv| ("lr_find.csv".to_string(), csv)));
+    if crate::tune::wanted(&assembled) {
+        match crate::tune::tune(config, &sets, &assembled, resume_from) {
+            Ok(tuned) => {
+                sets.extend(tuned.sets);
+                files.extend(tuned.files);
             }
             Err(code) => return code,
         }
@@ -126,51 +126,6 @@ pub fn train(
     ));
     println!("{}", trained.run_dir.display());
     0
-}
-
-/// What `auto_lr_find` adds to the run's `--set`s: the learning rate the finder suggests (and
-/// the finder turned off, so that `config.yaml` says what trained), with the curve for
-/// `lr_find.csv`. A run that resumes keeps the rate its checkpoint's config holds, and runs no
-/// finder. With several processes the finder is refused: each would find its own rate.
-fn tuned_sets(
-    config: &Path,
-    sets: &[String],
-    args: &stoker::tuning::LrFindArgs,
-    assembled: &Assembled,
-    resume_from: Option<&str>,
-) -> Result<(Vec<String>, Option<String>), i32> {
-    use stoker_run::lr_find;
-    if stoker::training::strategy::environment::process_place().1 > 1 {
-        eprintln!(
-            "error: trainer.args.auto_lr_find runs the learning-rate finder in one process, but this run has several\n hint: run `cargo xtask lr-find {}` first and set optimizer.args.lr to its suggestion",
-            config.display()
-        );
-        return Err(EXIT_BAD_INPUT);
-    }
-    if let Some(lr) = lr_find::resumed_lr(&assembled.experiment, resume_from) {
-        console::note(format!(
-            "auto_lr_find: the run resumes with the learning rate its finder chose, {lr:e}"
-        ));
-        return Ok((lr_find::training_sets(lr).to_vec(), None));
-    }
-    let found = lr_find::find(config, sets, args).map_err(|error| {
-        eprintln!("{error}");
-        match error {
-            RunError::BadInput(_) => EXIT_BAD_INPUT,
-            _ => EXIT_FAILED,
-        }
-    })?;
-    console::note(found.describe());
-    let curve = Some(found.csv());
-    match found.lr() {
-        Some(lr) => Ok((lr_find::training_sets(lr).to_vec(), curve)),
-        None => {
-            console::warn(
-                "auto_lr_find: no suggestion; training with the configured learning rate",
-            );
-            Ok((vec!["trainer.args.auto_lr_find=false".into()], curve))
-        }
-    }
 }
 
 /// `stoker check CONFIG [--set K=V]...`.

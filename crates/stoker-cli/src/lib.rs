@@ -13,6 +13,7 @@ pub mod list;
 mod lr_find;
 pub mod report;
 pub mod stats;
+mod tune;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

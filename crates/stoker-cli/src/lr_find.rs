@@ -23,7 +23,7 @@ pub fn lr_find(config: &Path, sets: &[String], args: LrFindArgs) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
-    let found = match stoker_run::lr_find::find(config, sets, &args) {
+    let found = match stoker_run::tuner::lr_find::find(config, sets, &args) {
         Ok(found) => found,
         Err(error) => {
             eprintln!("{error}");

@@ -137,6 +137,12 @@ pub trait TrainerSpec: Debug + Send + Sync {
     fn auto_lr_find(&self) -> Option<crate::tuning::LrFindArgs> {
         None
     }
+
+    /// The batch-size finder to run before training (`trainer.args.auto_scale_batch_size`), if
+    /// any: the runner runs it and trains with the batch size it finds.
+    fn auto_scale_batch_size(&self) -> Option<crate::tuning::BatchSizeArgs> {
+        None
+    }
 }
 
 /// Builds a callback (`callbacks:`).

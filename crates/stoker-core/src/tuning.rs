@@ -109,3 +109,94 @@ impl AutoLrFind {
         }
     }
 }
+
+/// How the batch-size finder grows the batch (Lightning's `BatchSizeFinder` modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleMode {
+    /// Double the batch until a trial fails; keep the last size that ran.
+    Power,
+    /// Double until a trial fails, then bisect between the last size that ran and the first
+    /// that failed.
+    Binsearch,
+}
+
+/// The batch-size finder's arguments, with Lightning's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSizeArgs {
+    /// `power` or `binsearch`.
+    pub mode: ScaleMode,
+    /// Optimizer steps each trial trains (Lightning: 3).
+    #[serde(default = "steps_per_trial")]
+    pub steps_per_trial: usize,
+    /// The first batch size tried (Lightning: 2).
+    #[serde(default = "init_val")]
+    pub init_val: usize,
+    /// Trials at most (Lightning: 25).
+    #[serde(default = "max_trials")]
+    pub max_trials: usize,
+    /// A trial fails when the process's peak resident memory passes this many MiB: the limit on
+    /// the CPU, which has no out-of-memory error to stop at (on CUDA, the device's
+    /// out-of-memory error stops it, and this is optional).
+    #[serde(default)]
+    pub max_memory_mb: Option<f64>,
+}
+
+fn steps_per_trial() -> usize {
+    3
+}
+fn init_val() -> usize {
+    2
+}
+fn max_trials() -> usize {
+    25
+}
+
+impl BatchSizeArgs {
+    /// The arguments of `mode` with Lightning's defaults.
+    pub fn of(mode: ScaleMode) -> Self {
+        BatchSizeArgs {
+            mode,
+            steps_per_trial: steps_per_trial(),
+            init_val: init_val(),
+            max_trials: max_trials(),
+            max_memory_mb: None,
+        }
+    }
+
+    /// Why these arguments cannot run, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.steps_per_trial == 0 || self.init_val == 0 || self.max_trials == 0 {
+            return Some("steps_per_trial, init_val and max_trials must be at least 1".into());
+        }
+        if self.max_memory_mb.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Some("max_memory_mb must be a positive number of MiB".into());
+        }
+        None
+    }
+}
+
+/// `trainer.args.auto_scale_batch_size`: `null`, `power`, `binsearch`, or the arguments.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AutoScaleBatchSize {
+    /// Off.
+    #[default]
+    Off,
+    /// On in this mode, with Lightning's defaults.
+    Mode(ScaleMode),
+    /// On with these arguments.
+    Args(BatchSizeArgs),
+}
+
+impl AutoScaleBatchSize {
+    /// The arguments when it is on.
+    pub fn args(&self) -> Option<BatchSizeArgs> {
+        match self {
+            AutoScaleBatchSize::Off => None,
+            AutoScaleBatchSize::Mode(mode) => Some(BatchSizeArgs::of(*mode)),
+            AutoScaleBatchSize::Args(args) => Some(args.clone()),
+        }
+    }
+}

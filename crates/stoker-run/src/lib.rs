@@ -44,13 +44,13 @@ use stoker_optim as _;
 
 pub mod assemble;
 pub mod close;
-pub mod lr_find;
 pub mod monitors;
 pub mod normalization;
 pub mod resume;
 pub mod run_log;
 pub mod schedule_change;
 pub mod train;
+pub mod tuner;
 
 pub use assemble::{Assembled, panic_message};
 pub use train::{RunError, TrainOptions, Trained};

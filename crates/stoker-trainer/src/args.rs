@@ -8,7 +8,7 @@ use stoker::duration::WallTime;
 use stoker::error::BuildError;
 use stoker::registry::Named;
 use stoker::schedule::Horizon;
-use stoker::tuning::AutoLrFind;
+use stoker::tuning::{AutoLrFind, AutoScaleBatchSize};
 use stoker_derive::Args;
 
 use crate::limits::{ClipAlgorithm, FastDevRun, Limit};
@@ -114,6 +114,9 @@ pub struct LoopArgs {
     /// Run Lightning's learning-rate finder before training and train with the rate it suggests (saved as optimizer.args.lr in the run's config.yaml, the curve in lr_find.csv and the report): true, or {min_lr: 1e-8, max_lr: 1.0, num_training: 100, mode: exponential, early_stop_threshold: 4.0}.
     #[serde(default)]
     pub auto_lr_find: AutoLrFind,
+    /// Find the largest batch size that fits before training (Lightning's BatchSizeFinder) and train with it (saved as data.args.batch_size in config.yaml): power or binsearch, or {mode, steps_per_trial: 3, init_val: 2, max_trials: 25, max_memory_mb}; on the CPU max_memory_mb (peak resident memory) is the limit, on CUDA the out-of-memory error.
+    #[serde(default)]
+    pub auto_scale_batch_size: AutoScaleBatchSize,
 }
 
 fn one() -> usize {
@@ -249,6 +252,13 @@ impl LoopArgs {
     pub fn validate(&self, data: &DataInfo) -> Result<(), BuildError> {
         if let Some(problem) = self.auto_lr_find.args().and_then(|args| args.problem()) {
             return Err(BuildError::at("auto_lr_find", problem));
+        }
+        if let Some(problem) = self
+            .auto_scale_batch_size
+            .args()
+            .and_then(|args| args.problem())
+        {
+            return Err(BuildError::at("auto_scale_batch_size", problem));
         }
         let at_least_one = [
             ("max_epochs", self.max_epochs),

@@ -7,7 +7,7 @@ use stoker::error::BuildError;
 use stoker::schedule::Horizon;
 use stoker::spec::{BuildContext, TrainerSpec};
 use stoker::trainer::Trainer;
-use stoker::tuning::LrFindArgs;
+use stoker::tuning::{BatchSizeArgs, LrFindArgs};
 use stoker_derive::Component;
 
 use crate::args::LoopArgs;
@@ -43,5 +43,9 @@ impl TrainerSpec for DefaultTrainerSpec {
 
     fn auto_lr_find(&self) -> Option<LrFindArgs> {
         self.loop_args.auto_lr_find.args()
+    }
+
+    fn auto_scale_batch_size(&self) -> Option<BatchSizeArgs> {
+        self.loop_args.auto_scale_batch_size.args()
     }
 }

@@ -16,7 +16,7 @@
 //! descent of `torch.gradient(losses, spacing=[x])` over the finite losses, x being log10 of
 //! the rates in exponential mode (see [`suggestion`] for why) and the rates in linear mode.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use stoker::batch::Batch;
@@ -26,6 +26,7 @@ use stoker::metric::StepView;
 use stoker::schedule::LrScheduler;
 use stoker::tuning::{LrFindArgs, LrFindMode};
 
+use super::{Scratch, short_run_sets};
 use crate::train::{RunError, TrainOptions};
 
 /// Lightning's smoothing of the loss.
@@ -281,44 +282,17 @@ impl Found {
     }
 }
 
-/// The settings that make the experiment's run a range test: `num_training` steps, nothing
-/// but training, written under `dir`.
-fn test_sets(args: &LrFindArgs, dir: &Path) -> Vec<String> {
-    [
-        "trainer.args.auto_lr_find=false".to_string(),
-        format!("trainer.args.max_steps={}", args.num_training),
-        format!("trainer.args.max_epochs={}", args.num_training),
-        "trainer.args.max_time=null".into(),
-        "trainer.args.limit_val_batches=0".into(),
-        "trainer.args.num_sanity_val_steps=0".into(),
-        "trainer.args.enable_checkpointing=false".into(),
-        "trainer.args.test_after_fit=false".into(),
-        "trainer.args.auto_resume=false".into(),
-        "trainer.args.enable_progress_bar=false".into(),
-        "trainer.args.enable_model_summary=false".into(),
-        "callbacks=[]".into(),
-        "loggers=[]".into(),
-        format!("environment.output_dir={}", dir.display()),
-    ]
-    .into()
-}
-
 /// Runs the range test of the experiment `config` with `sets` applied.
 pub fn find(
     config: &Path,
     sets: &[String],
     args: &LrFindArgs,
 ) -> std::result::Result<Found, RunError> {
-    let dir = scratch_dir();
+    let scratch = Scratch::new("lr-find");
     let mut all = sets.to_vec();
-    all.extend(test_sets(args, &dir));
-    let result = run_test(config, &all, args);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn scratch_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("stoker-lr-find-{}", std::process::id()))
+    all.extend(short_run_sets(args.num_training, &scratch.dir));
+    all.push("trainer.args.auto_lr_find=false".into());
+    run_test(config, &all, args)
 }
 
 fn run_test(
@@ -365,26 +339,6 @@ fn run_test(
         curve,
         suggestion,
     })
-}
-
-/// The learning rate a resumed run keeps: when `train` will resume (`--resume`, or
-/// `auto_resume` finding a checkpoint), the `optimizer.args.lr` of that checkpoint's config,
-/// which is the rate the finder chose when the run started.
-pub fn resumed_lr(
-    experiment: &stoker::experiment::Experiment,
-    resume: Option<&str>,
-) -> Option<f64> {
-    let which = match resume {
-        Some(which) => which.to_string(),
-        None if experiment.trainer.spec.auto_resume() => {
-            crate::resume::newest(experiment).0?.display().to_string()
-        }
-        None => return None,
-    };
-    let found = crate::resume::resolve(&which, experiment).ok()?;
-    let saved = crate::resume::load(&found.path).ok()?;
-    let config: serde_yaml::Value = serde_yaml::from_str(&saved.state.config).ok()?;
-    config["optimizer"]["args"]["lr"].as_f64()
 }
 
 /// The `--set`s that train with learning rate `lr` found by the finder.
@@ -459,7 +413,7 @@ mod tests {
         // Cases computed with torch 2.11 by Lightning's `_LRFinder.suggestion` code path
         // (torch.gradient over the finite points after skipping 10 and 1), against the rates
         // and against their log10: crates/stoker-run/tests/fixtures/make_lr_find_fixture.py.
-        let text = include_str!("../tests/fixtures/lr_find.json");
+        let text = include_str!("../../tests/fixtures/lr_find.json");
         let cases: serde_json::Value = serde_json::from_str(text).unwrap();
         for (n, case) in cases["cases"].as_array().unwrap().iter().enumerate() {
             let numbers = |key: &str| -> Vec<f64> {

@@ -34,6 +34,7 @@
 mod adam;
 mod attention;
 pub mod autocast;
+pub mod checkpoint;
 pub mod collective;
 mod conv;
 pub mod device;

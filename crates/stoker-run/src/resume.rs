@@ -324,7 +324,7 @@ pub fn continuing(path: &str) -> bool {
 
 /// Keys a newer stoker writes into `config.yaml` with the value that means what the run did
 /// before they existed: a checkpoint written without them resumes as if it had them.
-const ADDED_WITH_DEFAULTS: [(&str, &str); 8] = [
+const ADDED_WITH_DEFAULTS: [(&str, &str); 9] = [
     ("trainer.args.devices", "null"),
     ("trainer.args.num_nodes", "1"),
     ("trainer.args.strategy", "\"auto\""),
@@ -333,6 +333,7 @@ const ADDED_WITH_DEFAULTS: [(&str, &str); 8] = [
     ("trainer.args.mixed_precision", "false"),
     ("trainer.args.auto_lr_find", "false"),
     ("trainer.args.auto_scale_batch_size", "null"),
+    ("trainer.args.gradient_checkpointing", "false"),
 ];
 
 /// Whether a difference is a key added since the checkpoint was written, at its default.

@@ -117,6 +117,9 @@ pub struct LoopArgs {
     /// Find the largest batch size that fits before training (Lightning's BatchSizeFinder) and train with it (saved as data.args.batch_size in config.yaml): power or binsearch, or {mode, steps_per_trial: 3, init_val: 2, max_trials: 25, max_memory_mb}; on the CPU max_memory_mb (peak resident memory) is the limit, on CUDA the out-of-memory error.
     #[serde(default)]
     pub auto_scale_batch_size: AutoScaleBatchSize,
+    /// Keep only each block's input for the backward pass and run the block again there (torch.utils.checkpoint, Hugging Face's gradient_checkpointing): less memory for a second forward pass, in the models whose blocks use stoker::native::checkpoint (FluidDecoder).
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 fn one() -> usize {

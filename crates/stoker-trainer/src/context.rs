@@ -67,6 +67,7 @@ impl<'r> Fit<'r> {
         mut parts: TrainingParts,
         run: &'r RunInfo,
     ) -> Result<(Self, Option<Resume>)> {
+        stoker_native::checkpoint::set_enabled(args.gradient_checkpointing);
         let mut resume = parts.resume.take();
         let writing = !args.dev_run() && strategy.is_global_zero();
         if let Some(r) = resume.as_mut() {

@@ -76,8 +76,12 @@ impl From<PositionWiseFeedForward> for FeedForward {
 
 impl CausalBlocks {
     /// Every block on `x` [batch, time, d_model], each step seeing only itself and earlier ones.
+    /// With `trainer.args.gradient_checkpointing`, each block is checkpointed: its activations
+    /// are recomputed in the backward pass instead of kept.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.layers.iter().fold(x, |x, layer| layer.forward(x))
+        self.layers.iter().fold(x, |x, layer| {
+            stoker::native::checkpoint::checkpoint(layer, x, CausalBlock::forward)
+        })
     }
 }
 

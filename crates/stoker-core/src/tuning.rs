@@ -177,13 +177,16 @@ impl BatchSizeArgs {
     }
 }
 
-/// `trainer.args.auto_scale_batch_size`: `null`, `power`, `binsearch`, or the arguments.
+/// `trainer.args.auto_scale_batch_size`: `null` or `false`, `true` (Lightning 1.x's spelling
+/// of `power`), `power`, `binsearch`, or the arguments.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AutoScaleBatchSize {
     /// Off.
     #[default]
     Off,
+    /// `true` (power) or `false` (off).
+    Switch(bool),
     /// On in this mode, with Lightning's defaults.
     Mode(ScaleMode),
     /// On with these arguments.
@@ -194,9 +197,43 @@ impl AutoScaleBatchSize {
     /// The arguments when it is on.
     pub fn args(&self) -> Option<BatchSizeArgs> {
         match self {
-            AutoScaleBatchSize::Off => None,
+            AutoScaleBatchSize::Off | AutoScaleBatchSize::Switch(false) => None,
+            AutoScaleBatchSize::Switch(true) => Some(BatchSizeArgs::of(ScaleMode::Power)),
             AutoScaleBatchSize::Mode(mode) => Some(BatchSizeArgs::of(*mode)),
             AutoScaleBatchSize::Args(args) => Some(args.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scale(yaml: &str) -> Option<BatchSizeArgs> {
+        serde_yaml::from_str::<AutoScaleBatchSize>(yaml)
+            .unwrap()
+            .args()
+    }
+
+    fn lr(yaml: &str) -> Option<LrFindArgs> {
+        serde_yaml::from_str::<AutoLrFind>(yaml).unwrap().args()
+    }
+
+    #[test]
+    fn the_seeds_and_lightnings_spellings_parse() {
+        assert_eq!(scale("null"), None);
+        assert_eq!(scale("false"), None);
+        assert_eq!(scale("true"), Some(BatchSizeArgs::of(ScaleMode::Power)));
+        assert_eq!(
+            scale("binsearch"),
+            Some(BatchSizeArgs::of(ScaleMode::Binsearch))
+        );
+        let args = scale("{mode: power, max_memory_mb: 900}").unwrap();
+        assert_eq!((args.max_memory_mb, args.init_val), (Some(900.0), 2));
+        assert!(serde_yaml::from_str::<AutoScaleBatchSize>("sideways").is_err());
+        assert_eq!(lr("false"), None);
+        assert_eq!(lr("true"), Some(LrFindArgs::default()));
+        assert_eq!(lr("{num_training: 30}").unwrap().num_training, 30);
+        assert!(serde_yaml::from_str::<AutoLrFind>("{num_trainin: 30}").is_err());
     }
 }

@@ -114,7 +114,7 @@ pub struct LoopArgs {
     /// Run Lightning's learning-rate finder before training and train with the rate it suggests (saved as optimizer.args.lr in the run's config.yaml, the curve in lr_find.csv and the report): true, or {min_lr: 1e-8, max_lr: 1.0, num_training: 100, mode: exponential, early_stop_threshold: 4.0}.
     #[serde(default)]
     pub auto_lr_find: AutoLrFind,
-    /// Find the largest batch size that fits before training (Lightning's BatchSizeFinder) and train with it (saved as data.args.batch_size in config.yaml): power or binsearch, or {mode, steps_per_trial: 3, init_val: 2, max_trials: 25, max_memory_mb}; on the CPU max_memory_mb (peak resident memory) is the limit, on CUDA the out-of-memory error.
+    /// Find the largest batch size that fits before training (Lightning's BatchSizeFinder) and train with it (saved as data.args.batch_size in config.yaml): power or binsearch (true: power), or {mode, steps_per_trial: 3, init_val: 2, max_trials: 25, max_memory_mb}; on the CPU max_memory_mb (peak resident memory) is the limit, on CUDA the out-of-memory error.
     #[serde(default)]
     pub auto_scale_batch_size: AutoScaleBatchSize,
     /// Keep only each block's input for the backward pass and run the block again there (torch.utils.checkpoint, Hugging Face's gradient_checkpointing): less memory for a second forward pass, in the models whose blocks use stoker::native::checkpoint (FluidDecoder).

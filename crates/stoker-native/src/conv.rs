@@ -138,26 +138,34 @@ fn mixed<const D: usize>(
     kind: tch::Kind,
 ) -> Option<Tensor<D>> {
     let run = move |x: &tch::Tensor, w: &tch::Tensor, b: Option<&tch::Tensor>| {
-        let zeros = vec![0; geometry.stride.len()];
         let bias = b.map(|b| cast(b, kind));
-        cast(x, kind)
-            .convolution(
-                &cast(w, kind),
-                bias.as_ref(),
-                &geometry.stride,
-                &geometry.padding,
-                &geometry.dilation,
-                false,
-                &zeros,
-                geometry.groups,
-            )
-            .to_kind(x.kind())
+        convolve(&cast(x, kind), &cast(w, kind), bias.as_ref(), &geometry).to_kind(x.kind())
     };
     let output = match bias {
         Some(bias) => island([x, weight, bias], |[x, w, b]| vec![run(x, w, Some(b))]),
         None => island([x, weight], |[x, w]| vec![run(x, w, None)]),
     };
     output.map(|(y, _)| y)
+}
+
+/// LibTorch's (non-transposed) convolution of `x` by `weight` with `geometry`.
+fn convolve(
+    x: &tch::Tensor,
+    weight: &tch::Tensor,
+    bias: Option<&tch::Tensor>,
+    geometry: &ConvGeometry,
+) -> tch::Tensor {
+    let zeros = vec![0; geometry.stride.len()];
+    x.convolution(
+        weight,
+        bias,
+        &geometry.stride,
+        &geometry.padding,
+        &geometry.dilation,
+        false,
+        &zeros,
+        geometry.groups,
+    )
 }
 
 /// Runs the convolution of `inputs` (input, weight and, with N = 3, bias) as one Burn
@@ -171,17 +179,7 @@ fn tracked<C: CheckpointStrategy, const N: usize>(
     let output = {
         let [x, weight] = [&primitives[0].tensor, &primitives[1].tensor];
         let bias = primitives.get(2).map(|bias| &bias.tensor);
-        let zeros = vec![0; geometry.stride.len()];
-        TchTensor::new(x.convolution(
-            weight,
-            bias,
-            &geometry.stride,
-            &geometry.padding,
-            &geometry.dilation,
-            false,
-            &zeros,
-            geometry.groups,
-        ))
+        TchTensor::new(convolve(x, weight, bias, &geometry))
     };
     match ConvBackward::<N>
         .prepare::<C>(nodes)

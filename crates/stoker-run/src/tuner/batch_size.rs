@@ -121,7 +121,6 @@ pub fn find(
     let scratch = Scratch::new("batch-size-find");
     let mut base = sets.to_vec();
     base.extend(short_run_sets(args.steps_per_trial, &scratch.dir));
-    base.push("trainer.args.auto_lr_find=false".into());
     let (trials, found) = search(args, limit, |size| {
         let outcome = trial(config, &base, size, args.max_memory_mb)?;
         console::note(match &outcome {

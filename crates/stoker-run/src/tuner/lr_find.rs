@@ -291,7 +291,6 @@ pub fn find(
     let scratch = Scratch::new("lr-find");
     let mut all = sets.to_vec();
     all.extend(short_run_sets(args.num_training, &scratch.dir));
-    all.push("trainer.args.auto_lr_find=false".into());
     run_test(config, &all, args)
 }
 

@@ -28,6 +28,7 @@ pub fn short_run_sets(steps: usize, dir: &Path) -> Vec<String> {
         "trainer.args.enable_progress_bar=false".into(),
         "trainer.args.enable_model_summary=false".into(),
         "trainer.args.auto_scale_batch_size=null".into(),
+        "trainer.args.auto_lr_find=false".into(),
         "callbacks=[]".into(),
         "loggers=[]".into(),
         format!("environment.output_dir={}", dir.display()),

@@ -104,13 +104,6 @@ pub struct MixedPrecision {
     scaler: Option<GradScaler>,
 }
 
-impl MixedPrecision {
-    /// The loss scaler, for `16-mixed`.
-    pub fn scaler(&self) -> Option<&GradScaler> {
-        self.scaler.as_ref()
-    }
-}
-
 impl Precision for MixedPrecision {
     fn forward(&self, forward: &mut dyn FnMut() -> Result<()>) -> Result<()> {
         with_compute_type(Some(self.compute), forward)

@@ -63,7 +63,8 @@ fn augmentations_change_training_batches_only() {
 fn a_resumed_run_augments_like_the_uninterrupted_one() {
     let scratch = Scratch::new("augment-resume");
     let text = with(
-        "[{name: time_shift, args: {max_shift: 2}}, {name: amplitude_scale}, {name: gaussian_noise, args: {std: 0.1}}]",
+        "[{name: time_shift, args: {max_shift: 2}}, {name: amplitude_scale}, {name: gaussian_noise, args: {std: 0.1}}, \
+          {name: rand_augment, args: {n: 2, magnitude: 0.8, patch_size: 2}}, {name: patch_shuffle, args: {patch_size: 2}}]",
         "callbacks: [{name: ModelCheckpoint, args: {every_n_train_steps: 5, save_top_k: -1}}]\n",
     );
     let (run_dir, _) = train_ok(&scratch, &text, &[]);
@@ -135,7 +136,8 @@ fn worker_threads_prepare_the_same_batches_as_the_loop() {
     // same run, and a resume with another number of workers (no config change to allow: it
     // cannot change the run) must rejoin it exactly.
     let text = with(
-        "[{name: time_shift, args: {max_shift: 2}}, {name: amplitude_scale}, {name: gaussian_noise, args: {std: 0.1}}]",
+        "[{name: time_shift, args: {max_shift: 2}}, {name: amplitude_scale}, {name: gaussian_noise, args: {std: 0.1}}, \
+          {name: rand_augment, args: {n: 2, magnitude: 0.8, patch_size: 2}}, {name: patch_shuffle, args: {patch_size: 2}}]",
         "callbacks: [{name: ModelCheckpoint, args: {every_n_train_steps: 5, save_top_k: -1}}]\n",
     );
     let inline_dir = Scratch::new("workers-inline");

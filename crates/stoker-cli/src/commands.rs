@@ -7,8 +7,8 @@ use stoker::checkpoint;
 use stoker::config::ConfigError;
 use stoker::console;
 use stoker::data::Split;
-use stoker::training::evaluate;
 use stoker::training::predict::predict as write_predictions;
+use stoker::training::{TrainerValidation, evaluate};
 use stoker_run::train::describe as describe_parts;
 use stoker_run::{Assembled, RunError, TrainOptions};
 
@@ -175,7 +175,11 @@ pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool
         Ok(s) => s,
         Err(code) => return code,
     };
-    let Assembled { mut parts, .. } = match with_weights(config, ckpt, sets) {
+    let Assembled {
+        mut parts,
+        mut trainer,
+        ..
+    } = match with_weights(config, ckpt, sets) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -185,6 +189,7 @@ pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool
     }
     let model = parts.model.for_eval();
     let result = evaluate(
+        &mut TrainerValidation(trainer.as_mut()),
         model.as_ref(),
         parts.data.as_ref(),
         split,

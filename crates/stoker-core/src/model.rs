@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
-use burn::tensor::Tensor;
+use burn::tensor::{Gradients, Tensor};
 
 use crate::batch::{Batch, Output};
 use crate::error::{Result, StokerError};
@@ -49,6 +49,11 @@ pub trait DynModel: Send {
 
     /// Back-propagates `loss` and collects the gradients of this model's parameters.
     fn backward(&self, loss: Tensor<1>) -> GradientsParams;
+
+    /// The model's parameters' gradients out of a backward pass's `grads` (what
+    /// [`backward`](DynModel::backward) returns, for a step that also wants the gradients of
+    /// other leaves, such as the input's).
+    fn params_gradients(&self, grads: Gradients) -> GradientsParams;
 
     /// Applies one optimizer step with learning rate `lr`.
     fn optimizer_step(&mut self, optimizer: &mut ModuleOptimizer, lr: f64, grads: GradientsParams);
@@ -311,7 +316,11 @@ impl<M: Model> DynModel for ModelHandle<M> {
     }
 
     fn backward(&self, loss: Tensor<1>) -> GradientsParams {
-        GradientsParams::from_grads(loss.backward(), self.module())
+        self.params_gradients(loss.backward())
+    }
+
+    fn params_gradients(&self, grads: Gradients) -> GradientsParams {
+        GradientsParams::from_grads(grads, self.module())
     }
 
     fn optimizer_step(&mut self, optimizer: &mut ModuleOptimizer, lr: f64, grads: GradientsParams) {

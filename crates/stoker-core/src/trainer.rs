@@ -9,12 +9,13 @@ use burn::tensor::Device;
 use serde::Serialize;
 
 use crate::augment::Augmentation;
+use crate::batch::{Batch, Output};
 use crate::callback::Callback;
 use crate::checkpoint::{Checkpoint, CheckpointState};
 use crate::data::{DataModule, Split};
 use crate::error::Result;
 use crate::logger::{Loggers, RunInfo};
-use crate::loss::Loss;
+use crate::loss::{Loss, LossValue};
 use crate::metric::Metric;
 use crate::model::DynModel;
 use crate::schedule::LrScheduler;
@@ -129,5 +130,20 @@ pub trait Trainer: Send {
     /// weight, say): a monitor of it is then not refused before training.
     fn logs(&self, _name: &str) -> bool {
         false
+    }
+
+    /// One batch through the evaluation copy `model` and `loss` as this trainer validates:
+    /// what `cargo xtask eval` and the trial batch before training run. The default is the
+    /// model's forward pass and the loss; a trainer whose validation adds to the output (a
+    /// teacher's scores, attacked predictions) overrides it.
+    fn validation_step(
+        &mut self,
+        model: &dyn DynModel,
+        loss: &dyn Loss,
+        batch: &Batch,
+    ) -> Result<(Output, LossValue)> {
+        let output = model.forward(batch)?;
+        let value = loss.forward(&output, batch)?;
+        Ok((output, value))
     }
 }

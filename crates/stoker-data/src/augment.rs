@@ -251,91 +251,168 @@ mod tests {
     use super::*;
     use stoker::burn::tensor::Device;
 
-    fn batch(values: Vec<f32>, shape: [usize; 2]) -> Batch {
+    /// A batch of `x` (`shape`, distinct non-zero values) and labels `y` that no augmentation
+    /// may touch.
+    fn batch(shape: &[usize]) -> Batch {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|v| 1.0 + v as f32).collect();
+        let device = Device::flex();
         let mut batch = Batch::batch();
-        batch.insert_float(
-            "x",
-            Tensor::<2>::from_data(TensorData::new(values, shape), &Device::flex()),
+        let x = Tensor::<1>::from_data(TensorData::new(values, [n]), &device);
+        match shape.len() {
+            2 => batch.insert_float("x", x.reshape([shape[0], shape[1]])),
+            3 => batch.insert_float("x", x.reshape([shape[0], shape[1], shape[2]])),
+            _ => unreachable!(),
+        }
+        let labels: Vec<i64> = (0..shape[0] as i64).collect();
+        batch.insert_int(
+            "y",
+            Tensor::<1, Int>::from_data(TensorData::new(labels, [shape[0]]), &device),
         );
         batch
     }
 
     fn values(batch: &Batch) -> Vec<f32> {
         batch
-            .float::<2>("x")
+            .float_flat("x")
             .unwrap()
             .into_data()
             .try_to_vec::<f32>()
             .unwrap()
     }
 
-    #[test]
-    fn time_shift_rolls_each_sample_circularly() {
-        let spec = TimeShiftSpec {
-            tensor: "x".into(),
-            max_shift: 2,
+    /// Applies `aug` to a fresh batch of `shape` with `seed`: the input's values and the
+    /// output's, after checking that the shape and the labels are untouched.
+    fn apply(aug: &dyn Augmentation, shape: &[usize], seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let input = batch(shape);
+        let out = aug.apply(input.clone(), seed).unwrap();
+        assert_eq!(out.shape("x").unwrap(), shape);
+        let labels = |b: &Batch| {
+            b.int::<1>("y")
+                .unwrap()
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap()
         };
-        let input: Vec<f32> = (0..10).map(|v| v as f32).collect();
-        let out = values(&spec.apply(batch(input, [2, 5]), 11).unwrap());
-        for row in out.chunks(5) {
-            // A rotation of [0..5) or [5..10): consecutive values modulo 5.
-            let base = (row[0] as i32 / 5) * 5;
-            let start = row[0] as i32 - base;
-            for (i, v) in row.iter().enumerate() {
-                assert_eq!(*v as i32, base + (start + i as i32) % 5, "{row:?}");
-            }
-        }
-        // The same seed, the same shifts.
-        let again = values(
-            &spec
-                .apply(batch((0..10).map(|v| v as f32).collect(), [2, 5]), 11)
-                .unwrap(),
-        );
-        assert_eq!(out, again);
+        assert_eq!(labels(&out), labels(&input), "the labels are untouched");
+        (values(&input), values(&out))
     }
 
     #[test]
-    fn masking_zeroes_windows_and_scaling_keeps_the_shape_of_each_sample() {
-        let mask = TimeMaskingSpec {
+    fn time_shift_rolls_each_sample_by_its_own_shift_up_to_the_maximum() {
+        let spec = TimeShiftSpec {
             tensor: "x".into(),
-            max_width: 3,
+            max_shift: 3,
+        };
+        let (b, m, l) = (200, 2, 10);
+        let (input, out) = apply(&spec, &[b, m, l], 11);
+        let mut shifts = std::collections::BTreeSet::new();
+        for sample in 0..b {
+            // out[i] = in[(i - shift) mod l], the same shift on every channel of the sample.
+            let row = |data: &[f32], c: usize| data[(sample * m + c) * l..][..l].to_vec();
+            let shift = (0..l)
+                .find(|s| (0..l).all(|i| row(&out, 0)[i] == row(&input, 0)[(i + l - s) % l]))
+                .expect("each row is a rotation of its input");
+            let rolled: Vec<f32> = (0..l)
+                .map(|i| row(&input, 1)[(i + l - shift) % l])
+                .collect();
+            assert_eq!(
+                row(&out, 1),
+                rolled,
+                "sample {sample}: every channel the same"
+            );
+            shifts.insert(if shift > l / 2 {
+                shift as i64 - l as i64
+            } else {
+                shift as i64
+            });
+        }
+        // Every shift in [-3, 3] is drawn over 200 samples, and no other.
+        assert_eq!(
+            shifts.into_iter().collect::<Vec<_>>(),
+            (-3..=3).collect::<Vec<_>>()
+        );
+        // The same seed, the same shifts; another seed, others.
+        assert_eq!(apply(&spec, &[b, m, l], 11).1, out);
+        assert_ne!(apply(&spec, &[b, m, l], 12).1, out);
+    }
+
+    #[test]
+    fn time_masking_zeroes_one_window_per_mask_and_leaves_the_rest() {
+        let spec = TimeMaskingSpec {
+            tensor: "x".into(),
+            max_width: 4,
             masks: 1,
         };
-        let out = values(&mask.apply(batch(vec![1.0; 40], [4, 10]), 5).unwrap());
-        for row in out.chunks(10) {
-            let zeros: Vec<usize> = (0..10).filter(|&i| row[i] == 0.0).collect();
-            assert!(zeros.len() <= 3);
-            // One contiguous window.
-            if let (Some(a), Some(b)) = (zeros.first(), zeros.last()) {
-                assert_eq!(b - a + 1, zeros.len());
+        let (b, m, l) = (300, 2, 12);
+        let (input, out) = apply(&spec, &[b, m, l], 5);
+        let mut widths = std::collections::BTreeSet::new();
+        for sample in 0..b {
+            let at = |c: usize, i: usize| (sample * m + c) * l + i;
+            let zeros: Vec<usize> = (0..l).filter(|&i| out[at(0, i)] == 0.0).collect();
+            if let (Some(first), Some(last)) = (zeros.first(), zeros.last()) {
+                assert_eq!(last - first + 1, zeros.len(), "one contiguous window");
             }
+            for c in 0..m {
+                for i in 0..l {
+                    let expected = if zeros.contains(&i) {
+                        0.0
+                    } else {
+                        input[at(c, i)]
+                    };
+                    assert_eq!(out[at(c, i)], expected, "sample {sample}, channel {c}");
+                }
+            }
+            widths.insert(zeros.len());
         }
-        let scale = AmplitudeScaleSpec {
+        // Widths 0 to 4 are all drawn, and no wider one.
+        assert_eq!(widths.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn amplitude_scale_multiplies_each_sample_by_its_own_factor_in_range() {
+        let spec = AmplitudeScaleSpec {
             tensor: "x".into(),
             low: 0.5,
             high: 2.0,
         };
-        let input: Vec<f32> = (1..=8).map(|v| v as f32).collect();
-        let out = values(&scale.apply(batch(input.clone(), [2, 4]), 3).unwrap());
-        for (row, original) in out.chunks(4).zip(input.chunks(4)) {
+        let (b, l) = (400, 4);
+        let (input, out) = apply(&spec, &[b, l], 3);
+        let mut factors = Vec::new();
+        for (row, original) in out.chunks(l).zip(input.chunks(l)) {
             let factor = row[0] / original[0];
-            assert!((0.5..=2.0).contains(&factor));
             for (v, o) in row.iter().zip(original) {
-                assert!((v - factor * o).abs() < 1e-5);
+                assert!(
+                    (v - factor * o).abs() <= 1e-5 * v.abs(),
+                    "one factor per sample"
+                );
             }
+            factors.push(factor);
         }
+        let (low, high) = factors
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), f| (a.min(*f), b.max(*f)));
+        // Uniform in [0.5, 2]: 400 draws come within 2 % of the range's ends.
+        assert!((0.5..0.53).contains(&low), "{low}");
+        assert!(high > 1.97 && high <= 2.0, "{high}");
     }
 
     #[test]
-    fn noise_has_the_asked_standard_deviation() {
+    fn noise_has_the_asked_standard_deviation_and_no_mean() {
         let spec = GaussianNoiseSpec {
             tensor: "x".into(),
             std: 0.5,
         };
-        let out = values(&spec.apply(batch(vec![0.0; 20_000], [4, 5000]), 9).unwrap());
-        let n = out.len() as f64;
-        let mean = out.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let std = (out.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let (input, out) = apply(&spec, &[4, 5000], 9);
+        let noise: Vec<f64> = out
+            .iter()
+            .zip(&input)
+            .map(|(o, i)| (o - i) as f64)
+            .collect();
+        let n = noise.len() as f64;
+        let mean = noise.iter().sum::<f64>() / n;
+        let std = (noise.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
         assert!(
             mean.abs() < 0.02 && (std - 0.5).abs() < 0.02,
             "{mean} {std}"

@@ -18,12 +18,26 @@ pub struct AccuracySpec {
     /// The batch tensor holding the integer labels.
     #[serde(default = "default_target")]
     pub target: String,
+    /// A suffix for the logged name, `accuracy_<label>`: two accuracies of different
+    /// predictions (the scores on attacked inputs, a second head) side by side.
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// Accuracy over the epoch.
 pub struct Accuracy {
     spec: AccuracySpec,
     hits: DeviceCount,
+}
+
+impl Accuracy {
+    /// `accuracy`, or `accuracy_<label>`.
+    fn name(&self) -> String {
+        match &self.spec.label {
+            Some(label) => format!("accuracy_{label}"),
+            None => "accuracy".to_string(),
+        }
+    }
 }
 
 impl Metric for Accuracy {
@@ -47,7 +61,7 @@ impl Metric for Accuracy {
         Ok(self
             .hits
             .fraction()
-            .map(|v| ("accuracy".to_string(), v))
+            .map(|v| (self.name(), v))
             .into_iter()
             .collect())
     }

@@ -159,7 +159,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         experiment.optimizer.spec.build(&ctx),
     )?;
     ctx.base_lr = Some(experiment.optimizer.spec.lr());
-    let trainer = built(
+    let mut trainer = built(
         &experiment,
         &experiment.trainer,
         experiment.trainer.spec.build(&ctx),
@@ -209,7 +209,7 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         augmentations: Arc::new(augmentations),
         resume: None,
     };
-    let metric_names = trial_batch(&experiment, &mut parts)?;
+    let metric_names = trial_batch(&experiment, &mut parts, trainer.as_mut())?;
     Ok(Assembled {
         experiment,
         parts,
@@ -219,11 +219,12 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
     })
 }
 
-/// Runs the first training batch through an evaluation copy of the model, the loss and the
-/// metrics: nothing is trained and nothing is kept. Returns the names the metrics compute.
+/// Runs the first training batch through the trainer's validation step (an evaluation copy of
+/// the model, the loss) and the metrics: nothing is trained and nothing is kept. Returns the names the metrics compute.
 fn trial_batch(
     experiment: &Experiment,
     parts: &mut TrainingParts,
+    trainer: &mut dyn Trainer,
 ) -> Result<Vec<String>, ConfigError> {
     let fail = |message: String| {
         experiment
@@ -239,8 +240,8 @@ fn trial_batch(
             .epoch(Split::Train, 0, Order::Configured, Shard::WHOLE)?;
         let batch = batches.batch(0)?;
         let model = parts.model.for_eval();
-        let output = model.forward(&batch)?;
-        let loss = parts.loss.forward(&output, &batch)?;
+        let (output, loss) =
+            trainer.validation_step(model.as_ref(), parts.loss.as_ref(), &batch)?;
         let decoded = parts.data.decode(&batch, &output)?;
         let (batch, output) = decoded.as_ref().map_or((&batch, &output), |(b, o)| (b, o));
         let view = StepView {

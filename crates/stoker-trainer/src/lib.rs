@@ -88,7 +88,7 @@ pub use step::{
     DefaultStep, StepContext, StepOutput, TrainingStep, ValidationContext, default_training_step,
     default_validation_step, run_training_step,
 };
-pub use trainer::{Loop, StepTrainer};
+pub use trainer::{Loop, StepTrainer, TrainerValidation};
 
 #[cfg(test)]
 mod test_model;

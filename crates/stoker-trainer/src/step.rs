@@ -152,6 +152,12 @@ impl StepContext<'_> {
     /// The model's forward pass on the batch, in the precision's context.
     pub fn forward(&mut self) -> Result<Output> {
         let (model, batch) = (self.model, self.batch);
+        self.forward_with(model, batch)
+    }
+
+    /// `model`'s forward pass on `batch`, in the precision's context: the trained model on
+    /// another batch (perturbed inputs), or another model (a frozen teacher) on this one.
+    pub fn forward_with(&mut self, model: &dyn DynModel, batch: &Batch) -> Result<Output> {
         let mut output = None;
         self.precision.forward(&mut || {
             output = Some(model.forward(batch)?);
@@ -162,7 +168,13 @@ impl StepContext<'_> {
 
     /// The experiment's loss on `output`, in the precision's context.
     pub fn compute_loss(&mut self, output: &Output) -> Result<LossValue> {
-        let (loss, batch) = (self.loss, self.batch);
+        let batch = self.batch;
+        self.compute_loss_with(output, batch)
+    }
+
+    /// The experiment's loss on `output` against `batch`, in the precision's context.
+    pub fn compute_loss_with(&mut self, output: &Output, batch: &Batch) -> Result<LossValue> {
+        let loss = self.loss;
         let mut value = None;
         self.precision.forward(&mut || {
             value = Some(loss.forward(output, batch)?);
@@ -178,14 +190,35 @@ impl StepContext<'_> {
     /// second forward pass; gradients are linear, so the gradients of a weighted sum of losses
     /// are the weighted sum of theirs.
     pub fn backward(&mut self, loss: Tensor<1>) -> GradientsParams {
+        let grads = self.model.backward(self.contribution(loss));
+        self.profile.lap(Phase::Backward, self.mark);
+        grads
+    }
+
+    /// As [`backward`](StepContext::backward), and also the gradient of `loss` with respect to
+    /// `leaf` (a tensor made with `.autodiff().require_grad()` that the forward pass used, such
+    /// as an input), scaled as the parameters' are; `None` when the loss does not depend on it.
+    pub fn backward_with_leaf<const D: usize>(
+        &mut self,
+        loss: Tensor<1>,
+        leaf: &Tensor<D>,
+    ) -> (GradientsParams, Option<Tensor<D>>) {
+        let mut grads = self.contribution(loss).backward();
+        let of_leaf = leaf.grad_remove(&mut grads);
+        let params = self.model.params_gradients(grads);
+        self.profile.lap(Phase::Backward, self.mark);
+        (params, of_leaf)
+    }
+
+    /// `loss` as this micro-batch contributes it: divided by the accumulation and scaled by
+    /// the precision.
+    fn contribution(&self, loss: Tensor<1>) -> Tensor<1> {
         let loss = if self.accumulate > 1 {
             loss.div_scalar(self.accumulate as f64)
         } else {
             loss
         };
-        let grads = self.model.backward(self.precision.scale_loss(loss));
-        self.profile.lap(Phase::Backward, self.mark);
-        grads
+        self.precision.scale_loss(loss)
     }
 
     /// Logs `value` as `name` at the optimizer step this micro-batch is part of (a row of

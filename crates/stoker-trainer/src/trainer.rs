@@ -2,8 +2,11 @@
 //! strategy and its precision), [`StepTrainer`] runs it with a [`TrainingStep`]. A trainer
 //! plugin builds both from its spec and returns the `StepTrainer` from `TrainerSpec::build`.
 
+use stoker::batch::{Batch, Output};
 use stoker::error::{BuildError, Result};
 use stoker::logger::RunInfo;
+use stoker::loss::{Loss, LossValue};
+use stoker::model::DynModel;
 use stoker::precision::Precision;
 use stoker::registry::Named;
 use stoker::spec::{BuildContext, PrecisionSpec, StrategySpec};
@@ -14,7 +17,7 @@ use stoker::console;
 
 use crate::args::LoopArgs;
 use crate::loops::fit;
-use crate::step::TrainingStep;
+use crate::step::{TrainingStep, ValidationContext};
 use crate::strategy::environment::ClusterEnvironment;
 
 /// The precision `args` name: `precision` under its current name, or with `mixed_precision:
@@ -168,5 +171,30 @@ impl<S: TrainingStep + 'static> Trainer for StepTrainer<S> {
 
     fn logs(&self, name: &str) -> bool {
         self.step.logs(name)
+    }
+
+    fn validation_step(
+        &mut self,
+        model: &dyn DynModel,
+        loss: &dyn Loss,
+        batch: &Batch,
+    ) -> Result<(Output, LossValue)> {
+        self.step.validation_step(&ValidationContext {
+            batch,
+            model,
+            loss,
+            epoch: 0,
+            global_step: 0,
+        })
+    }
+}
+
+/// A trainer's [`validation_step`](Trainer::validation_step) as a [`TrainingStep`], for an
+/// evaluation outside training (`cargo xtask eval`).
+pub struct TrainerValidation<'a>(pub &'a mut dyn Trainer);
+
+impl TrainingStep for TrainerValidation<'_> {
+    fn validation_step(&mut self, ctx: &ValidationContext<'_>) -> Result<(Output, LossValue)> {
+        self.0.validation_step(ctx.model, ctx.loss, ctx.batch)
     }
 }

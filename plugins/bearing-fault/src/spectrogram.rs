@@ -310,21 +310,86 @@ mod tests {
     }
 
     #[test]
-    fn spec_augment_zeroes_at_most_one_band_and_one_span() {
+    fn spec_augment_zeroes_whole_bands_and_spans_and_nothing_else() {
         let device = Device::flex();
         device.seed(3);
-        let ones = Tensor::<4>::ones([2, 1, 33, 65], &device);
+        let (b, freqs, frames) = (64, 33, 65);
+        let values: Vec<f32> = (0..b * freqs * frames).map(|v| 1.0 + v as f32).collect();
+        let s = Tensor::<4>::from_data(
+            TensorData::new(values.clone(), [b, 1, freqs, frames]),
+            &device,
+        );
         let masked: Vec<f32> = model(1)
-            .spec_augment(ones)
+            .spec_augment(s)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        for plane in masked.chunks(33 * 65) {
-            let zeros = plane.iter().filter(|v| **v == 0.0).count();
-            // At most one band of 4 bins (4 x 65) and one span of 6 frames (33 x 6).
-            assert!(zeros <= 4 * 65 + 33 * 6, "{zeros}");
-            // A mask multiplies by 0 or 1, nothing else.
-            assert!(plane.iter().all(|v| *v == 0.0 || *v == 1.0));
+        let (mut band_widths, mut span_widths) = (Vec::new(), Vec::new());
+        for (plane, original) in masked
+            .chunks(freqs * frames)
+            .zip(values.chunks(freqs * frames))
+        {
+            let zero = |f: usize, t: usize| plane[f * frames + t] == 0.0;
+            // A band is a row of zeros, a span a column of zeros: one of each at most.
+            let band: Vec<usize> = (0..freqs)
+                .filter(|&f| (0..frames).all(|t| zero(f, t)))
+                .collect();
+            let span: Vec<usize> = (0..frames)
+                .filter(|&t| (0..freqs).all(|f| zero(f, t)))
+                .collect();
+            for cells in [&band, &span] {
+                if let (Some(a), Some(z)) = (cells.first(), cells.last()) {
+                    assert_eq!(z - a + 1, cells.len(), "contiguous");
+                }
+            }
+            assert!(band.len() <= 4 && span.len() <= 6, "{band:?} {span:?}");
+            // Every other value is the input's.
+            for f in 0..freqs {
+                for t in 0..frames {
+                    let kept = !band.contains(&f) && !span.contains(&t);
+                    let expected = if kept { original[f * frames + t] } else { 0.0 };
+                    assert_eq!(plane[f * frames + t], expected);
+                }
+            }
+            band_widths.push(band.len());
+            span_widths.push(span.len());
         }
+        // Over 64 spectrograms the widest band and span are drawn (a no-op would draw none).
+        assert_eq!(band_widths.iter().max(), Some(&4), "{band_widths:?}");
+        assert_eq!(span_widths.iter().max(), Some(&6), "{span_widths:?}");
+    }
+
+    #[test]
+    fn evaluation_is_not_masked() {
+        let device = Device::flex();
+        let signal: Vec<f32> = (0..4 * 1024)
+            .map(|i| ((i * 7919) % 113) as f32 / 113.0)
+            .collect();
+        let mut batch = Batch::batch();
+        batch.insert_float(
+            "x",
+            Tensor::<2>::from_data(TensorData::new(signal, [4, 1024]), &device),
+        );
+        let spectrogram = |m: &SpectrogramCnn| m.spectrogram(m.signal(&batch).unwrap());
+        let plain: Vec<f32> = spectrogram(&model(0))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let masking = model(2);
+        device.seed(1);
+        let eval = masking
+            .forward_eval(&batch)
+            .unwrap()
+            .float::<2>("pred")
+            .unwrap();
+        let expected = masking.classify(spectrogram(&masking));
+        assert_eq!(
+            eval.into_data().try_to_vec::<f32>().unwrap(),
+            expected.into_data().try_to_vec::<f32>().unwrap()
+        );
+        // Training masks the same spectrogram.
+        device.seed(1);
+        let trained = masking.spec_augment(spectrogram(&masking));
+        assert_ne!(trained.into_data().try_to_vec::<f32>().unwrap(), plain);
     }
 }

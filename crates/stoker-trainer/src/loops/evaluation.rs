@@ -16,7 +16,7 @@ use stoker::precision::Precision;
 use crate::callbacks::progress_bar::format_value;
 use crate::context::Fit;
 use crate::precision::full::FullPrecision;
-use crate::step::{DefaultStep, TrainingStep, ValidationContext};
+use crate::step::{TrainingStep, ValidationContext};
 
 /// What an evaluation runs on.
 pub struct Evaluation<'a> {
@@ -81,10 +81,11 @@ impl Evaluation<'_> {
     }
 }
 
-/// Evaluates the first `limit` batches of `split` (all when `None`) with `Default_trainer`'s
-/// validation step and returns the metrics prefixed with the split's name (`val_loss`):
-/// what `stoker eval` prints.
+/// Evaluates the first `limit` batches of `split` (all when `None`) with `step`'s validation
+/// step (the experiment's trainer's, [`TrainerValidation`](crate::TrainerValidation)) and
+/// returns the metrics prefixed with the split's name (`val_loss`): what `stoker eval` prints.
 pub fn evaluate(
+    step: &mut dyn TrainingStep,
     model: &dyn DynModel,
     data: &dyn DataModule,
     split: Split,
@@ -102,7 +103,7 @@ pub fn evaluate(
         position: (0, 0),
         precision: &FullPrecision,
     };
-    evaluation.run(&mut DefaultStep, batches, metrics, limit)?;
+    evaluation.run(step, batches, metrics, limit)?;
     collect(split, metrics)
 }
 

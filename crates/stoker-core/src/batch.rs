@@ -163,6 +163,11 @@ impl TensorMap {
         Ok(flat!(1, 2, 3, 4, 5, 6))
     }
 
+    /// Tensor `name` whatever its kind and rank (to copy it into another map as it is).
+    pub fn bridge(&self, name: &str) -> Result<BridgeTensor, BatchError> {
+        self.get(name).cloned()
+    }
+
     /// Whether tensor `name` holds integers.
     pub fn is_int(&self, name: &str) -> Result<bool, BatchError> {
         Ok(self.get(name)?.is_int())

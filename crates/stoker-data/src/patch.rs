@@ -43,7 +43,11 @@ impl Layout {
     }
 
     /// Checks the layout against the data's tensor.
-    fn check(&self, ctx: &BuildContext, tensor: &str) -> std::result::Result<(), BuildError> {
+    pub(crate) fn check(
+        &self,
+        ctx: &BuildContext,
+        tensor: &str,
+    ) -> std::result::Result<(), BuildError> {
         check_tensor(ctx, tensor, 1)?;
         let info = ctx.data()?.require("tensor", tensor)?;
         match self {

@@ -14,7 +14,10 @@ use stoker::spec::{AugmentationSpec, BuildContext};
 use crate::augment::{
     AmplitudeScaleSpec, GaussianNoiseSpec, TimeMaskingSpec, TimeShiftSpec, check_tensor,
 };
-use crate::patch::{CutoutSpec, PatchDropoutSpec, PatchJitterSpec};
+use crate::patch::{CutoutSpec, Layout, PatchDropoutSpec, PatchJitterSpec};
+
+/// The operations that cut the signal into patches: they need a `patch_size`.
+const PATCH_OPERATIONS: [&str; 3] = ["patch_dropout", "cutout", "patch_jitter"];
 
 /// The operations of the pool, and what magnitude M (in [0, 1]) means for each.
 pub const OPERATIONS: [&str; 7] = [
@@ -62,9 +65,7 @@ pub struct RandAugmentSpec {
 impl RandAugmentSpec {
     /// The pool of operations, checked.
     fn pool(&self) -> std::result::Result<Vec<&'static str>, BuildError> {
-        let patched = |op: &str| {
-            !op.starts_with("time") && !["gaussian_noise", "amplitude_scale"].contains(&op)
-        };
+        let patched = |op: &str| PATCH_OPERATIONS.contains(&op);
         let Some(ops) = &self.ops else {
             return Ok(OPERATIONS
                 .into_iter()
@@ -216,21 +217,7 @@ impl AugmentationSpec for RandAugmentSpec {
         let pool = self.pool()?;
         check_tensor(ctx, &self.tensor, 1)?;
         if let Some(p) = self.patch_size {
-            let length = *ctx
-                .data()?
-                .require("tensor", &self.tensor)?
-                .sample_shape
-                .last()
-                .expect("rank >= 1");
-            if length % p != 0 {
-                return Err(BuildError::at(
-                    "patch_size",
-                    format!(
-                        "{p} does not divide the length {length} of `{}`",
-                        self.tensor
-                    ),
-                ));
-            }
+            Layout::Signal(p).check(ctx, &self.tensor)?;
         }
         Ok(Box::new(RandAugment {
             spec: self.clone(),

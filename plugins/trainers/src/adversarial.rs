@@ -122,15 +122,8 @@ impl FgsmStep {
     /// The model's scores `pred` in `output`.
     fn scores(&self, output: &Output) -> Result<BridgeTensor> {
         output
-            .iter()
-            .find(|(name, _)| *name == self.pred)
-            .map(|(_, t)| t.clone())
-            .ok_or_else(|| {
-                StokerError::msg(format!(
-                    "Adversarial_trainer: the model output has no `{}` (trainer.args.pred)",
-                    self.pred
-                ))
-            })
+            .bridge(&self.pred)
+            .map_err(|e| StokerError::msg(format!("Adversarial_trainer (trainer.args.pred): {e}")))
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
 use stoker::registry::Named;
+use stoker::run::latest_version;
 use stoker::trainer::Trainer;
 use stoker::training::{
     Loop, LoopArgs, StepContext, StepOutput, StepTrainer, TrainingStep, ValidationContext,
@@ -51,18 +52,9 @@ fn not_a_teacher(path: &Path, why: &str) -> BuildError {
     )
 }
 
-/// The newest `version_N` directory under `dir`.
+/// The newest `version_N` run directory under an experiment's directory `dir`.
 fn newest_version(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let n: u64 = name.strip_prefix("version_")?.parse().ok()?;
-            e.path().is_dir().then_some((n, e.path()))
-        })
-        .max_by_key(|(n, _)| *n)
-        .map(|(_, path)| path)
+    latest_version(dir).map(|v| dir.join(format!("version_{v}")))
 }
 
 /// The run directory's best checkpoint (from its summary.json), else its last.
@@ -220,16 +212,11 @@ struct DistillationStep {
 impl DistillationStep {
     /// `output` with the teacher's scores `teacher` added.
     fn with_teacher(&self, mut output: Output, teacher: &Output) -> Result<Output> {
-        let scores = teacher
-            .iter()
-            .find(|(name, _)| *name == self.teacher_pred)
-            .map(|(_, t)| t.clone())
-            .ok_or_else(|| {
-                StokerError::msg(format!(
-                    "Distillation_trainer: the teacher's output has no `{}` (trainer.args.teacher_pred)",
-                    self.teacher_pred
-                ))
-            })?;
+        let scores = teacher.bridge(&self.teacher_pred).map_err(|e| {
+            StokerError::msg(format!(
+                "Distillation_trainer, the teacher's output (trainer.args.teacher_pred): {e}"
+            ))
+        })?;
         output.insert_bridge(self.teacher_output.clone(), scores);
         Ok(output)
     }

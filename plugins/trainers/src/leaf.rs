@@ -9,7 +9,6 @@ use stoker::prelude::*;
 pub fn with_input_leaf(batch: &Batch, name: &str) -> Result<(Batch, Tensor<2>)> {
     let leaf = batch
         .float_flat(name)?
-        .detach()
         .without_autodiff()
         .autodiff()
         .require_grad();

@@ -44,8 +44,13 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Trains the whole run, then resumes a copy of it from `checkpoint` and compares.
 fn resume_equals_uninterrupted(name: &str, checkpoint: &str, expected: &str) {
+    resume_of_equals_uninterrupted(EXACT, name, checkpoint, expected);
+}
+
+/// [`resume_equals_uninterrupted`] for the experiment `text`.
+fn resume_of_equals_uninterrupted(text: &str, name: &str, checkpoint: &str, expected: &str) {
     let scratch = Scratch::new(name);
-    let config = scratch.write("r.yaml", EXACT);
+    let config = scratch.write("r.yaml", text);
     let config = config.to_str().unwrap();
     let full = scratch.stoker(&["train", config]);
     full.expect_code(0);
@@ -94,6 +99,23 @@ fn resuming_in_the_middle_of_an_epoch_is_exact() {
     // Step 10 is the 3rd step of epoch 1: 6 of its 13 batches are done.
     resume_equals_uninterrupted(
         "mid-epoch",
+        "epoch=1-step=10.safetensors",
+        "at epoch 1, batch 6 of the epoch, step 10",
+    );
+}
+
+#[test]
+fn batch_norm_statistics_resume_exactly() {
+    // Batch norm's running statistics keep their latest update apart until they are read: a
+    // checkpoint must hold them as of its own step, not one step before.
+    let text = EXACT.replace(
+        "{name: MLP, args: {sizes: [4, 32, 32, 1], dropout: 0.2}}",
+        "{name: CNN1d, args: {channels: [8, 8], kernels: [3, 1], strides: [1, 1], n_classes: 1, dropout: 0.2}}",
+    );
+    assert_ne!(text, EXACT);
+    resume_of_equals_uninterrupted(
+        &text,
+        "batch-norm",
         "epoch=1-step=10.safetensors",
         "at epoch 1, batch 6 of the epoch, step 10",
     );

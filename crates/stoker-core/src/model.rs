@@ -349,6 +349,10 @@ impl<M: Model> DynModel for ModelHandle<M> {
     }
 
     fn to_safetensors(&self) -> Result<Vec<u8>> {
+        // Running statistics (batch norm's) hold their latest update apart, per thread, until
+        // they are read again; `valid` folds it into the value that is saved, as the next read
+        // would. Without it a checkpoint keeps the statistics of one step before its weights.
+        drop(self.module().valid());
         let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
         self.module()
             .save_into(&mut store)

@@ -47,7 +47,7 @@ pub fn nested_loss(
     })
 }
 
-/// A weighted sum of registered losses, each term logged on its own (unweighted) as <split>_loss_<label>: `terms: [{name: mse, label: data}, {name: h1, weight: 0.1}]`.
+/// A weighted sum of registered losses, each term logged on its own (unweighted) as <split>_loss_<label> (and a term's own parts as <split>_loss_<label>_<part>): `terms: [{name: mse, label: data}, {name: h1, weight: 0.1}]`.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(loss, name = "weighted_sum")]
@@ -74,6 +74,10 @@ impl Loss for WeightedSum {
                 None => weighted,
             });
             logged.push((label.clone(), value.total));
+            // A composite term's own parts, as `<label>_<part>`.
+            for (part, t) in value.terms {
+                logged.push((format!("{label}_{part}"), t));
+            }
         }
         Ok(LossValue {
             total: total.expect("at least one term"),
@@ -106,5 +110,59 @@ impl LossSpec for WeightedSumSpec {
             terms.push((label, term.weight, loss));
         }
         Ok(Box::new(WeightedSum { terms }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stoker::data::{DataInfo, TensorInfo};
+
+    #[test]
+    fn a_composite_terms_parts_are_logged_under_its_label() {
+        let device = Device::flex();
+        let ctx = BuildContext {
+            device: device.clone(),
+            seed: 0,
+            data: Some(DataInfo {
+                tensors: vec![TensorInfo {
+                    name: "y".into(),
+                    sample_shape: vec![1],
+                    kind: ElementKind::Float,
+                }],
+                split_sizes: [2, 0, 0],
+                batch_size: 2,
+            }),
+            parameters: None,
+            base_lr: None,
+            horizon: None,
+        };
+        let spec: WeightedSumSpec = serde_yaml::from_str(
+            "{terms: [{name: mse, label: plain}, {name: weighted_sum, label: inner, weight: 3.0, \
+             args: {terms: [{name: mse, label: a}, {name: mse, label: b, weight: 2.0}]}}]}",
+        )
+        .unwrap();
+        let column =
+            |v: [f32; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [2, 1]), &device);
+        let batch = Batch::batch().with_float("y", column([0.0, 0.0]));
+        // Squared errors 1 and 4: mse 2.5; inner = 2.5 + 2 x 2.5 = 7.5; total 2.5 + 3 x 7.5.
+        let output = Output::output().with_float("pred", column([1.0, 2.0]));
+        let value = spec.build(&ctx).unwrap().forward(&output, &batch).unwrap();
+        let scalar = |t: &Tensor<1>| t.clone().into_data().try_to_vec::<f32>().unwrap()[0];
+        let terms: Vec<(&str, f32)> = value
+            .terms
+            .iter()
+            .map(|(l, t)| (l.as_str(), scalar(t)))
+            .collect();
+        assert_eq!(
+            terms,
+            [
+                ("plain", 2.5),
+                ("inner", 7.5),
+                ("inner_a", 2.5),
+                ("inner_b", 2.5)
+            ]
+        );
+        assert_eq!(scalar(&value.total), 25.0);
     }
 }

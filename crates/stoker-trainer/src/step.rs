@@ -65,6 +65,7 @@ pub fn default_training_step(ctx: &mut StepContext<'_>) -> Result<StepOutput> {
         output,
         loss,
         grads,
+        batch: None,
     })
 }
 
@@ -117,6 +118,10 @@ pub struct StepOutput {
     pub loss: LossValue,
     /// The gradients of this micro-batch, as [`StepContext::backward`] returns them.
     pub grads: GradientsParams,
+    /// The batch `output` answers, when the step trained on another one than the loop gave
+    /// it (resized inputs and targets): the training metrics see this batch. `None`: the
+    /// loop's batch.
+    pub batch: Option<Batch>,
 }
 
 /// What a training step sees.

@@ -28,6 +28,7 @@ impl TrainingStep for Doubling {
             output,
             loss,
             grads,
+            batch: None,
         })
     }
 

@@ -23,7 +23,7 @@ fn default_strides() -> Vec<usize> {
 fn default_classes() -> usize {
     4
 }
-/// A 1-D CNN classifier on signals [batch, length] or [batch, channels, length]: blocks of conv (kernels, strides), batch norm, ReLU and max-pool by 2, then global average pooling, dropout and a linear layer to n_classes scores.
+/// A 1-D CNN classifier on signals [batch, length] or [batch, channels, length]: blocks of conv (kernels, strides), batch norm, ReLU and max-pool by 2, then global average pooling, dropout and a linear layer to n_classes scores (n_classes 1: a regression). With `windows: W`, each signal is cut into W consecutive windows scored on their own: `window_pred` [batch, W, n_classes] and `pred` their mean (for temporal_smoothness).
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(model, name = "CNN1d")]
@@ -49,6 +49,21 @@ pub struct Cnn1dSpec {
     /// The name of the output tensor (class scores).
     #[serde(default = "stoker::names::prediction")]
     pub output: String,
+    /// Consecutive windows each signal is cut into (1: the whole signal). With 2 or more, the
+    /// network scores each window on its own, `window_output` holds the scores per window
+    /// [batch, windows, classes] and `output` their mean.
+    #[serde(default = "one")]
+    pub windows: usize,
+    /// The name of the scores per window (with `windows` of 2 or more).
+    #[serde(default = "default_window_output")]
+    pub window_output: String,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_window_output() -> String {
+    "window_pred".into()
 }
 
 /// One convolution block.
@@ -70,6 +85,10 @@ pub struct Cnn1d {
     input: String,
     #[module(skip)]
     output: String,
+    #[module(skip)]
+    windows: usize,
+    #[module(skip)]
+    window_output: String,
 }
 
 impl Model for Cnn1d {
@@ -84,14 +103,36 @@ impl Model for Cnn1d {
                 )));
             }
         };
+        let [b, channels, length] = x.dims();
+        let w = self.windows;
+        if w > 1 {
+            if !length.is_multiple_of(w) {
+                return Err(StokerError::msg(format!(
+                    "CNN1d: signals of {length} samples do not cut into {w} windows"
+                )));
+            }
+            // [b, c, w, l / w] -> [b * w, c, l / w]: each window a signal of its own.
+            x = x
+                .reshape([b, channels, w, length / w])
+                .swap_dims(1, 2)
+                .reshape([b * w, channels, length / w]);
+        }
         for block in &self.blocks {
             let x1 = block.norm.forward(block.conv.forward(x));
             x = block.pool.forward(block.relu.forward(x1));
         }
-        let [b, c, l] = x.dims();
-        let pooled = x.sum_dim(2).div_scalar(l as f64).reshape([b, c]);
+        let [n, c, l] = x.dims();
+        let pooled = x.sum_dim(2).div_scalar(l as f64).reshape([n, c]);
         let scores = self.classifier.forward(self.dropout.forward(pooled));
-        Ok(Output::output().with_float(self.output.clone(), scores))
+        if w == 1 {
+            return Ok(Output::output().with_float(self.output.clone(), scores));
+        }
+        let k = scores.dims()[1];
+        let per_window = scores.reshape([b, w, k]);
+        let mean = per_window.clone().mean_dim(1).reshape([b, k]);
+        Ok(Output::output()
+            .with_float(self.output.clone(), mean)
+            .with_float(self.window_output.clone(), per_window))
     }
 }
 
@@ -123,10 +164,11 @@ impl ModelSpec for Cnn1dSpec {
                 return Err(BuildError::at(name, "every entry must be at least 1"));
             }
         }
-        if self.channels.contains(&0) || self.n_classes < 2 {
-            return Err(BuildError::new(
-                "channels must be at least 1 and n_classes at least 2",
-            ));
+        if self.channels.contains(&0) || self.n_classes == 0 {
+            return Err(BuildError::new("channels and n_classes must be at least 1"));
+        }
+        if self.windows == 0 {
+            return Err(BuildError::at("windows", "must be at least 1"));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(BuildError::at("dropout", "must be a probability in [0, 1)"));
@@ -146,13 +188,25 @@ impl ModelSpec for Cnn1dSpec {
                 ));
             }
         };
-        let mut l = length;
+        if !length.is_multiple_of(self.windows) {
+            return Err(BuildError::at(
+                "windows",
+                format!(
+                    "signals of {length} samples do not cut into {} windows",
+                    self.windows
+                ),
+            ));
+        }
+        let mut l = length / self.windows;
         for (i, (&k, &s)) in self.kernels.iter().zip(&self.strides).enumerate() {
             l = block_length(l, k, s);
             if l == 0 {
                 return Err(BuildError::at(
                     format!("kernels[{i}]"),
-                    format!("signals of {length} samples are pooled away by block {i}"),
+                    format!(
+                        "signals of {} samples are pooled away by block {i}",
+                        length / self.windows
+                    ),
                 )
                 .hint("use fewer blocks, smaller strides or longer signals"));
             }
@@ -186,6 +240,8 @@ impl ModelSpec for Cnn1dSpec {
                 .into(),
             input: self.input.clone(),
             output: self.output.clone(),
+            windows: self.windows,
+            window_output: self.window_output.clone(),
         }))
     }
 }
@@ -201,5 +257,99 @@ mod tests {
         // kernel 3 stride 1 padding 1 keeps the length, pooling halves it.
         assert_eq!(block_length(128, 3, 1), 64);
         assert_eq!(block_length(1, 3, 1), 0);
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    fn build(length: usize, windows: usize, device: &Device) -> Box<dyn DynModel> {
+        let spec: Cnn1dSpec = serde_yaml::from_str(&format!(
+            "{{channels: [4, 6], kernels: [5, 3], strides: [2, 1], n_classes: 3, windows: {windows}}}"
+        ))
+        .unwrap();
+        let ctx = BuildContext {
+            device: device.clone(),
+            seed: 0,
+            data: Some(DataInfo {
+                tensors: vec![TensorInfo {
+                    name: "x".into(),
+                    sample_shape: vec![length],
+                    kind: ElementKind::Float,
+                }],
+                split_sizes: [2, 0, 0],
+                batch_size: 2,
+            }),
+            parameters: None,
+            base_lr: None,
+            horizon: None,
+        };
+        // The same seed gives both models the same weights (their shapes do not depend on the
+        // signal's length).
+        device.seed(11);
+        spec.build(&ctx).unwrap()
+    }
+
+    fn signal(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Batch {
+        Batch::batch().with_float(
+            "x",
+            Tensor::<2>::from_data(TensorData::new(values, shape), device),
+        )
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn windows_are_scored_on_their_own_and_averaged() {
+        let device = Device::flex();
+        let a: Vec<f32> = (0..32).map(|t| (t as f32 * 0.3).sin()).collect();
+        let b: Vec<f32> = (0..32).map(|t| (t as f32 * 1.1).cos() * 0.5).collect();
+        // The whole model on the two halves as two signals of 32 ...
+        let halves = build(32, 1, &device)
+            .forward(&signal([a.clone(), b.clone()].concat(), [2, 32], &device))
+            .unwrap();
+        let halves = values(halves.float::<2>("pred").unwrap());
+        // ... scores each window of the 64-sample signal [a | b] exactly so (batch norm sees
+        // the same two windows), and `pred` is their mean.
+        let windowed = build(64, 2, &device)
+            .forward(&signal([a, b].concat(), [1, 64], &device))
+            .unwrap();
+        let per_window = values(windowed.float::<3>("window_pred").unwrap());
+        for (got, want) in per_window.iter().zip(&halves) {
+            assert!((got - want).abs() < 1e-5, "{per_window:?} vs {halves:?}");
+        }
+        let mean = values(windowed.float::<2>("pred").unwrap());
+        for k in 0..3 {
+            let want = (halves[k] + halves[3 + k]) / 2.0;
+            assert!((mean[k] - want).abs() < 1e-5, "{mean:?}");
+        }
+    }
+
+    #[test]
+    fn signals_that_do_not_cut_into_the_windows_are_refused() {
+        let spec: Cnn1dSpec = serde_yaml::from_str("{windows: 3}").unwrap();
+        let ctx = BuildContext {
+            device: Device::flex(),
+            seed: 0,
+            data: Some(DataInfo {
+                tensors: vec![TensorInfo {
+                    name: "x".into(),
+                    sample_shape: vec![2048],
+                    kind: ElementKind::Float,
+                }],
+                split_sizes: [2, 0, 0],
+                batch_size: 2,
+            }),
+            parameters: None,
+            base_lr: None,
+            horizon: None,
+        };
+        let Err(e) = spec.build(&ctx) else {
+            panic!("built")
+        };
+        assert_eq!(e.arg.as_deref(), Some("windows"));
     }
 }

@@ -38,6 +38,20 @@ pub struct FrequencyConsistencySpec {
     pub geometry: Geometry,
 }
 
+impl Default for FrequencyConsistencySpec {
+    /// The defaults of every argument: BearingSignals' `x`, `rpm` and 12 kHz, CNN1d's `pred`,
+    /// the CWRU 6205 bearing.
+    fn default() -> Self {
+        FrequencyConsistencySpec {
+            input: stoker::names::input(),
+            rpm: default_rpm(),
+            pred: stoker::names::prediction(),
+            sample_rate: default_sample_rate(),
+            geometry: Geometry::default(),
+        }
+    }
+}
+
 impl FrequencyConsistencySpec {
     /// Each sample's envelope amplitude at the three fault frequencies, relative to the largest
     /// of them: `[batch, 3]` in [0, 1].

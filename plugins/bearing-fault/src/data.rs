@@ -53,7 +53,7 @@ fn yes() -> bool {
     true
 }
 
-/// Vibration signals of a rolling bearing generated from its physics (fault frequencies from the geometry and shaft speed, strikes ringing a housing resonance, load-zone modulation, slip, noise): x [length] floats, y the class (0 normal, 1 outer race, 2 inner race, 3 ball), rpm and severity per sample. Test on speeds or severities held out of training.
+/// Vibration signals of a rolling bearing generated from its physics (fault frequencies from the geometry and shaft speed, strikes ringing a housing resonance, load-zone modulation, slip, noise): x [length] floats, y the class (0 normal, 1 outer race, 2 inner race, 3 ball), rpm, severity and load per sample. Test on speeds or severities held out of training.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
 #[component(data, name = "BearingSignals")]
@@ -243,6 +243,11 @@ fn tensors(samples: &[&Sample], length: usize) -> Vec<HostTensor> {
                 .iter()
                 .map(|s| s.condition.severity as f32)
                 .collect(),
+        ),
+        HostTensor::f32(
+            "load",
+            vec![n, 1],
+            samples.iter().map(|s| s.condition.load as f32).collect(),
         ),
     ]
 }

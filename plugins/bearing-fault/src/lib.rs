@@ -10,11 +10,20 @@
 //! - the model `SpectrogramCNN` ([`spectrogram::SpectrogramCnnSpec`]): a 2-D CNN on the
 //!   log-magnitude STFT, with SpecAugment frequency and time masks in training;
 //! - the loss `frequency_consistency` ([`consistency::FrequencyConsistencySpec`]): fault
-//!   predictions must agree with the envelope energy at each fault's frequency.
+//!   predictions must agree with the envelope energy at each fault's frequency;
+//! - the loss `sommerfeld_consistency` ([`sommerfeld::SommerfeldConsistencySpec`]): predicted
+//!   severity must match the lubrication regime of the operating condition;
+//! - the loss `temporal_smoothness` ([`temporal::TemporalSmoothnessSpec`]): predictions on
+//!   consecutive windows of a signal must change little;
+//! - the loss `physical_constraint` ([`physical_constraint::PhysicalConstraintSpec`]): the
+//!   seed's weighted combination of the three.
 
 pub mod cnn1d;
 pub mod consistency;
 pub mod data;
 pub mod geometry;
+pub mod physical_constraint;
 pub mod signal;
+pub mod sommerfeld;
 pub mod spectrogram;
+pub mod temporal;

@@ -166,6 +166,7 @@ impl TrainingStep for PinnStep {
             output,
             loss,
             grads,
+            batch: None,
         })
     }
 

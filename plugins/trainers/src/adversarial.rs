@@ -166,6 +166,7 @@ impl TrainingStep for FgsmStep {
                 terms: vec![("clean".into(), clean), ("fgsm".into(), attacked)],
             },
             grads,
+            batch: None,
         })
     }
 

@@ -233,6 +233,7 @@ impl TrainingStep for DistillationStep {
             output,
             loss,
             grads,
+            batch: None,
         })
     }
 

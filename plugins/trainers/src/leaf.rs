@@ -18,10 +18,14 @@ pub fn with_input_leaf(batch: &Batch, name: &str) -> Result<(Batch, Tensor<2>)> 
 
 /// `batch` with its tensor `name` replaced by `flat` (`[batch, values]`) in `name`'s shape.
 pub fn replaced(batch: &Batch, name: &str, flat: Tensor<2>) -> Result<Batch> {
-    let shape = batch.shape(name)?;
+    replaced_as(batch, name, flat, &batch.shape(name)?)
+}
+
+/// `batch` with its tensor `name` replaced by `flat` (`[batch, values]`) in `shape`.
+pub fn replaced_as(batch: &Batch, name: &str, flat: Tensor<2>, shape: &[usize]) -> Result<Batch> {
     let rank = shape.len();
     let bridge = by_rank!(rank, R => {
-        let dims: [usize; R] = shape.clone().try_into().expect("the rank matches");
+        let dims: [usize; R] = shape.try_into().expect("the rank matches");
         flat.reshape(dims).into_bridge()
     }, return Err(StokerError::msg(format!("`{name}` has an unsupported rank {rank}"))));
     let mut batch = batch.clone();

@@ -28,13 +28,18 @@ pub struct MicroBatch {
     /// The batch and the output in physical units, when the data is normalized and there are
     /// training metrics (what the metrics and `on_train_batch_end` see).
     pub decoded: Option<(Batch, Output)>,
+    /// The batch the step trained on, when it was not the loop's ([`StepOutput::batch`]).
+    ///
+    /// [`StepOutput::batch`]: crate::step::StepOutput::batch
+    pub trained: Option<Batch>,
     /// Whether an optimizer step followed it.
     pub stepped: bool,
 }
 
 impl MicroBatch {
-    /// What the metrics and `on_train_batch_end` see of it.
+    /// What the metrics and `on_train_batch_end` see of it (`batch`: the loop's batch).
     pub fn view<'a>(&'a self, batch: &'a Batch) -> StepView<'a> {
+        let batch = self.trained.as_ref().unwrap_or(batch);
         let (batch, output) = self
             .decoded
             .as_ref()
@@ -101,14 +106,16 @@ impl Accumulation {
         }
         // Metrics see physical units when the data is normalized.
         let parts = &mut fit.parts;
+        let trained = out.batch.as_ref().unwrap_or(batch);
         let decoded = match parts.metrics.train.is_empty() {
             true => None,
-            false => parts.data.decode(batch, &out.output).map_err(at)?,
+            false => parts.data.decode(trained, &out.output).map_err(at)?,
         };
         let micro = MicroBatch {
             output: out.output,
             loss: out.loss,
             decoded,
+            trained: out.batch,
             stepped: (index + 1).is_multiple_of(accumulate) || index + 1 == n,
         };
         let view = micro.view(batch);

@@ -148,6 +148,9 @@ pub fn check(config: &Path, sets: &[String]) -> i32 {
                 names(e.loggers.iter().map(|l| l.name.as_str()).collect()),
                 names(e.augmentations.iter().map(|a| a.name.as_str()).collect()),
             );
+            for line in &e.spellings {
+                println!("  trainer (PHM-Vibench's spelling): {line}");
+            }
             0
         }
         Err(code) => code,

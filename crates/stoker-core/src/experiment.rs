@@ -82,6 +82,9 @@ macro_rules! kinds {
             pub name: String,
             /// `environment:`.
             pub environment: Environment,
+            /// How keys written in another framework's spelling were translated (PHM-Vibench's
+            /// trainer block, [`crate::spellings`]), one line each, for the run log.
+            pub spellings: Vec<String>,
             $(
                 #[doc = concat!("`", $key, ":`")]
                 pub $field: kinds!(@type $spec $($shape)*),
@@ -99,7 +102,7 @@ macro_rules! kinds {
                 environment: Environment,
             ) -> Result<Experiment, ConfigError> {
                 $( let $field = kinds!(@resolve raw $key $spec $($shape)*)?; )*
-                Ok(Experiment { raw, name, environment, $($field),* })
+                Ok(Experiment { raw, name, environment, spellings: Vec::new(), $($field),* })
             }
 
             /// Writes every section, resolved, into `root`.
@@ -199,7 +202,8 @@ fn args_hint(registration: &Registration, error: &ArgsError) -> String {
 
 impl Experiment {
     /// Resolves `raw`: checks every key, looks up every component and parses its arguments.
-    pub fn resolve(raw: RawConfig) -> Result<Experiment, ConfigError> {
+    pub fn resolve(mut raw: RawConfig) -> Result<Experiment, ConfigError> {
+        let spellings = crate::spellings::translate(&mut raw)?;
         for key_value in raw.root.keys() {
             let key_text = key_value.as_str().unwrap_or("");
             if !TOP_LEVEL_KEYS.contains(&key_text) {
@@ -269,6 +273,7 @@ impl Experiment {
         };
 
         let mut experiment = Experiment::with_sections(raw, name, environment)?;
+        experiment.spellings = spellings;
         let (raw, metrics) = (&experiment.raw, &mut experiment.metrics);
         if !metrics.iter().any(|m| m.name == "loss") {
             // The loss is always tracked: it is what the progress line and `best` report.

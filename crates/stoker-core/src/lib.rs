@@ -31,6 +31,7 @@ pub mod rng;
 pub mod run;
 pub mod schedule;
 pub mod spec;
+pub mod spellings;
 pub mod strategy;
 pub mod targets;
 pub mod trainer;

@@ -198,6 +198,12 @@ impl Assembled {
             ));
         }
         console::note(describe(&experiment, &parts));
+        if !experiment.spellings.is_empty() {
+            console::note(format!(
+                "trainer: PHM-Vibench's keys, in stoker's spelling (config.yaml records the result):\n  {}",
+                experiment.spellings.join("\n  ")
+            ));
+        }
         tracing::info!(
             "device {}; components built in {:.2}s",
             describe_device(experiment.environment.device),

@@ -48,7 +48,7 @@ pub struct TensorFileSpec {
     /// Drop the last training batch when it is smaller than `batch_size`.
     #[serde(default)]
     pub drop_last: bool,
-    /// Normalize tensors with statistics fitted on the training split: `{x: gaussian_pixel, y: gaussian_pixel}` (gaussian_pixel, gaussian_channel or min_max). Metrics and predictions see normalized targets and outputs decoded back to physical units; the statistics are saved as normalization.safetensors in the run directory.
+    /// Normalize tensors with statistics fitted on the training split: `{x: gaussian, y: gaussian}` (gaussian: one mean and std over every value; gaussian_pixel; gaussian_channel; min_max). Metrics and predictions see normalized targets and outputs decoded back to physical units; the statistics are saved as normalization.safetensors in the run directory.
     #[serde(default)]
     pub normalize: std::collections::BTreeMap<String, Method>,
     /// Which model output each normalized target decodes (default: `pred` with the first target, when that target is normalized).

@@ -1,4 +1,5 @@
-//! Normalization fitted on the training split: per-pixel or per-channel Gaussian, or min-max.
+//! Normalization fitted on the training split: Gaussian over every value, per pixel or per
+//! channel, or min-max.
 //! Tensors are encoded on the host once; model outputs and targets are decoded back to physical
 //! units on the device for metrics and predictions.
 
@@ -14,6 +15,10 @@ use crate::host::{HostData, HostTensor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// (x - mean) / (std + 1e-5) with one mean and one standard deviation over every training
+    /// value (neuraloperator's `UnitGaussianNormalizer` as its Darcy loader fits it, reducing
+    /// over every axis): works at any resolution.
+    Gaussian,
     /// (x - mean) / (std + 1e-5) per element of a sample, over the training samples (the FNO
     /// code's `UnitGaussianNormalizer`); every split must have the training sample shape.
     GaussianPixel,
@@ -71,7 +76,9 @@ impl Stats {
                 *shape.last_mut().unwrap() = channels;
                 (shape, channels, Box::new(move |i| i % channels))
             }
-            Method::MinMax => (vec![1; sample_shape.len().max(1)], 1, Box::new(|_| 0)),
+            Method::MinMax | Method::Gaussian => {
+                (vec![1; sample_shape.len().max(1)], 1, Box::new(|_| 0))
+            }
         };
         let (shift, scale) = if method == Method::MinMax {
             let min = values.iter().copied().fold(f32::INFINITY, f32::min);
@@ -111,7 +118,7 @@ impl Stats {
         let k = match self.method {
             Method::GaussianPixel => i % per_sample,
             Method::GaussianChannel => i % self.shift.len(),
-            Method::MinMax => 0,
+            Method::MinMax | Method::Gaussian => 0,
         };
         (self.shift[k], self.scale[k])
     }
@@ -336,5 +343,26 @@ mod tests {
                 .contains("gaussian_channel")
         );
         s.encode(&mut other, "test").unwrap();
+    }
+
+    #[test]
+    fn scalar_statistics_span_every_value_and_any_resolution() {
+        // Two 2x2 fields: values 1..8, mean 4.5, torch.std = sqrt(42 / 7) = sqrt(6).
+        let t = tensor((1..=8).map(|v| v as f32).collect(), vec![2, 2, 2]);
+        let s = Stats::fit(Method::Gaussian, &t).unwrap();
+        assert_eq!(s.shape, vec![1, 1]);
+        assert_eq!(s.shift, vec![4.5]);
+        assert!((s.scale[0] - (6f32.sqrt() + EPS)).abs() < 1e-6);
+        // A 3x3 field (another resolution) is encoded with the same two numbers.
+        let mut other = tensor(vec![4.5; 9], vec![1, 3, 3]);
+        s.encode(&mut other, "test").unwrap();
+        let HostData::F32(v) = &other.data else {
+            unreachable!()
+        };
+        assert!(v.iter().all(|x| x.abs() < 1e-6));
+        let device = Device::flex();
+        let encoded = Tensor::<3>::from_data(TensorData::new(vec![1.0f32; 9], [1, 3, 3]), &device);
+        let back = s.decode(encoded).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(back.iter().all(|x| (x - (4.5 + 6f32.sqrt() + EPS)).abs() < 1e-5));
     }
 }

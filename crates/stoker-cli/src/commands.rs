@@ -172,11 +172,16 @@ fn with_weights(config: &Path, ckpt: &Path, sets: &[String]) -> Result<Assembled
     Ok(assembled)
 }
 
-/// `stoker eval CONFIG --ckpt PATH [--split val] [--json]`.
-pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool) -> i32 {
-    let split = match parse_split(split) {
-        Ok(s) => s,
-        Err(code) => return code,
+/// `stoker eval CONFIG --ckpt PATH [--split val | test_<name>] [--json]`.
+pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json: bool) -> i32 {
+    // `test_<name>`: a named test set of the data.
+    let named = split_text.strip_prefix("test_");
+    let split = match named {
+        Some(_) => Split::Test,
+        None => match parse_split(split_text) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
     };
     let Assembled {
         mut parts,
@@ -186,20 +191,53 @@ pub fn eval(config: &Path, ckpt: &Path, split: &str, sets: &[String], json: bool
         Ok(a) => a,
         Err(code) => return code,
     };
-    if parts.data.info().len(split) == 0 {
-        eprintln!("error: the {split} split of this config is empty\n hint: pick another --split");
+    let tests = parts.data.named_tests();
+    let data = match named {
+        None => parts.data.as_ref(),
+        Some(name) => match tests.iter().find(|(n, _)| *n == name) {
+            Some((_, data)) => *data,
+            None => {
+                let names: Vec<String> = tests.iter().map(|(n, _)| format!("test_{n}")).collect();
+                eprintln!(
+                    "error: unknown split `{split_text}`\n hint: use train, val, test{}",
+                    names.iter().map(|n| format!(", {n}")).collect::<String>()
+                );
+                return EXIT_BAD_INPUT;
+            }
+        },
+    };
+    if data.info().len(split) == 0 {
+        let hint = match tests.is_empty() {
+            true => "pick another --split".to_string(),
+            false => {
+                let names: Vec<String> = tests.iter().map(|(n, _)| format!("test_{n}")).collect();
+                format!(
+                    "this config's test sets are named: --split {}",
+                    names.join(" | ")
+                )
+            }
+        };
+        eprintln!("error: the {split_text} split of this config is empty\n hint: {hint}");
         return EXIT_BAD_INPUT;
     }
     let model = parts.model.for_eval();
     let result = evaluate(
         &mut TrainerValidation(trainer.as_mut()),
         model.as_ref(),
-        parts.data.as_ref(),
+        data,
         split,
         parts.loss.as_ref(),
         parts.metrics.of(split),
         None,
-    );
+    )
+    .map(|values| match named {
+        // test_loss -> test_<name>_loss
+        Some(name) => values
+            .into_iter()
+            .map(|(k, v)| (format!("test_{name}_{}", &k["test_".len()..]), v))
+            .collect(),
+        None => values,
+    });
     match result {
         Ok(values) => {
             if json {

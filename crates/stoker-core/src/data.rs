@@ -180,6 +180,14 @@ pub trait DataModule: Send + Sync {
     fn normalization(&self) -> Option<NormalizationReport> {
         None
     }
+
+    /// Named test sets beside the test split (`test: {16: ..., 32: ...}`): each a data module
+    /// whose test split is that set, over the same tensors and normalized as this one.
+    /// `test_after_fit` logs each as `test_<name>_<metric>`, and `eval --split test_<name>`
+    /// evaluates one. None by default.
+    fn named_tests(&self) -> Vec<(&str, &dyn DataModule)> {
+        Vec::new()
+    }
 }
 
 /// Normalization statistics as a data module reports them.

@@ -1,7 +1,8 @@
 //! stoker's data modules.
 //!
 //! - `TensorFile`: tensors chosen by name from `.npz`, `.safetensors` or `.csv` files, optionally
-//!   normalized with statistics fitted on the training split (`stoker::dataset::normalize`).
+//!   normalized with statistics fitted on the training split (`stoker::dataset::normalize`),
+//!   with named test sets beside the splits ([`named_tests`]).
 //! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
 //! - Augmentations of training batches ([`augment`]): `gaussian_noise`, `amplitude_scale`,
 //!   `time_shift`, `time_masking`; [`patch`]: `patch_dropout`, `patch_shuffle`, `cutout`,
@@ -15,6 +16,7 @@
 
 pub mod augment;
 pub mod mix;
+pub mod named_tests;
 pub mod patch;
 pub mod rand_augment;
 pub mod synthetic;

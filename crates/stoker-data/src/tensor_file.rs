@@ -15,6 +15,57 @@ use stoker::dataset::finite::check_finite;
 use stoker::dataset::host::{HostData, HostTensor};
 use stoker::dataset::in_memory::{BatchOptions, InMemoryData, split_indices};
 
+use crate::named_tests::WithNamedTests;
+
+/// The test data: one file (the test split), or named files (test sets logged by name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TestFiles {
+    /// One file: the test split.
+    File(PathBuf),
+    /// Named files, in order: `{16: a.npz, 32: b.npz}`.
+    Named(serde_yaml::Mapping),
+}
+
+impl TestFiles {
+    /// The named files as `(name, path)`, checked: names of letters, digits, `-` and `_`.
+    fn named(mapping: &serde_yaml::Mapping) -> Result<Vec<(String, PathBuf)>, BuildError> {
+        let mut out: Vec<(String, PathBuf)> = Vec::new();
+        for (key, value) in mapping {
+            let name = match key {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                other => format!("{other:?}"),
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(BuildError::at(
+                    "test",
+                    format!("`{name}` cannot name a test set"),
+                )
+                .hint("use letters, digits, `-` and `_`: the set is logged as test_<name>_<metric>"));
+            }
+            let Some(path) = value.as_str() else {
+                return Err(BuildError::at(
+                    format!("test.{name}"),
+                    "must be the path of a file",
+                ));
+            };
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(BuildError::at("test", format!("`{name}` is named twice")));
+            }
+            out.push((name, PathBuf::from(path)));
+        }
+        if out.is_empty() {
+            return Err(BuildError::at("test", "names no test file"));
+        }
+        Ok(out)
+    }
+}
+
 /// Tensors from .npz or .safetensors files, chosen by name; val and test from their own files or held out of train by fraction.
 #[derive(Debug, Clone, Serialize, Deserialize, Component)]
 #[serde(deny_unknown_fields)]
@@ -25,9 +76,9 @@ pub struct TensorFileSpec {
     /// The validation file; without one, `val_fraction` of the training file is held out.
     #[serde(default)]
     pub val: Option<PathBuf>,
-    /// The test file; without one, `test_fraction` of the training file is held out.
+    /// The test file, or named test files (`{16: darcy_test_16.npz, 32: darcy_test_32.npz}`, each evaluated by test_after_fit and logged as test_<name>_<metric>); without one, `test_fraction` of the training file is held out.
     #[serde(default)]
-    pub test: Option<PathBuf>,
+    pub test: Option<TestFiles>,
     /// Names of the input tensors in the files.
     pub inputs: Vec<String>,
     /// Names of the target tensors in the files.
@@ -181,8 +232,8 @@ impl TensorFileSpec {
             return Err(BuildError::at("batch_size", "must be at least 1"));
         }
         for (arg, value, file) in [
-            ("val_fraction", self.val_fraction, &self.val),
-            ("test_fraction", self.test_fraction, &self.test),
+            ("val_fraction", self.val_fraction, self.val.is_some()),
+            ("test_fraction", self.test_fraction, self.test.is_some()),
         ] {
             if !(0.0..1.0).contains(&value) {
                 return Err(BuildError::at(
@@ -190,7 +241,7 @@ impl TensorFileSpec {
                     format!("{value} is not a fraction in [0, 1)"),
                 ));
             }
-            if value > 0.0 && file.is_some() {
+            if value > 0.0 && file {
                 return Err(BuildError::at(
                     arg,
                     "a fraction and a file are both given for this split",
@@ -227,30 +278,70 @@ impl DataSpec for TensorFileSpec {
             Some(path) => self.load("val", path)?,
             None => take(&val_rows),
         };
+        let named = match &self.test {
+            Some(TestFiles::Named(mapping)) => TestFiles::named(mapping)?,
+            _ => Vec::new(),
+        };
         let mut test = match &self.test {
-            Some(path) => self.load("test", path)?,
+            Some(TestFiles::File(path)) => self.load("test", path)?,
+            Some(TestFiles::Named(_)) => Vec::new(),
             None => take(&test_rows),
         };
         let stats = self.fit_normalization(&train)?;
-        for (split, tensors) in [
-            ("train", &mut train),
-            ("val", &mut val),
-            ("test", &mut test),
-        ] {
-            for t in tensors.iter_mut() {
-                if let Some(s) = stats.iter().find(|s| s.name == t.name) {
-                    s.encode(t, split)
-                        .map_err(|e| BuildError::at(format!("normalize.{}", t.name), e))?;
-                }
+        self.encode(&stats, "train", &mut train)?;
+        self.encode(&stats, "val", &mut val)?;
+        self.encode(&stats, "test", &mut test)?;
+        let main = self.module([train, val, test], stats.clone(), ctx)?;
+        if named.is_empty() {
+            return Ok(main);
+        }
+        let mut sets = Vec::new();
+        for (name, path) in named {
+            let at = format!("test.{name}");
+            let mut tensors = self.load(&at, &path)?;
+            self.encode(&stats, &at, &mut tensors)?;
+            // No training rows, but the tensors' shapes, which the module describes itself by.
+            let shapes = tensors.iter().map(|t| t.rows(&[])).collect();
+            sets.push((
+                name,
+                self.module([shapes, Vec::new(), tensors], stats.clone(), ctx)?,
+            ));
+        }
+        Ok(Box::new(WithNamedTests { main, named: sets }))
+    }
+}
+
+impl TensorFileSpec {
+    /// Encodes `tensors` (of `split`) with the statistics fitted on the training split.
+    fn encode(
+        &self,
+        stats: &[Stats],
+        split: &str,
+        tensors: &mut [HostTensor],
+    ) -> Result<(), BuildError> {
+        for t in tensors.iter_mut() {
+            if let Some(s) = stats.iter().find(|s| s.name == t.name) {
+                s.encode(t, split)
+                    .map_err(|e| BuildError::at(format!("normalize.{}", t.name), e))?;
             }
         }
+        Ok(())
+    }
+
+    /// The splits on the device, normalized by `stats` when there are any.
+    fn module(
+        &self,
+        splits: [Vec<HostTensor>; 3],
+        stats: Vec<Stats>,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn DataModule>, BuildError> {
         let options = BatchOptions {
             batch_size: self.batch_size,
             shuffle: self.shuffle,
             drop_last: self.drop_last,
             seed: ctx.seed,
         };
-        let data = InMemoryData::new([train, val, test], options, &ctx.device).map_err(|e| {
+        let data = InMemoryData::new(splits, options, &ctx.device).map_err(|e| {
             BuildError::new(e.to_string())
                 .hint("all files must hold the same tensors, of the same element type and per-sample rank")
         })?;

@@ -128,7 +128,7 @@ impl Stats {
         let sample_shape = tensor.sample_shape().to_vec();
         if self.method == Method::GaussianPixel && sample_shape != self.shape {
             return Err(format!(
-                "per-pixel statistics of `{}` were fitted on samples of shape {:?}; the {split} split's are {:?}: use gaussian_channel or min_max for data at other resolutions",
+                "per-pixel statistics of `{}` were fitted on samples of shape {:?}; the {split} split's are {:?}: use gaussian (one mean and std), gaussian_channel or min_max for data at other resolutions",
                 self.name, self.shape, sample_shape
             ));
         }
@@ -362,7 +362,15 @@ mod tests {
         assert!(v.iter().all(|x| x.abs() < 1e-6));
         let device = Device::flex();
         let encoded = Tensor::<3>::from_data(TensorData::new(vec![1.0f32; 9], [1, 3, 3]), &device);
-        let back = s.decode(encoded).unwrap().into_data().try_to_vec::<f32>().unwrap();
-        assert!(back.iter().all(|x| (x - (4.5 + 6f32.sqrt() + EPS)).abs() < 1e-5));
+        let back = s
+            .decode(encoded)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(
+            back.iter()
+                .all(|x| (x - (4.5 + 6f32.sqrt() + EPS)).abs() < 1e-5)
+        );
     }
 }

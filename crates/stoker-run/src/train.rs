@@ -118,8 +118,18 @@ fn unwritten(message: impl Into<String>) -> RunError {
 pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
     use stoker::data::Split;
     let info = parts.data.info();
+    let named: Vec<String> = parts
+        .data
+        .named_tests()
+        .iter()
+        .map(|(name, data)| format!(", test {name} {}", data.info().len(Split::Test)))
+        .collect();
+    let test = match named.is_empty() {
+        true => format!(", test {}", info.len(Split::Test)),
+        false => named.concat(),
+    };
     format!(
-        "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}, test {} samples)",
+        "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}{test} samples)",
         e.name,
         e.trainer.name,
         describe_device(e.environment.device),
@@ -128,7 +138,6 @@ pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
         e.data.name,
         info.len(Split::Train),
         info.len(Split::Val),
-        info.len(Split::Test),
     )
 }
 

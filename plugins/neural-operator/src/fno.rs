@@ -27,7 +27,7 @@ fn yes() -> bool {
 }
 
 /// The channels of an input tensor's samples: `[n..]` has 1, `[n.., c]` has c.
-fn input_channels(
+pub(crate) fn input_channels(
     ctx: &BuildContext,
     input: &str,
     grid_rank: usize,

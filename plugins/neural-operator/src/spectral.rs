@@ -34,6 +34,30 @@ impl ComplexWeights {
         }
     }
 
+    /// New weights for `modes` modes from `in` to `out` channels, initialised as
+    /// neuraloperator 0.3.0's `SpectralConv` does: a complex normal of standard deviation `std`,
+    /// so real and imaginary parts each normal with standard deviation `std / sqrt(2)`.
+    pub fn complex_normal(
+        modes: usize,
+        input: usize,
+        output: usize,
+        std: f64,
+        device: &Device,
+    ) -> Self {
+        let part = std / std::f64::consts::SQRT_2;
+        let init = || {
+            Param::from_tensor(Tensor::random(
+                [modes, input, output],
+                Distribution::Normal(0.0, part),
+                device,
+            ))
+        };
+        ComplexWeights {
+            re: init(),
+            im: init(),
+        }
+    }
+
     /// `(re + i im)` of shape `[modes, batch, in]` times the weights: `[modes, batch, out]`.
     fn mix(&self, re: Tensor<3>, im: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
         let (wr, wi) = (self.re.val(), self.im.val());
@@ -118,6 +142,28 @@ impl SpectralConv2d {
     pub fn new(input: usize, output: usize, modes: [usize; 2], device: &Device) -> Self {
         SpectralConv2d {
             weights: ComplexWeights::new(2 * modes[0] * modes[1], input, output, device),
+            modes1: modes[0],
+            modes2: modes[1],
+        }
+    }
+
+    /// A layer as neuraloperator 0.3.0's `SpectralConv` makes it (complex normal weights of
+    /// standard deviation `std`), keeping the same modes as [`new`](Self::new).
+    pub fn complex_normal(
+        input: usize,
+        output: usize,
+        modes: [usize; 2],
+        std: f64,
+        device: &Device,
+    ) -> Self {
+        SpectralConv2d {
+            weights: ComplexWeights::complex_normal(
+                2 * modes[0] * modes[1],
+                input,
+                output,
+                std,
+                device,
+            ),
             modes1: modes[0],
             modes2: modes[1],
         }

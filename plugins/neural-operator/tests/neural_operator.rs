@@ -25,8 +25,9 @@ fn short(scratch: &Scratch) -> Vec<String> {
             repo("data/fno/darcy_test_16.npz").display()
         ),
         format!(
-            "data.args.test={}",
-            repo("data/fno/darcy_test_16.npz").display()
+            "data.args.test={{16: {}, 32: {}}}",
+            repo("data/fno/darcy_test_16.npz").display(),
+            repo("data/fno/darcy_test_32.npz").display()
         ),
         format!("environment.output_dir={}", scratch.path("runs").display()),
         "environment.device=cpu".into(),
@@ -60,10 +61,14 @@ fn darcy_fno_trains_and_runs_zero_shot_at_twice_the_resolution() {
         "{}",
         run.stdout
     );
-    let at_16 = summary_f64(&run_dir, &["test_metrics", "test_rel_l2"]);
+    // One run tests on both named sets: 16x16 and, zero-shot, 32x32.
+    let at_16 = summary_f64(&run_dir, &["test_metrics", "test_16_rel_l2"]);
+    let at_32 = summary_f64(&run_dir, &["test_metrics", "test_32_rel_l2"]);
     // Two short epochs already beat predicting zeros (relative error 1) by far.
-    assert!(at_16 < 0.6, "test_rel_l2 at 16x16: {at_16}");
+    assert!(at_16 < 0.6, "test_16_rel_l2: {at_16}");
+    assert!(at_32.is_finite() && at_32 < 0.8, "test_32_rel_l2: {at_32}");
 
+    // `eval --split test_32` evaluates the 32x32 set again, with the last weights.
     let mut args = vec![
         "eval".to_string(),
         repo("configs/darcy_fno.yaml").display().to_string(),
@@ -73,27 +78,22 @@ fn darcy_fno_trains_and_runs_zero_shot_at_twice_the_resolution() {
             .display()
             .to_string(),
         "--split".into(),
-        "test".into(),
+        "test_32".into(),
         "--json".into(),
     ];
     for set in short(&scratch) {
         args.push("--set".into());
         args.push(set);
     }
-    args.push("--set".into());
-    args.push(format!(
-        "data.args.test={}",
-        repo("data/fno/darcy_test_32.npz").display()
-    ));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let eval = scratch.stoker(&args);
     eval.expect_code(0);
     let metrics: serde_json::Value =
         serde_json::from_str(eval.stdout.lines().last().unwrap()).unwrap();
-    let at_32 = metrics["test_rel_l2"].as_f64().unwrap();
+    let evaluated = metrics["test_32_rel_l2"].as_f64().unwrap();
     assert!(
-        at_32.is_finite() && at_32 < 0.8,
-        "test_rel_l2 at 32x32: {at_32}"
+        evaluated.is_finite() && evaluated < 0.8,
+        "test_32_rel_l2 by eval: {evaluated}"
     );
     assert_ne!(at_32, at_16, "the 32x32 file was not the one evaluated");
 }
@@ -149,14 +149,21 @@ fn modes_that_do_not_fit_the_grid_are_refused_with_the_largest_that_do() {
 #[test]
 fn normalization_is_fitted_on_train_kept_with_the_run_and_undone_for_metrics() {
     let scratch = Scratch::new("darcy-normalize");
-    let normalize = "data.args.normalize={x: gaussian_pixel, y: gaussian_pixel}";
+    // Per-pixel statistics serve the training resolution only: the 16x16 test set alone.
+    let normalize = [
+        "data.args.normalize={x: gaussian_pixel, y: gaussian_pixel}".to_string(),
+        format!(
+            "data.args.test={}",
+            repo("data/fno/darcy_test_16.npz").display()
+        ),
+    ];
 
     // stats: the training split in physical units (numpy: x.mean() 0.499445, y.mean() 0.386316).
     let mut args = vec![
         "stats".to_string(),
         repo("configs/darcy_fno.yaml").display().to_string(),
     ];
-    for set in short(&scratch).into_iter().chain([normalize.to_string()]) {
+    for set in short(&scratch).into_iter().chain(normalize.iter().cloned()) {
         args.extend(["--set".to_string(), set]);
     }
     args.extend([
@@ -185,7 +192,11 @@ fn normalization_is_fitted_on_train_kept_with_the_run_and_undone_for_metrics() {
     );
 
     // Training: the loss sees normalized targets, the metrics physical ones.
-    let (run_dir, run) = train(&scratch, "configs/darcy_fno.yaml", &[normalize, "loss=mse"]);
+    let (run_dir, run) = train(
+        &scratch,
+        "configs/darcy_fno.yaml",
+        &[&normalize[0], &normalize[1], "loss=mse"],
+    );
     assert!(
         run.stdout
             .contains("normalization fitted on the training split")
@@ -210,7 +221,7 @@ fn normalization_is_fitted_on_train_kept_with_the_run_and_undone_for_metrics() {
         repo("configs/darcy_fno.yaml").display().to_string(),
     ];
     for set in short(&scratch).into_iter().chain([
-        normalize.to_string(),
+        normalize[0].clone(),
         format!(
             "data.args.test={}",
             repo("data/fno/darcy_test_32.npz").display()

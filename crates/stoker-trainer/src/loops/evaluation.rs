@@ -109,10 +109,15 @@ pub fn evaluate(
 
 /// Computes `metrics` and prefixes their names with the split's.
 pub fn collect(split: Split, metrics: &mut [Box<dyn Metric>]) -> Result<Vec<(String, f64)>> {
+    collect_as(split.as_str(), metrics)
+}
+
+/// Computes `metrics` and prefixes their names with `prefix` (`test_32`).
+pub fn collect_as(prefix: &str, metrics: &mut [Box<dyn Metric>]) -> Result<Vec<(String, f64)>> {
     let mut out = Vec::new();
     for metric in metrics.iter_mut() {
         for (name, value) in metric.compute()? {
-            out.push((format!("{split}_{name}"), value));
+            out.push((format!("{prefix}_{name}"), value));
         }
     }
     Ok(out)
@@ -192,12 +197,14 @@ pub fn validate(fit: &mut Fit<'_>, n: usize) -> Result<()> {
 }
 
 /// `test_after_fit`: the test split with the best checkpoint's weights (the final ones without
-/// a best checkpoint), logged as `test_*`.
+/// a best checkpoint), logged as `test_*`, and each named test set as `test_<name>_*`.
 pub fn test_after_fit(fit: &mut Fit<'_>) -> Result<BTreeMap<String, f64>> {
     if !fit.args.test_after_fit {
         return Ok(BTreeMap::new());
     }
-    if fit.parts.data.info().len(Split::Test) == 0 {
+    let has_test = fit.parts.data.info().len(Split::Test) > 0;
+    let named = fit.parts.data.named_tests().len();
+    if !has_test && named == 0 {
         console::note("test_after_fit: the data has no test split; skipped");
         return Ok(BTreeMap::new());
     }
@@ -213,13 +220,56 @@ pub fn test_after_fit(fit: &mut Fit<'_>) -> Result<BTreeMap<String, f64>> {
         }
         _ => "the final weights".to_string(),
     };
-    let limit = fit.eval_batches(Split::Test)?;
-    let values = evaluate_in_fit(fit, Split::Test, limit)?;
-    let line: Vec<String> = values
-        .iter()
-        .map(|(n, v)| format!("{n} {}", format_value(*v)))
-        .collect();
-    console::line(format!("test ({weights}): {}", line.join("  ")));
-    fit.log(values.clone())?;
-    Ok(values.into_iter().collect())
+    let mut all = Vec::new();
+    if has_test {
+        let limit = fit.eval_batches(Split::Test)?;
+        all.push((String::new(), evaluate_in_fit(fit, Split::Test, limit)?));
+    }
+    for index in 0..named {
+        all.push(evaluate_named_test(fit, index)?);
+    }
+    let mut logged = BTreeMap::new();
+    for (name, values) in all {
+        let line: Vec<String> = values
+            .iter()
+            .map(|(n, v)| format!("{n} {}", format_value(*v)))
+            .collect();
+        let which = if name.is_empty() {
+            String::new()
+        } else {
+            format!(" {name}")
+        };
+        console::line(format!("test{which} ({weights}): {}", line.join("  ")));
+        fit.log(values.clone())?;
+        logged.extend(values);
+    }
+    Ok(logged)
+}
+
+/// The named test set `index` ([`DataModule::named_tests`]) through the fit's validation step
+/// into the test metrics, reduced over the processes: its name and values (`test_<name>_*`).
+fn evaluate_named_test(fit: &mut Fit<'_>, index: usize) -> Result<(String, Vec<(String, f64)>)> {
+    let eval = fit.parts.model.for_eval();
+    let parts = &mut fit.parts;
+    let tests = parts.data.named_tests();
+    let (name, data) = tests[index];
+    let batches = fit
+        .strategy
+        .epoch(data, Split::Test, 0, Order::Sequential)?;
+    let limit = fit.args.eval_batches(Split::Test, batches.len());
+    let evaluation = Evaluation {
+        model: eval.as_ref(),
+        data,
+        split: Split::Test,
+        loss: parts.loss.as_ref(),
+        position: (fit.state.epoch, fit.state.global_step),
+        precision: &*fit.precision,
+    };
+    let metrics = parts.metrics.of(Split::Test);
+    evaluation
+        .run(&mut *fit.step, batches, metrics, limit)
+        .map_err(|e| StokerError::msg(format!("test set `{name}`: {e}")))?;
+    fit.strategy.reduce_metrics(metrics)?;
+    let values = collect_as(&format!("test_{name}"), metrics)?;
+    Ok((name.to_string(), values))
 }

@@ -263,7 +263,7 @@ fn other_mistakes_are_caught_too() {
         "the config has no `model:` section",
         "exp.yaml",
         None,
-        "MLP, ResMLP",
+        "FluidDecoder, MLP, NeuralopFNO, ResMLP",
     );
 }
 

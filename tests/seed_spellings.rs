@@ -197,3 +197,25 @@ fn keys_without_meaning_here_are_refused_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn a_trainers_own_argument_is_never_taken_for_phm_vibenchs() {
+    // ProgressiveResizing_trainer has a `mode` of its own (crop, resample, subsample): it stays
+    // the trainer's, and the checkpoint's mode is PHM-Vibench's default, min.
+    let scratch = Scratch::new("phm-own");
+    let config = scratch.write(
+        "exp.yaml",
+        &format!(
+            "{EXPERIMENT}trainer: {{name: ProgressiveResizing_trainer, args: {{num_epochs: 2, mode: crop, schedule: [[0, 8]], save_top_k: 2}}}}\n"
+        ),
+    );
+    let check = scratch.stoker(&["check", config.to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains(
+            "save_top_k -> callbacks: ModelCheckpoint {monitor: val_loss, mode: min, save_top_k: 2}"
+        ),
+        "{}",
+        check.stdout
+    );
+}

@@ -174,6 +174,10 @@ fn with_weights(config: &Path, ckpt: &Path, sets: &[String]) -> Result<Assembled
 
 /// `stoker eval CONFIG --ckpt PATH [--split val | test_<name>] [--json]`.
 pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json: bool) -> i32 {
+    if json {
+        // stdout is the JSON object alone.
+        console::notes_to_stderr();
+    }
     // `test_<name>`: a named test set of the data.
     let named = split_text.strip_prefix("test_");
     let split = match named {

@@ -6,7 +6,7 @@
 
 use std::fmt::Display;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use indicatif::ProgressBar;
 
@@ -26,6 +26,24 @@ fn rank() -> usize {
     RANK.load(Ordering::Relaxed)
 }
 
+/// Whether notes and lines go to stderr ([`notes_to_stderr`]).
+static TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Sends notes and lines to stderr from now on, so that stdout carries only what a command
+/// prints for programs to read (`eval --json`).
+pub fn notes_to_stderr() {
+    TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// `text` on stdout, or on stderr after [`notes_to_stderr`].
+fn say(text: &str) {
+    if TO_STDERR.load(Ordering::Relaxed) {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
 fn print(f: impl FnOnce()) {
     let bar = BAR.lock().map(|b| b.clone()).unwrap_or(None);
     match bar {
@@ -34,12 +52,13 @@ fn print(f: impl FnOnce()) {
     }
 }
 
-/// A note: `stoker: <message>` on stdout, `INFO` in `run.log`.
+/// A note: `stoker: <message>` on stdout (stderr after [`notes_to_stderr`]), `INFO` in
+/// `run.log`.
 pub fn note(message: impl Display) {
     let message = message.to_string();
     tracing::info!("{message}");
     if rank() == 0 {
-        print(|| println!("stoker: {message}"));
+        print(|| say(&format!("stoker: {message}")));
     }
 }
 
@@ -58,7 +77,7 @@ pub fn line(message: impl Display) {
     let message = message.to_string();
     tracing::info!("{message}");
     if rank() == 0 {
-        print(|| println!("{message}"));
+        print(|| say(&message));
     }
 }
 

@@ -38,6 +38,31 @@ pub struct BuildContext {
 }
 
 impl BuildContext {
+    /// A context that knows the data's float tensors `(name, sample shape)` and nothing
+    /// later (seed 0, batches of 1): what building a model or a loss in a unit test needs.
+    pub fn with_float_tensors(device: &Device, tensors: &[(&str, &[usize])]) -> BuildContext {
+        let tensors = tensors
+            .iter()
+            .map(|(name, shape)| crate::data::TensorInfo {
+                name: name.to_string(),
+                sample_shape: shape.to_vec(),
+                kind: crate::data::ElementKind::Float,
+            })
+            .collect();
+        BuildContext {
+            device: device.clone(),
+            seed: 0,
+            data: Some(DataInfo {
+                tensors,
+                split_sizes: [1, 0, 0],
+                batch_size: 1,
+            }),
+            parameters: None,
+            base_lr: None,
+            horizon: None,
+        }
+    }
+
     /// The device models train on: `device` with autodiff.
     pub fn train_device(&self) -> Device {
         self.device.clone().autodiff()

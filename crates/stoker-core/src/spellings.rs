@@ -41,9 +41,28 @@ pub fn translate(raw: &mut RawConfig) -> Result<Vec<String>, ConfigError> {
         raw,
         notes: Vec::new(),
     };
-    let Some(args) = t.flattened(trainer.clone())? else {
+    let Some(mut args) = t.flattened(trainer.clone())? else {
         return Ok(Vec::new());
     };
+    // A trainer's own argument of the same name (ProgressiveResizing_trainer's `mode`) is its.
+    let name = trainer
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("Default_trainer");
+    let own: Vec<&str> = crate::registry::find(crate::registry::Kind::Trainer, name)
+        .map(|r| (r.args)().iter().map(|a| a.name).collect())
+        .unwrap_or_default();
+    let kept: Vec<(Value, Value)> = args
+        .iter()
+        .filter(|(k, _)| {
+            k.as_str()
+                .is_some_and(|k| own.contains(&k) && PHM_KEYS.contains(&k))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, _) in &kept {
+        args.remove(key);
+    }
     if !args
         .keys()
         .any(|k| k.as_str().is_some_and(|k| PHM_KEYS.contains(&k)))
@@ -51,7 +70,8 @@ pub fn translate(raw: &mut RawConfig) -> Result<Vec<String>, ConfigError> {
     {
         return Ok(Vec::new());
     }
-    let args = t.translate_args(args)?;
+    let mut args = t.translate_args(args)?;
+    args.extend(kept);
     let mut trainer = trainer;
     trainer.retain(|k, _| matches!(k.as_str(), Some("name" | "args")));
     trainer.insert("args".into(), Value::Mapping(args));

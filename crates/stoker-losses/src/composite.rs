@@ -116,27 +116,11 @@ impl LossSpec for WeightedSumSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stoker::data::{DataInfo, TensorInfo};
 
     #[test]
     fn a_composite_terms_parts_are_logged_under_its_label() {
         let device = Device::flex();
-        let ctx = BuildContext {
-            device: device.clone(),
-            seed: 0,
-            data: Some(DataInfo {
-                tensors: vec![TensorInfo {
-                    name: "y".into(),
-                    sample_shape: vec![1],
-                    kind: ElementKind::Float,
-                }],
-                split_sizes: [2, 0, 0],
-                batch_size: 2,
-            }),
-            parameters: None,
-            base_lr: None,
-            horizon: None,
-        };
+        let ctx = BuildContext::with_float_tensors(&device, &[("y", &[1])]);
         let spec: WeightedSumSpec = serde_yaml::from_str(
             "{terms: [{name: mse, label: plain}, {name: weighted_sum, label: inner, weight: 3.0, \
              args: {terms: [{name: mse, label: a}, {name: mse, label: b, weight: 2.0}]}}]}",

@@ -269,22 +269,7 @@ mod window_tests {
             "{{channels: [4, 6], kernels: [5, 3], strides: [2, 1], n_classes: 3, windows: {windows}}}"
         ))
         .unwrap();
-        let ctx = BuildContext {
-            device: device.clone(),
-            seed: 0,
-            data: Some(DataInfo {
-                tensors: vec![TensorInfo {
-                    name: "x".into(),
-                    sample_shape: vec![length],
-                    kind: ElementKind::Float,
-                }],
-                split_sizes: [2, 0, 0],
-                batch_size: 2,
-            }),
-            parameters: None,
-            base_lr: None,
-            horizon: None,
-        };
+        let ctx = BuildContext::with_float_tensors(device, &[("x", &[length])]);
         // The same seed gives both models the same weights (their shapes do not depend on the
         // signal's length).
         device.seed(11);
@@ -331,22 +316,7 @@ mod window_tests {
     #[test]
     fn signals_that_do_not_cut_into_the_windows_are_refused() {
         let spec: Cnn1dSpec = serde_yaml::from_str("{windows: 3}").unwrap();
-        let ctx = BuildContext {
-            device: Device::flex(),
-            seed: 0,
-            data: Some(DataInfo {
-                tensors: vec![TensorInfo {
-                    name: "x".into(),
-                    sample_shape: vec![2048],
-                    kind: ElementKind::Float,
-                }],
-                split_sizes: [2, 0, 0],
-                batch_size: 2,
-            }),
-            parameters: None,
-            base_lr: None,
-            horizon: None,
-        };
+        let ctx = BuildContext::with_float_tensors(&Device::flex(), &[("x", &[2048])]);
         let Err(e) = spec.build(&ctx) else {
             panic!("built")
         };

@@ -119,27 +119,10 @@ mod tests {
     use stoker::burn::tensor::Distribution;
 
     fn context() -> BuildContext {
-        let info = |name: &str, shape: Vec<usize>| TensorInfo {
-            name: name.into(),
-            sample_shape: shape,
-            kind: ElementKind::Float,
-        };
-        BuildContext {
-            device: Device::flex(),
-            seed: 0,
-            data: Some(DataInfo {
-                tensors: vec![
-                    info("x", vec![256]),
-                    info("rpm", vec![1]),
-                    info("load", vec![1]),
-                ],
-                split_sizes: [3, 0, 0],
-                batch_size: 3,
-            }),
-            parameters: None,
-            base_lr: None,
-            horizon: None,
-        }
+        BuildContext::with_float_tensors(
+            &Device::flex(),
+            &[("x", &[256]), ("rpm", &[1]), ("load", &[1])],
+        )
     }
 
     fn value(t: Tensor<1>) -> f64 {

@@ -176,48 +176,68 @@ pub struct Fno2d {
     #[module(skip)]
     grid: bool,
     #[module(skip)]
-    out_channels: usize,
-    #[module(skip)]
     input: String,
     #[module(skip)]
     output: String,
 }
 
-impl Fno2d {
-    fn grid_channels(&self, b: usize, n1: usize, n2: usize, device: &Device) -> Tensor<4> {
-        let (gx, gy) = (linspace(n1), linspace(n2));
-        let mut values = Vec::with_capacity(n1 * n2 * 2);
-        for x in &gx {
-            for y in &gy {
-                values.extend([*x, *y]);
-            }
+/// Grid channels `[b, n1, n2, 2]` from the coordinates along each axis: the first axis's, then
+/// the second's.
+pub(crate) fn grid_channels(b: usize, g1: &[f32], g2: &[f32], device: &Device) -> Tensor<4> {
+    let values: Vec<f32> = g1
+        .iter()
+        .flat_map(|x| g2.iter().flat_map(move |y| [*x, *y]))
+        .collect();
+    Tensor::<4>::from_data(TensorData::new(values, [1, g1.len(), g2.len(), 2]), device)
+        .repeat_dim(0, b)
+}
+
+/// `batch`'s field `input` as `[batch, n1, n2, channels]`, and its rank (3 without a channel
+/// axis), checked against the smallest grid `layer` runs on; `model` names the model in errors.
+pub(crate) fn field_input(
+    batch: &Batch,
+    input: &str,
+    layer: &SpectralConv2d,
+    model: &str,
+) -> Result<(Tensor<4>, usize)> {
+    let rank = batch.shape(input)?.len();
+    let x: Tensor<4> = match rank {
+        3 => batch.float::<3>(input)?.unsqueeze_dim(3),
+        4 => batch.float::<4>(input)?,
+        _ => {
+            return Err(StokerError::msg(format!(
+                "{model}: `{input}` has rank {rank}; it needs [batch, n1, n2] or [batch, n1, n2, channels]"
+            )));
         }
-        Tensor::<4>::from_data(TensorData::new(values, [1, n1, n2, 2]), device).repeat_dim(0, b)
+    };
+    let [_, n1, n2, _] = x.dims();
+    let [min1, min2] = layer.min_points();
+    if n1 < min1 || n2 < min2 {
+        return Err(StokerError::msg(format!(
+            "{model}: a {n1}x{n2} grid is too coarse for its modes (needs at least {min1}x{min2})"
+        )));
+    }
+    Ok((x, rank))
+}
+
+/// The operator's output `out` (`[b, n1, n2, channels]`) named `name`: without the channel axis
+/// when it has one channel and the input had none (`rank` 3).
+pub(crate) fn field_output(name: &str, out: Tensor<4>, rank: usize) -> Output {
+    let [b, n1, n2, channels] = out.dims();
+    let output = Output::output();
+    if channels == 1 && rank == 3 {
+        output.with_float(name.to_string(), out.reshape([b, n1, n2]))
+    } else {
+        output.with_float(name.to_string(), out)
     }
 }
 
 impl Model for Fno2d {
     fn forward(&self, batch: &Batch) -> Result<Output> {
-        let rank = batch.shape(&self.input)?.len();
-        let x: Tensor<4> = match rank {
-            3 => batch.float::<3>(&self.input)?.unsqueeze_dim(3),
-            4 => batch.float::<4>(&self.input)?,
-            _ => {
-                return Err(StokerError::msg(format!(
-                    "FNO2d: `{}` has rank {rank}; it needs [batch, n1, n2] or [batch, n1, n2, channels]",
-                    self.input
-                )));
-            }
-        };
+        let (x, rank) = field_input(batch, &self.input, &self.spectral[0], "FNO2d")?;
         let [b, n1, n2, _] = x.dims();
-        let [min1, min2] = self.spectral[0].min_points();
-        if n1 < min1 || n2 < min2 {
-            return Err(StokerError::msg(format!(
-                "FNO2d: a {n1}x{n2} grid is too coarse for its modes (needs at least {min1}x{min2})"
-            )));
-        }
         let x = if self.grid {
-            let grid = self.grid_channels(b, n1, n2, &x.device());
+            let grid = grid_channels(b, &linspace(n1), &linspace(n2), &x.device());
             Tensor::cat(vec![x, grid], 3)
         } else {
             x
@@ -231,13 +251,7 @@ impl Model for Fno2d {
                     .forward_with(h.permute([0, 3, 1, 2]), &basis)
                     .permute([0, 2, 3, 1])
             });
-        let out = self.trunk.project(h);
-        let output = Output::output();
-        Ok(if self.out_channels == 1 && rank == 3 {
-            output.with_float(self.output.clone(), out.reshape([b, n1, n2]))
-        } else {
-            output.with_float(self.output.clone(), out)
-        })
+        Ok(field_output(&self.output, self.trunk.project(h), rank))
     }
 }
 
@@ -286,7 +300,6 @@ impl ModelSpec for Fno2dSpec {
                 &device,
             ),
             grid: self.grid,
-            out_channels: self.out_channels,
             input: self.input.clone(),
             output: self.output.clone(),
         }))

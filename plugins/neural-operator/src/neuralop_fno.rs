@@ -22,12 +22,9 @@ use stoker::burn::tensor::activation::gelu;
 use stoker::native::nn::{Linear, LinearConfig};
 use stoker::prelude::*;
 
-use crate::fno::input_channels;
+use crate::fno::{field_input, field_output, grid_channels, input_channels};
 use crate::spectral::SpectralConv2d;
 
-fn default_modes() -> [usize; 2] {
-    [16, 16]
-}
 fn default_hidden() -> usize {
     32
 }
@@ -49,8 +46,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 #[component(model, name = "NeuralopFNO")]
 pub struct NeuralopFnoSpec {
-    /// Frequencies kept: n_modes[0] along the first axis (even: half of each sign, the negative side one longer), n_modes[1] / 2 + 1 along the second; the grid needs at least n_modes[0] x n_modes[1] points (neuraloperator's default 16x16).
-    #[serde(default = "default_modes")]
+    /// Frequencies kept: n_modes[0] along the first axis (-m/2 .. m/2 - 1 for m = n_modes[0], which must be even), n_modes[1] / 2 + 1 along the second (0 .. n_modes[1] / 2); the grid needs at least n_modes[0] x n_modes[1] points. Required, as in neuraloperator.
     pub n_modes: [usize; 2],
     /// Channels of the Fourier blocks.
     #[serde(default = "default_hidden")]
@@ -89,8 +85,6 @@ pub struct NeuralopFno {
     #[module(skip)]
     positional_embedding: bool,
     #[module(skip)]
-    out_channels: usize,
-    #[module(skip)]
     input: String,
     #[module(skip)]
     output: String,
@@ -107,40 +101,15 @@ fn mlp<const D: usize>(layers: &[Linear], x: Tensor<D>) -> Tensor<D> {
     layers[1].forward(gelu(layers[0].forward(x)))
 }
 
-impl NeuralopFno {
-    /// The grid channels `[b, n1, n2, 2]`: the first-axis coordinate, then the second's.
-    fn grid(&self, b: usize, n1: usize, n2: usize, device: &Device) -> Tensor<4> {
-        let (g1, g2) = (regular_grid(n1), regular_grid(n2));
-        let values: Vec<f32> = g1
-            .iter()
-            .flat_map(|x| g2.iter().flat_map(move |y| [*x, *y]))
-            .collect();
-        Tensor::<4>::from_data(TensorData::new(values, [1, n1, n2, 2]), device).repeat_dim(0, b)
-    }
-}
-
 impl Model for NeuralopFno {
     fn forward(&self, batch: &Batch) -> Result<Output> {
-        let rank = batch.shape(&self.input)?.len();
-        let x: Tensor<4> = match rank {
-            3 => batch.float::<3>(&self.input)?.unsqueeze_dim(3),
-            4 => batch.float::<4>(&self.input)?,
-            _ => {
-                return Err(StokerError::msg(format!(
-                    "NeuralopFNO: `{}` has rank {rank}; it needs [batch, n1, n2] or [batch, n1, n2, channels]",
-                    self.input
-                )));
-            }
-        };
+        let (x, rank) = field_input(batch, &self.input, &self.spectral[0], "NeuralopFNO")?;
         let [b, n1, n2, _] = x.dims();
-        let [min1, min2] = self.spectral[0].min_points();
-        if n1 < min1 || n2 < min2 {
-            return Err(StokerError::msg(format!(
-                "NeuralopFNO: a {n1}x{n2} grid is too coarse for its modes (needs at least {min1}x{min2})"
-            )));
-        }
         let x = match self.positional_embedding {
-            true => Tensor::cat(vec![x.clone(), self.grid(b, n1, n2, &x.device())], 3),
+            true => {
+                let grid = grid_channels(b, &regular_grid(n1), &regular_grid(n2), &x.device());
+                Tensor::cat(vec![x, grid], 3)
+            }
             false => x,
         };
         let mut h = mlp(&self.lifting, x);
@@ -157,13 +126,7 @@ impl Model for NeuralopFno {
                 h = gelu(h);
             }
         }
-        let out = mlp(&self.projection, h);
-        let output = Output::output();
-        Ok(if self.out_channels == 1 && rank == 3 {
-            output.with_float(self.output.clone(), out.reshape([b, n1, n2]))
-        } else {
-            output.with_float(self.output.clone(), out)
-        })
+        Ok(field_output(&self.output, mlp(&self.projection, h), rank))
     }
 }
 
@@ -248,7 +211,6 @@ impl ModelSpec for NeuralopFnoSpec {
                 linear(self.projection_channels, self.out_channels),
             ],
             positional_embedding: self.positional_embedding,
-            out_channels: self.out_channels,
             input: self.input.clone(),
             output: self.output.clone(),
         }))
@@ -265,22 +227,7 @@ mod tests {
     const CASES: &str = include_str!("../tests/fixtures/neuralop_fno.json");
 
     fn context(n: usize, device: &Device) -> BuildContext {
-        BuildContext {
-            device: device.clone(),
-            seed: 0,
-            data: Some(DataInfo {
-                tensors: vec![TensorInfo {
-                    name: "x".into(),
-                    sample_shape: vec![n, n],
-                    kind: ElementKind::Float,
-                }],
-                split_sizes: [2, 0, 0],
-                batch_size: 2,
-            }),
-            parameters: None,
-            base_lr: None,
-            horizon: None,
-        }
+        BuildContext::with_float_tensors(device, &[("x", &[n, n])])
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!   consecutive windows of a signal must change little;
 //! - the loss `physical_constraint` ([`physical_constraint::PhysicalConstraintSpec`]): the
 //!   seed's weighted combination of the three.
+//!
+//! [`tfr`] computes the time-frequency representations (STFT, Morlet CWT, pseudo
+//! Wigner-Ville) on the device, each checked against its reference library.
 
 pub mod cnn1d;
 pub mod consistency;
@@ -27,3 +30,4 @@ pub mod signal;
 pub mod sommerfeld;
 pub mod spectrogram;
 pub mod temporal;
+pub mod tfr;

@@ -1,0 +1,184 @@
+//! The continuous wavelet transform with the real Morlet wavelet as
+//! `pywt.cwt(x, scales, 'morl')` computes it (method `conv`, precision 12): the wavelet
+//! `psi(t) = exp(-t^2 / 2) cos(5 t)` integrated on 4096 points of [-8, 8], sampled at each
+//! scale, convolved with the signal, differenced and scaled by `-sqrt(scale)`, the middle `n`
+//! values kept. The difference is folded into one kernel per scale, so each scale is one
+//! convolution on the device.
+
+use stoker::burn::tensor::module::conv1d;
+use stoker::burn::tensor::ops::ConvOptions;
+use stoker::prelude::*;
+
+use super::zero_pad;
+
+/// Points of the integrated wavelet: `2^12`, pywt's default precision.
+const POINTS: usize = 4096;
+
+/// One scale's kernel: `out[t] = sum_i taps[i] x[t + i - before]`.
+#[derive(Debug, Clone)]
+struct Kernel {
+    taps: Vec<f32>,
+    before: usize,
+    after: usize,
+}
+
+/// A Morlet CWT at the given scales.
+#[derive(Debug, Clone)]
+pub struct MorletCwt {
+    kernels: Vec<Kernel>,
+}
+
+/// pywt's `integrate_wavelet` of the Morlet wavelet: the running sum of `psi` on
+/// `linspace(-8, 8, 4096)` times the step, and that step.
+fn integrated_morlet() -> (Vec<f64>, f64) {
+    let delta = 16.0 / (POINTS - 1) as f64;
+    let t = |i: usize| {
+        if i == POINTS - 1 {
+            8.0
+        } else {
+            i as f64 * delta - 8.0
+        }
+    };
+    let step = t(1) - t(0);
+    let mut sum = 0.0;
+    let integrated = (0..POINTS)
+        .map(|i| {
+            let t = t(i);
+            sum += (-t * t / 2.0).exp() * (5.0 * t).cos();
+            sum * step
+        })
+        .collect();
+    (integrated, step)
+}
+
+impl Kernel {
+    /// pywt's kernel at `scale`, its difference folded in, as a cross-correlation.
+    fn new(scale: f64, integrated: &[f64], step: f64) -> Kernel {
+        // j = floor(arange(16 s + 1) / (s step)), kept below the wavelet's length; reversed.
+        let count = (scale * 16.0 + 1.0).ceil() as usize;
+        let sampled: Vec<f64> = (0..count)
+            .map(|v| (v as f64 / (scale * step)) as usize)
+            .filter(|&j| j < POINTS)
+            .map(|j| integrated[j])
+            .rev()
+            .collect();
+        let len = sampled.len();
+        // g = -sqrt(s) diff([0, k, 0]), as a cross-correlation: g reversed.
+        let mut padded = vec![0.0];
+        padded.extend(&sampled);
+        padded.push(0.0);
+        let taps: Vec<f32> = padded
+            .windows(2)
+            .map(|w| (-scale.sqrt() * (w[1] - w[0])) as f32)
+            .rev()
+            .collect();
+        // pywt keeps coef[floor(d) .. len - ceil(d)] of the full convolution, d = (len - 2) / 2.
+        let after = 1 + (len.max(2) - 2) / 2;
+        Kernel {
+            taps,
+            before: len - after,
+            after,
+        }
+    }
+}
+
+impl MorletCwt {
+    /// The transform at `scales` (each positive, at most 256).
+    pub fn new(scales: &[f64]) -> std::result::Result<MorletCwt, String> {
+        if scales.is_empty() {
+            return Err("no scales".into());
+        }
+        if let Some(s) = scales
+            .iter()
+            .find(|s| !(s.is_finite() && **s > 0.0 && **s <= 256.0))
+        {
+            return Err(format!("scale {s}: scales are in (0, 256]"));
+        }
+        let (integrated, step) = integrated_morlet();
+        Ok(MorletCwt {
+            kernels: scales
+                .iter()
+                .map(|&s| Kernel::new(s, &integrated, step))
+                .collect(),
+        })
+    }
+
+    /// The coefficients of `x` (`[batch, n]`): `[batch, scales, n]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<3> {
+        let [b, n] = x.dims();
+        let device = x.device();
+        let rows: Vec<Tensor<3>> = self
+            .kernels
+            .iter()
+            .map(|k| {
+                let taps = k.taps.len();
+                let weight =
+                    Tensor::<3>::from_data(TensorData::new(k.taps.clone(), [1, 1, taps]), &device);
+                let padded = zero_pad(x.clone(), k.before, k.after).reshape([b, 1, n + taps - 1]);
+                conv1d(padded, weight, None, ConvOptions::new([1], [0], [1], 1))
+            })
+            .collect();
+        Tensor::cat(rows, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tfr::fixture::{assert_close, floats, json, signal};
+
+    #[test]
+    fn it_is_pywts_cwt() {
+        let device = Device::flex();
+        let scales: Vec<f64> = (1..=8).map(f64::from).collect();
+        let coef = MorletCwt::new(&scales).unwrap().forward(signal(&device));
+        assert_eq!(coef.dims(), [1, 8, 256]);
+        let want = floats(&json()["cwt"]["coef"]);
+        assert_close(
+            coef.into_data().try_to_vec::<f32>().unwrap(),
+            &want,
+            1e-5,
+            "coefficients",
+        );
+    }
+
+    #[test]
+    fn the_scale_1_kernel_is_pywts() {
+        // pywt 1.8.0's 18 taps at scale 1 (16 s + 2), its alignment 9 before and 8 after.
+        let want = [
+            -3.300108e-17,
+            -1.281122e-12,
+            1.436601e-09,
+            4.186341e-07,
+            -2.349953e-05,
+            -1.816338e-03,
+            6.192387e-03,
+            1.188815e-01,
+            -1.232298e-01,
+            -1.232298e-01,
+            1.188815e-01,
+            6.192387e-03,
+            -1.816338e-03,
+            -2.349953e-05,
+            4.186341e-07,
+            1.436601e-09,
+            -1.281155e-12,
+            -9.341334e-06,
+        ];
+        let (integrated, step) = integrated_morlet();
+        let kernel = Kernel::new(1.0, &integrated, step);
+        assert_eq!((kernel.taps.len(), kernel.before, kernel.after), (18, 9, 8));
+        for (got, want) in kernel.taps.iter().zip(want) {
+            assert!(
+                (*got as f64 - want).abs() <= 1e-6 * want.abs() + 1e-12,
+                "{got} against {want}"
+            );
+        }
+        // Integer scales share the alignment 8 s + 1 before, 8 s after.
+        let kernel = Kernel::new(32.0, &integrated, step);
+        assert_eq!(
+            (kernel.taps.len(), kernel.before, kernel.after),
+            (514, 257, 256)
+        );
+    }
+}

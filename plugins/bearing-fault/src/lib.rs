@@ -18,13 +18,15 @@
 //! - the loss `physical_constraint` ([`physical_constraint::PhysicalConstraintSpec`]): the
 //!   seed's weighted combination of the three.
 //!
-//! [`tfr`] computes the time-frequency representations (STFT, Morlet CWT, pseudo
-//! Wigner-Ville) on the device, each checked against its reference library.
+//! - the model `MultiTFR_CNN` ([`multi_tfr::MultiTfrCnnSpec`]): one 2-D CNN branch per
+//!   time-frequency representation ([`tfr`]: STFT, Morlet CWT, pseudo Wigner-Ville, computed on
+//!   the device, each checked against its reference library), for `MultiTFR_trainer`.
 
 pub mod cnn1d;
 pub mod consistency;
 pub mod data;
 pub mod geometry;
+pub mod multi_tfr;
 pub mod physical_constraint;
 pub mod signal;
 pub mod sommerfeld;

@@ -103,6 +103,11 @@ impl MorletCwt {
         })
     }
 
+    /// The number of scales.
+    pub fn scales(&self) -> usize {
+        self.kernels.len()
+    }
+
     /// The coefficients of `x` (`[batch, n]`): `[batch, scales, n]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<3> {
         let [b, n] = x.dims();

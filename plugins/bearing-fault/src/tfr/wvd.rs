@@ -88,6 +88,11 @@ impl PseudoWvd {
         })
     }
 
+    /// The frequency bins.
+    pub fn bins(&self) -> usize {
+        self.bins
+    }
+
     /// The times the distribution is evaluated at: every `hop`-th sample from 0.
     pub fn times(&self) -> usize {
         self.n.div_ceil(self.hop)

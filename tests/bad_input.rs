@@ -263,7 +263,7 @@ fn other_mistakes_are_caught_too() {
         "the config has no `model:` section",
         "exp.yaml",
         None,
-        "FluidDecoder, MLP, NeuralopFNO, ResMLP",
+        "FluidDecoder, MLP, MultiTFR_CNN, NeuralopFNO, ResMLP",
     );
 }
 

@@ -37,7 +37,7 @@ fn each_representation_trains_on_its_own_weighted_loss() {
     let scratch = Scratch::new("multi-tfr");
     let run = train(
         &scratch,
-        &["trainer.args.tfr_weights={stft: 1.0, cwt: 0.5, wvd: 2.0}"],
+        &["trainer.args.tfr_weights={stft: 1.0, morlet_cwt: 0.5, pseudo_wvd: 2.0}"],
     );
     run.expect_code(0);
     let rows = csv_rows(&run.run_dir(&scratch.dir));
@@ -54,8 +54,8 @@ fn each_representation_trains_on_its_own_weighted_loss() {
     // The epoch's loss is the weighted sum of the branches' (each a mean over the same batches).
     for split in ["train", "val"] {
         let parts = value(&format!("{split}_loss_stft"))
-            + 0.5 * value(&format!("{split}_loss_cwt"))
-            + 2.0 * value(&format!("{split}_loss_wvd"));
+            + 0.5 * value(&format!("{split}_loss_morlet_cwt"))
+            + 2.0 * value(&format!("{split}_loss_pseudo_wvd"));
         let total = value(&format!("{split}_loss"));
         assert!(
             (total - parts).abs() <= 1e-4 * total,
@@ -74,15 +74,15 @@ fn a_weight_for_a_branch_the_model_lacks_is_refused_with_those_it_has() {
     let run = train(
         &scratch,
         &[
-            "model.args.representations={stft: {}, wvd: {}}",
+            "model.args.transforms=[{name: stft}, {name: pseudo_wvd}]",
             "metrics=[accuracy]",
-            "trainer.args.tfr_weights={stft: 1.0, cwt: 1.0}",
+            "trainer.args.tfr_weights={stft: 1.0, morlet_cwt: 1.0}",
         ],
     );
     assert_ne!(run.code, 0);
     assert!(
-        run.stderr.contains("tfr_weights names `cwt`")
-            && run.stderr.contains("representations are: stft, wvd"),
+        run.stderr.contains("tfr_weights names `morlet_cwt`")
+            && run.stderr.contains("representations are: stft, pseudo_wvd"),
         "{}",
         run.stderr
     );

@@ -29,6 +29,8 @@ kinds! {
     Callback "callback" CallbackSpec [list callbacks "callbacks" []],
     /// A physics term (a PDE residual, a boundary condition) inside a `physics_informed` loss or a physics-informed trainer.
     Physics "physics" PhysicsSpec [nested "a physics_informed loss's `residual:`/`boundary:`, or a physics-informed trainer's `residual:`"],
+    /// A time-frequency representation of signals (STFT, wavelet transform, ...) that a model computes on the device.
+    Transform "transform" TransformSpec [nested "a multi-representation model's `transforms:` (MultiTFR_CNN)"],
     /// A logger (`loggers:`).
     Logger "logger" LoggerSpec [list loggers "loggers" ["csv"]],
     /// A training-batch augmentation (`augmentations:`).

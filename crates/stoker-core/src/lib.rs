@@ -35,6 +35,7 @@ pub mod spellings;
 pub mod strategy;
 pub mod targets;
 pub mod trainer;
+pub mod transform;
 pub mod tuning;
 
 pub use burn;
@@ -61,6 +62,7 @@ pub mod prelude {
     pub use crate::schedule::{Horizon, LrScheduler};
     pub use crate::spec::*;
     pub use crate::strategy::Strategy;
+    pub use crate::transform::SignalTransform;
     pub use serde::{Deserialize, Serialize};
     pub use stoker_derive::{Args, Component};
 }

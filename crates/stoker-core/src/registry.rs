@@ -15,6 +15,7 @@ use crate::error::BuildError;
 use crate::spec::{
     AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
     OptimizerSpec, PhysicsSpec, PrecisionSpec, SchedulerSpec, StrategySpec, TrainerSpec,
+    TransformSpec,
 };
 
 /// Joins string literals with `, ` into one literal.

@@ -2,6 +2,7 @@
 //! `build` turns it into the runtime object.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
@@ -18,6 +19,7 @@ use crate::precision::Precision;
 use crate::schedule::{Horizon, LrScheduler};
 use crate::strategy::Strategy;
 use crate::trainer::Trainer;
+use crate::transform::SignalTransform;
 
 /// What a spec can know when it is built. Components are built in the order data, model,
 /// loss, metrics, optimizer, trainer, scheduler, loggers; each later one sees more.
@@ -187,6 +189,13 @@ pub trait AugmentationSpec: Debug + Send + Sync {
 pub trait PhysicsSpec: Debug + Send + Sync {
     /// Builds the term.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn PhysicsTerm>, BuildError>;
+}
+
+/// Builds a time-frequency representation of signals of `length` samples, that a model names
+/// (MultiTFR_CNN's `transforms:`).
+pub trait TransformSpec: Debug + Send + Sync {
+    /// Builds the transform.
+    fn build(&self, length: usize) -> Result<Arc<dyn SignalTransform>, BuildError>;
 }
 
 /// Builds a logger (`loggers:`).

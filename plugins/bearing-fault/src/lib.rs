@@ -18,9 +18,10 @@
 //! - the loss `physical_constraint` ([`physical_constraint::PhysicalConstraintSpec`]): the
 //!   seed's weighted combination of the three.
 //!
+//! - the transforms `stft`, `morlet_cwt` and `pseudo_wvd` ([`tfr`]): time-frequency
+//!   representations computed on the device, each checked against its reference library;
 //! - the model `MultiTFR_CNN` ([`multi_tfr::MultiTfrCnnSpec`]): one 2-D CNN branch per
-//!   time-frequency representation ([`tfr`]: STFT, Morlet CWT, pseudo Wigner-Ville, computed on
-//!   the device, each checked against its reference library), for `MultiTFR_trainer`.
+//!   transform, for `MultiTFR_trainer`.
 
 pub mod cnn1d;
 pub mod consistency;

@@ -5,6 +5,9 @@
 //! values kept. The difference is folded into one kernel per scale, so each scale is one
 //! convolution on the device.
 
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 use stoker::burn::tensor::module::conv1d;
 use stoker::burn::tensor::ops::ConvOptions;
 use stoker::prelude::*;
@@ -124,6 +127,68 @@ impl MorletCwt {
             })
             .collect();
         Tensor::cat(rows, 1)
+    }
+}
+
+fn default_scales() -> Vec<f64> {
+    (1..=16).map(f64::from).collect()
+}
+fn default_hop() -> usize {
+    32
+}
+
+/// The Morlet scalogram: |pywt.cwt(x, scales, 'morl')| averaged over windows of hop samples (taking every hop-th coefficient would alias the wavelet's own oscillation): images [scales, length / hop].
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(transform, name = "morlet_cwt")]
+pub struct MorletCwtSpec {
+    /// The scales, in samples (each in (0, 256]).
+    #[serde(default = "default_scales")]
+    pub scales: Vec<f64>,
+    /// The scalogram's time step: |coefficients| averaged over windows of hop samples.
+    #[serde(default = "default_hop")]
+    pub hop: usize,
+}
+
+impl TransformSpec for MorletCwtSpec {
+    fn build(&self, length: usize) -> std::result::Result<Arc<dyn SignalTransform>, BuildError> {
+        if self.hop == 0 || self.hop > length {
+            return Err(BuildError::at(
+                "hop",
+                format!("must be between 1 and the signal's {length} samples"),
+            ));
+        }
+        let cwt = MorletCwt::new(&self.scales).map_err(|e| BuildError::at("scales", e))?;
+        Ok(Arc::new(Scalogram {
+            cwt,
+            hop: self.hop,
+            length,
+        }))
+    }
+}
+
+/// The averaged magnitude of the CWT of signals of `length` samples.
+#[derive(Debug)]
+struct Scalogram {
+    cwt: MorletCwt,
+    hop: usize,
+    length: usize,
+}
+
+impl SignalTransform for Scalogram {
+    fn image(&self, x: Tensor<2>) -> Result<Tensor<3>> {
+        let coef = self.cwt.forward(x).abs();
+        let [b, s, _] = coef.dims();
+        let windows = self.length / self.hop;
+        Ok(coef
+            .narrow(2, 0, windows * self.hop)
+            .reshape([b, s, windows, self.hop])
+            .mean_dim(3)
+            .reshape([b, s, windows]))
+    }
+
+    fn shape(&self) -> [usize; 2] {
+        [self.cwt.scales(), self.length / self.hop]
     }
 }
 

@@ -6,7 +6,9 @@
 //! - [`cwt::MorletCwt`]: `pywt.cwt(x, scales, 'morl')`;
 //! - [`wvd::PseudoWvd`]: tftb's pseudo Wigner-Ville distribution of the analytic signal.
 //!
-//! `tests/fixtures/make_tfr_fixtures.py` computes the references the unit tests compare with.
+//! Each is also a registered `transform` (`stft`, `morlet_cwt`, `pseudo_wvd`) that
+//! `MultiTFR_CNN` names. `tests/fixtures/make_tfr_fixtures.py` computes the references the unit
+//! tests compare with.
 
 pub mod cwt;
 pub mod stft;

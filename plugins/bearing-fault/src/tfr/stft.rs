@@ -5,7 +5,9 @@
 //! e^{-2 pi i f n / M} / sum(w)` for `f = 0 .. M/2`.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
 
 use super::{columns, matrix, zero_pad};
@@ -93,6 +95,57 @@ impl Stft {
     pub fn magnitude(&self, x: Tensor<2>) -> Tensor<3> {
         let (re, im) = self.forward(x);
         (re.square() + im.square()).sqrt()
+    }
+}
+
+fn default_nperseg() -> usize {
+    64
+}
+fn default_hop() -> usize {
+    32
+}
+
+/// The STFT magnitude |Z| as scipy.signal.stft computes Z (periodic Hann window of nperseg samples, frames every hop samples, nperseg/2 zeros at each end, the end padded to a whole frame, scaled by 1 / sum(window)): images [nperseg/2 + 1 frequencies, frames].
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(transform, name = "stft")]
+pub struct StftSpec {
+    /// Samples per frame (even).
+    #[serde(default = "default_nperseg")]
+    pub nperseg: usize,
+    /// Samples between frames.
+    #[serde(default = "default_hop")]
+    pub hop: usize,
+}
+
+impl TransformSpec for StftSpec {
+    fn build(&self, length: usize) -> std::result::Result<Arc<dyn SignalTransform>, BuildError> {
+        let stft = Stft::new(self.nperseg, self.hop).map_err(|e| {
+            let arg = if e.starts_with("hop") {
+                "hop"
+            } else {
+                "nperseg"
+            };
+            BuildError::at(arg, e)
+        })?;
+        Ok(Arc::new(StftImage { stft, length }))
+    }
+}
+
+/// The magnitude of the STFT of signals of `length` samples.
+#[derive(Debug)]
+struct StftImage {
+    stft: Stft,
+    length: usize,
+}
+
+impl SignalTransform for StftImage {
+    fn image(&self, x: Tensor<2>) -> Result<Tensor<3>> {
+        Ok(self.stft.magnitude(x))
+    }
+
+    fn shape(&self) -> [usize; 2] {
+        [self.stft.bins(), self.stft.frames(self.length).0]
     }
 }
 

@@ -6,7 +6,9 @@
 //! and `-tau` are conjugate, so it is one real matrix product over `tau = 0 .. L`.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
 
 use super::{columns, matrix, zero_pad};
@@ -129,6 +131,50 @@ impl PseudoWvd {
         let w = re.matmul(matrix(self.cos.clone(), lags, self.bins, &device))
             + im.matmul(matrix(self.sin.clone(), lags, self.bins, &device));
         Ok(w.reshape([b, times, self.bins]).swap_dims(1, 2))
+    }
+}
+
+fn default_half_window() -> usize {
+    31
+}
+fn default_bins() -> usize {
+    64
+}
+fn default_hop() -> usize {
+    32
+}
+
+/// tftb's pseudo Wigner-Ville distribution (tfrpwv) of the analytic signal (scipy.signal.hilbert): lags -half_window..=half_window under tftb's Hamming window, bins frequency bins (bin k is k / (2 bins) cycles per sample), every hop-th sample: images [bins, length / hop rounded up].
+#[derive(Debug, Clone, Serialize, Deserialize, Component)]
+#[serde(deny_unknown_fields)]
+#[component(transform, name = "pseudo_wvd")]
+pub struct PseudoWvdSpec {
+    /// The window covers lags -half_window ..= half_window (at most bins / 2 - 1).
+    #[serde(default = "default_half_window")]
+    pub half_window: usize,
+    /// Frequency bins.
+    #[serde(default = "default_bins")]
+    pub bins: usize,
+    /// Evaluated at every hop-th sample.
+    #[serde(default = "default_hop")]
+    pub hop: usize,
+}
+
+impl TransformSpec for PseudoWvdSpec {
+    fn build(&self, length: usize) -> std::result::Result<Arc<dyn SignalTransform>, BuildError> {
+        let wvd = PseudoWvd::new(length, self.half_window, self.bins, self.hop)
+            .map_err(|e| BuildError::at("half_window", e))?;
+        Ok(Arc::new(wvd))
+    }
+}
+
+impl SignalTransform for PseudoWvd {
+    fn image(&self, x: Tensor<2>) -> Result<Tensor<3>> {
+        self.forward(x)
+    }
+
+    fn shape(&self) -> [usize; 2] {
+        [self.bins, self.times()]
     }
 }
 

@@ -44,6 +44,9 @@ pub struct MultiTfrCnnSpec {
     pub output: String,
 }
 
+/// The transforms of a model, by name, in branch order.
+type Transforms = Vec<(String, Arc<dyn SignalTransform>)>;
+
 /// One convolution block.
 #[derive(Module, Debug)]
 pub struct Block {
@@ -106,7 +109,7 @@ impl Branch {
 pub struct MultiTfrCnn {
     branches: Vec<Branch>,
     #[module(skip)]
-    transforms: Vec<(String, Arc<dyn SignalTransform>)>,
+    transforms: Transforms,
     #[module(skip)]
     input: String,
     #[module(skip)]
@@ -135,15 +138,12 @@ impl Model for MultiTfrCnn {
 
 impl MultiTfrCnnSpec {
     /// The transforms for signals of `n` samples, by name.
-    fn transforms(
-        &self,
-        n: usize,
-    ) -> std::result::Result<Vec<(String, Arc<dyn SignalTransform>)>, BuildError> {
+    fn transforms(&self, n: usize) -> std::result::Result<Transforms, BuildError> {
         if self.transforms.is_empty() {
             return Err(BuildError::at("transforms", "names no transform")
                 .hint("e.g. transforms: [{name: stft}, {name: morlet_cwt}, {name: pseudo_wvd}]"));
         }
-        let mut out: Vec<(String, Arc<dyn SignalTransform>)> = Vec::new();
+        let mut out: Transforms = Vec::new();
         for (i, named) in self.transforms.iter().enumerate() {
             let at = format!("transforms[{i}]");
             if out.iter().any(|(name, _)| *name == named.name) {

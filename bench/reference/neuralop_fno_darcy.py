@@ -25,15 +25,14 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.modules.setdefault("wandb", types.ModuleType("wandb"))
 from neuralop.datasets.transforms import PositionalEmbedding2D  # noqa: E402
 from neuralop.models import FNO  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "fno"
-
+# The protocol's data and error, as the plain-PyTorch reference beside this script has them.
+from fno_darcy import load, relative_l2  # noqa: E402
 
 class Model(torch.nn.Module):
     """neuraloperator's FNO on fields [batch, n1, n2], the grid appended."""
@@ -45,17 +44,6 @@ class Model(torch.nn.Module):
 
     def forward(self, a):
         return self.fno(self.embedding(a.unsqueeze(1)))[:, 0]
-
-
-def relative_l2(pred, y):
-    """Per-sample ||pred - y|| / ||y||, shape [batch]."""
-    diff = (pred - y).flatten(1).norm(dim=1)
-    return diff / y.flatten(1).norm(dim=1)
-
-
-def load(name):
-    d = np.load(DATA / f"{name}.npz")
-    return torch.from_numpy(d["x"]).float(), torch.from_numpy(d["y"]).float()
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ use stoker::burn::tensor::module::conv1d;
 use stoker::burn::tensor::ops::ConvOptions;
 use stoker::prelude::*;
 
-use super::zero_pad;
+use super::{Constant, zero_pad};
 
 /// Points of the integrated wavelet: `2^12`, pywt's default precision.
 const POINTS: usize = 4096;
@@ -29,6 +29,8 @@ struct Kernel {
 #[derive(Debug, Clone)]
 pub struct MorletCwt {
     kernels: Vec<Kernel>,
+    /// Each kernel's taps as a conv1d weight `[1, 1, taps]`.
+    weights: Vec<Constant<3>>,
 }
 
 /// pywt's `integrate_wavelet` of the Morlet wavelet: the running sum of `psi` on
@@ -98,12 +100,15 @@ impl MorletCwt {
             return Err(format!("scale {s}: scales are in (0, 256]"));
         }
         let (integrated, step) = integrated_morlet();
-        Ok(MorletCwt {
-            kernels: scales
-                .iter()
-                .map(|&s| Kernel::new(s, &integrated, step))
-                .collect(),
-        })
+        let kernels: Vec<Kernel> = scales
+            .iter()
+            .map(|&s| Kernel::new(s, &integrated, step))
+            .collect();
+        let weights = kernels
+            .iter()
+            .map(|k| Constant::new(k.taps.clone(), [1, 1, k.taps.len()]))
+            .collect();
+        Ok(MorletCwt { kernels, weights })
     }
 
     /// The number of scales.
@@ -118,12 +123,16 @@ impl MorletCwt {
         let rows: Vec<Tensor<3>> = self
             .kernels
             .iter()
-            .map(|k| {
+            .zip(&self.weights)
+            .map(|(k, weight)| {
                 let taps = k.taps.len();
-                let weight =
-                    Tensor::<3>::from_data(TensorData::new(k.taps.clone(), [1, 1, taps]), &device);
                 let padded = zero_pad(x.clone(), k.before, k.after).reshape([b, 1, n + taps - 1]);
-                conv1d(padded, weight, None, ConvOptions::new([1], [0], [1], 1))
+                conv1d(
+                    padded,
+                    weight.on(&device),
+                    None,
+                    ConvOptions::new([1], [0], [1], 1),
+                )
             })
             .collect();
         Tensor::cat(rows, 1)

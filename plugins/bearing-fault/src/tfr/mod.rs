@@ -14,11 +14,52 @@ pub mod cwt;
 pub mod stft;
 pub mod wvd;
 
+use std::sync::Mutex;
+
 use stoker::prelude::*;
 
-/// A host matrix `[rows, cols]` (row-major) on `device`.
-pub(crate) fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+/// A constant tensor (a DFT basis, a kernel) kept on the host and uploaded once per device it
+/// is used on (the training device, then the evaluation one), not at every batch.
+pub(crate) struct Constant<const D: usize> {
+    values: Vec<f32>,
+    shape: [usize; D],
+    uploaded: Mutex<Option<(Device, Tensor<D>)>>,
+}
+
+impl<const D: usize> Constant<D> {
+    /// `values` (row-major) of `shape`.
+    pub(crate) fn new(values: Vec<f32>, shape: [usize; D]) -> Self {
+        Constant {
+            values,
+            shape,
+            uploaded: Mutex::new(None),
+        }
+    }
+
+    /// The tensor on `device`.
+    pub(crate) fn on(&self, device: &Device) -> Tensor<D> {
+        let mut cached = self.uploaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((on, tensor)) = cached.as_ref()
+            && on == device
+        {
+            return tensor.clone();
+        }
+        let tensor = Tensor::from_data(TensorData::new(self.values.clone(), self.shape), device);
+        *cached = Some((device.clone(), tensor.clone()));
+        tensor
+    }
+}
+
+impl<const D: usize> Clone for Constant<D> {
+    fn clone(&self) -> Self {
+        Constant::new(self.values.clone(), self.shape)
+    }
+}
+
+impl<const D: usize> std::fmt::Debug for Constant<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Constant{:?}", self.shape)
+    }
 }
 
 /// `x` (`[batch, n]`) with `before` zeros in front and `after` behind.

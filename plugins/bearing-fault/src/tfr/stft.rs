@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
 
-use super::{columns, matrix, zero_pad};
+use super::{Constant, columns, zero_pad};
 
 /// A short-time Fourier transform of `nperseg`-sample frames every `hop` samples.
 #[derive(Debug, Clone)]
@@ -18,9 +18,9 @@ pub struct Stft {
     nperseg: usize,
     hop: usize,
     /// `w[n] cos(2 pi f n / M) / sum(w)`, `[M, M/2 + 1]`.
-    cos: Vec<f32>,
+    cos: Constant<2>,
     /// `-w[n] sin(2 pi f n / M) / sum(w)`, `[M, M/2 + 1]`.
-    sin: Vec<f32>,
+    sin: Constant<2>,
 }
 
 impl Stft {
@@ -50,8 +50,8 @@ impl Stft {
         Ok(Stft {
             nperseg,
             hop,
-            cos,
-            sin,
+            cos: Constant::new(cos, [m, bins]),
+            sin: Constant::new(sin, [m, bins]),
         })
     }
 
@@ -81,10 +81,10 @@ impl Stft {
             .collect();
         let device = padded.device();
         let framed = columns(padded, indices).reshape([b * frames, m]);
-        let to_bins = |basis: &[f32]| -> Tensor<3> {
+        let to_bins = |basis: &Constant<2>| -> Tensor<3> {
             framed
                 .clone()
-                .matmul(matrix(basis.to_vec(), m, bins, &device))
+                .matmul(basis.on(&device))
                 .reshape([b, frames, bins])
                 .swap_dims(1, 2)
         };

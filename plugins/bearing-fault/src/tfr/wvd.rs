@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use stoker::prelude::*;
 
-use super::{columns, matrix, zero_pad};
+use super::{Constant, columns, zero_pad};
 
 /// A pseudo Wigner-Ville distribution of signals of `n` samples.
 #[derive(Debug, Clone)]
@@ -21,11 +21,11 @@ pub struct PseudoWvd {
     bins: usize,
     hop: usize,
     /// `[n, n]`: `x @ hilbert` is the analytic signal's imaginary part.
-    hilbert: Vec<f32>,
+    hilbert: Constant<2>,
     /// `c_tau cos(2 pi k tau / bins)` and `c_tau sin(...)`, `[L + 1, bins]`, `c_tau` the
     /// window with the lags `tau` and `-tau` folded together.
-    cos: Vec<f32>,
-    sin: Vec<f32>,
+    cos: Constant<2>,
+    sin: Constant<2>,
 }
 
 impl PseudoWvd {
@@ -79,14 +79,15 @@ impl PseudoWvd {
                 sin.push((c * angle.sin()) as f32);
             }
         }
+        let lags = half_window + 1;
         Ok(PseudoWvd {
             n,
             half_window,
             bins,
             hop,
-            hilbert,
-            cos,
-            sin,
+            hilbert: Constant::new(hilbert, [n, n]),
+            cos: Constant::new(cos, [lags, bins]),
+            sin: Constant::new(sin, [lags, bins]),
         })
     }
 
@@ -111,9 +112,7 @@ impl PseudoWvd {
         }
         let device = x.device();
         let (lags, times) = (self.half_window + 1, self.times());
-        let imaginary = x
-            .clone()
-            .matmul(matrix(self.hilbert.clone(), n, n, &device));
+        let imaginary = x.clone().matmul(self.hilbert.on(&device));
         let l = self.half_window;
         let gather = |z: Tensor<2>, sign: i64| -> Tensor<2> {
             let indices: Vec<i64> = (0..times)
@@ -128,8 +127,7 @@ impl PseudoWvd {
         // z[t + tau] conj(z[t - tau]).
         let re = ar.clone() * br.clone() + ai.clone() * bi.clone();
         let im = ai * br - ar * bi;
-        let w = re.matmul(matrix(self.cos.clone(), lags, self.bins, &device))
-            + im.matmul(matrix(self.sin.clone(), lags, self.bins, &device));
+        let w = re.matmul(self.cos.on(&device)) + im.matmul(self.sin.on(&device));
         Ok(w.reshape([b, times, self.bins]).swap_dims(1, 2))
     }
 }

@@ -297,3 +297,31 @@ fn precision_mistakes_are_refused_before_training() {
     }
     assert!(!scratch.dir.join("out").exists(), "nothing written");
 }
+
+#[test]
+fn a_trainer_plugin_takes_the_loops_precision_too() {
+    // Every trainer that runs the loop reads its float type from the loop's arguments: the
+    // quickstart under ProgressiveResizing_trainer (a schedule of the data's own size) with
+    // bf16-true keeps its weights in bfloat16, as Default_trainer does.
+    let scratch = Scratch::new("bf16true-plugin");
+    let run = train_shipped(
+        &scratch,
+        "quickstart.yaml",
+        "bf16-true",
+        &[
+            "trainer.name=ProgressiveResizing_trainer",
+            "trainer.args.max_epochs=1",
+            "trainer.args.schedule=[[0, 8]]",
+        ],
+    );
+    let last = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "safetensors"))
+        .expect("a checkpoint");
+    let kept = dtypes(&last);
+    assert!(!kept.is_empty());
+    for (tensor, dtype) in kept {
+        assert_eq!(dtype, "BF16", "{tensor} is kept in bfloat16");
+    }
+}

@@ -1,13 +1,9 @@
 //! `Default_trainer`: the loop with the default training step (forward, loss, backward).
 
 use serde::{Deserialize, Serialize};
-use stoker::burn::tensor::FloatDType;
-use stoker::data::DataInfo;
 use stoker::error::BuildError;
-use stoker::schedule::Horizon;
 use stoker::spec::{BuildContext, TrainerSpec};
 use stoker::trainer::Trainer;
-use stoker::tuning::{BatchSizeArgs, LrFindArgs};
 use stoker_derive::Component;
 
 use crate::args::LoopArgs;
@@ -29,23 +25,5 @@ impl TrainerSpec for DefaultTrainerSpec {
         Ok(Box::new(StepTrainer::new(built, DefaultStep)))
     }
 
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        self.loop_args.horizon(data)
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.loop_args.auto_resume
-    }
-
-    fn float_dtype(&self) -> Option<FloatDType> {
-        self.loop_args.float_dtype()
-    }
-
-    fn auto_lr_find(&self) -> Option<LrFindArgs> {
-        self.loop_args.auto_lr_find.args()
-    }
-
-    fn auto_scale_batch_size(&self) -> Option<BatchSizeArgs> {
-        self.loop_args.auto_scale_batch_size.args()
-    }
+    crate::loop_args_methods!();
 }

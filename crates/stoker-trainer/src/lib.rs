@@ -30,6 +30,7 @@ pub mod clip;
 pub mod context;
 pub mod default_trainer;
 pub mod limits;
+pub mod loop_spec;
 pub mod non_finite;
 pub mod predict;
 pub mod prefetch;

@@ -74,13 +74,7 @@ impl TrainerSpec for PinnTrainerSpec {
         )))
     }
 
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        self.loop_args.horizon(data)
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.loop_args.auto_resume
-    }
+    stoker::training::loop_args_methods!();
 }
 
 /// The training step: data loss + lambda x residual, lambda adapted.

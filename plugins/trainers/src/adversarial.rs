@@ -84,13 +84,7 @@ impl TrainerSpec for AdversarialTrainerSpec {
         )))
     }
 
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        self.loop_args.horizon(data)
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.loop_args.auto_resume
-    }
+    stoker::training::loop_args_methods!();
 }
 
 /// The FGSM step.

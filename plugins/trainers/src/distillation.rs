@@ -190,13 +190,7 @@ impl TrainerSpec for DistillationTrainerSpec {
         )))
     }
 
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        self.loop_args.horizon(data)
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.loop_args.auto_resume
-    }
+    stoker::training::loop_args_methods!();
 }
 
 /// The distillation step: the teacher's scores added to the student's output.

@@ -54,13 +54,7 @@ impl TrainerSpec for MultiTfrTrainerSpec {
         )))
     }
 
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        self.loop_args.horizon(data)
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.loop_args.auto_resume
-    }
+    stoker::training::loop_args_methods!();
 }
 
 /// The step: the experiment's loss on every branch, weighted.

@@ -176,13 +176,7 @@ impl TrainerSpec for ProgressiveResizingTrainerSpec {
         )))
     }
 
-    fn horizon(&self, data: &DataInfo) -> Horizon {
-        self.loop_args.horizon(data)
-    }
-
-    fn auto_resume(&self) -> bool {
-        self.loop_args.auto_resume
-    }
+    stoker::training::loop_args_methods!();
 }
 
 /// Seeds the crop offsets apart from the other draws made from the micro-batch's seed.

@@ -39,4 +39,10 @@ kinds! {
     Strategy "strategy" StrategySpec [nested "trainer.args.strategy"],
     /// The number format a training step computes in (`trainer.args.precision`).
     Precision "precision" PrecisionSpec [nested "trainer.args.precision"],
+    /// How a sweep proposes each trial's parameters (a sweep file's `sampler:`).
+    Sampler "sampler" SamplerSpec [nested "a sweep file's `sampler:`"],
+    /// When a sweep stops a trial early (a sweep file's `pruner:`).
+    Pruner "pruner" PrunerSpec [nested "a sweep file's `pruner:`"],
+    /// A parameter's range or choices (each entry of a sweep file's `space:`, written `{TYPE: ..., ...}`).
+    Space "space" SpaceSpec [nested "a sweep file's `space:` entries"],
 }

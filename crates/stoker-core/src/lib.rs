@@ -33,6 +33,7 @@ pub mod schedule;
 pub mod spec;
 pub mod spellings;
 pub mod strategy;
+pub mod sweep;
 pub mod targets;
 pub mod trainer;
 pub mod transform;

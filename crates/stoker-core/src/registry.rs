@@ -14,8 +14,8 @@ use serde_yaml::Value;
 use crate::error::BuildError;
 use crate::spec::{
     AugmentationSpec, CallbackSpec, DataSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec,
-    OptimizerSpec, PhysicsSpec, PrecisionSpec, SchedulerSpec, StrategySpec, TrainerSpec,
-    TransformSpec,
+    OptimizerSpec, PhysicsSpec, PrecisionSpec, PrunerSpec, SamplerSpec, SchedulerSpec, SpaceSpec,
+    StrategySpec, TrainerSpec, TransformSpec,
 };
 
 /// Joins string literals with `, ` into one literal.

@@ -216,3 +216,29 @@ pub trait PrecisionSpec: Debug + Send + Sync {
     /// Builds the precision plugin.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Precision>, BuildError>;
 }
+
+/// Builds a sweep's sampler (a sweep file's `sampler:`).
+pub trait SamplerSpec: Debug + Send + Sync {
+    /// Builds the sampler.
+    fn build(&self) -> Result<Box<dyn crate::sweep::Sampler>, BuildError>;
+
+    /// The seed the sampler's draws derive from.
+    fn seed(&self) -> u64;
+}
+
+/// Builds a sweep's pruner (a sweep file's `pruner:`).
+pub trait PrunerSpec: Debug + Send + Sync {
+    /// Builds the pruner.
+    fn build(&self) -> Result<Box<dyn crate::sweep::Pruner>, BuildError>;
+}
+
+/// One parameter of a sweep's space: `{log_uniform: [1e-4, 1e-2]}`, `{int: [16, 64], step: 16}`,
+/// `{choice: [a, b]}`. The entry itself is the args (the type's key holds the range or the
+/// choices).
+pub trait SpaceSpec: Debug + Send + Sync {
+    /// The parameter's distribution (an error names the argument at fault).
+    fn distribution(&self) -> Result<crate::sweep::Distribution, BuildError>;
+
+    /// The YAML value a trial sets for an internal value (the number, or the choice as written).
+    fn value(&self, internal: f64) -> serde_yaml::Value;
+}

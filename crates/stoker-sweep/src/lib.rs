@@ -8,3 +8,4 @@
 pub mod pruner;
 pub mod sampler;
 pub mod space;
+pub mod journal;

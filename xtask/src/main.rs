@@ -8,6 +8,7 @@
 //! cargo xtask predict CONFIG --ckpt PATH [--split S] [--output F]
 //! cargo xtask stats CONFIG [--set KEY=VALUE]... [--output FILE]
 //! cargo xtask lr-find CONFIG [--set KEY=VALUE]... [--min-lr L] [--max-lr L] [--num-training N]
+//! cargo xtask sweep SWEEP [--jobs N] [--resume]
 //! cargo xtask report RUN_DIR
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
@@ -44,6 +45,7 @@ commands:
   predict CONFIG --ckpt PATH [--split S] [--output F]    write a checkpoint's predictions
   stats CONFIG [--set KEY=VALUE]... [--output F]         training-split and normalization statistics
   lr-find CONFIG [--set KEY=VALUE]...                    the learning-rate finder: curve and suggestion
+  sweep SWEEP [--jobs N] [--resume]                      search hyper-parameters (configs/sweeps/)
   report RUN_DIR                                         (re)write a run's report.html
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match command.as_str() {
         "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" | "stats"
-        | "lr-find" => runner::run_stoker(command, rest),
+        | "lr-find" | "sweep" => runner::run_stoker(command, rest),
         "test" => test::run(rest),
         "example" => example::run(rest),
         "bench" => bench::run(rest),

@@ -75,6 +75,19 @@ pub fn train(
             Err(code) => return code,
         };
     }
+    // A trial of a sweep reports its objective to the sweep after each epoch.
+    if let Some(reporter) = stoker_sweep::reporter::SweepReporter::from_env() {
+        match reporter {
+            Ok(reporter) => assembled
+                .parts
+                .callbacks
+                .push(("SweepReporter".into(), Box::new(reporter))),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return EXIT_FAILED;
+            }
+        }
+    }
     let options = TrainOptions {
         resume: resume_from.map(str::to_string),
         allow_config_change: allow_change,
@@ -311,4 +324,24 @@ pub fn predict(
             EXIT_FAILED
         }
     }
+}
+
+/// `stoker sweep FILE [--jobs N] [--resume]`: checks the sweep file against its experiment
+/// (exit 2 before any trial on a mistake), then runs the sweep.
+pub fn sweep(file: &Path, jobs: usize, resume: bool) -> i32 {
+    let sweep = match stoker_sweep::sweep_file::SweepFile::load(file) {
+        Ok(sweep) => sweep,
+        Err(error) => {
+            eprintln!("{error}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if let Err(error) = sweep.check() {
+        eprintln!("{error}");
+        return EXIT_BAD_INPUT;
+    }
+    stoker_sweep::coordinator::run(
+        &sweep,
+        &stoker_sweep::coordinator::Options { jobs, resume },
+    )
 }

@@ -141,6 +141,19 @@ pub enum Command {
         #[arg(long, default_value = "compare.html")]
         output: PathBuf,
     },
+    /// Search hyper-parameters: each trial trains the sweep file's experiment with its own
+    /// parameters (grid, random or TPE sampling, with pruning), in `runs/<sweep>/trial_<N>/`;
+    /// the study is kept in Optuna's journal format, with a report and `best.yaml`.
+    Sweep {
+        /// The sweep file (`configs/sweeps/NAME.yaml`).
+        file: PathBuf,
+        /// Trials run at once (each gets its share of the cores).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Continue the sweep's study: finished trials are kept, trials that were running run again.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Evaluate a checkpoint on a split of the experiment's data.
     Eval {
         /// The experiment file (a run's `config.yaml` works).
@@ -245,5 +258,6 @@ pub fn run() -> i32 {
             sets,
             json,
         } => commands::eval(&config, &ckpt, &split, &sets, json),
+        Command::Sweep { file, jobs, resume } => commands::sweep(&file, jobs, resume),
     }
 }

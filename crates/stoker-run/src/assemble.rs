@@ -29,6 +29,19 @@ pub struct Assembled {
 }
 
 impl Assembled {
+    /// The values each epoch of this run logs (`train_loss`, `val_accuracy`, `lr`, ...).
+    pub fn logged_names(&self) -> Vec<String> {
+        crate::monitors::epoch_names(&self.metric_names, &self.parts)
+    }
+
+    /// Whether this run logs a value named `name`: a metric of an evaluated split, or a value
+    /// the trainer or a callback says it logs.
+    pub fn logs(&self, name: &str) -> bool {
+        self.logged_names().iter().any(|n| n == name)
+            || self.trainer.logs(name)
+            || self.parts.callbacks.iter().any(|(_, c)| c.logs(name))
+    }
+
     /// Refuses a `monitor` nothing in this run logs (see [`monitors`](crate::monitors)):
     /// what `train` and `check` do before anything else.
     pub fn check_monitors(&self) -> Result<(), ConfigError> {

@@ -10,9 +10,10 @@ pub const TORCH_VERSION: &str = "2.11.0";
 /// The Python packages installed beside it (numpy and safetensors serve the cross-check scripts).
 pub const PACKAGES: [&str; 3] = ["torch==2.11.0", "numpy", "safetensors"];
 
-/// What `cargo xtask test` adds to the same environment: the readers and servers the logger
-/// tests check stoker's output against (TensorBoard's event reader, an MLflow tracking server).
-pub const TEST_PACKAGES: [&str; 2] = ["tensorboard==2.21.0", "mlflow==3.17.2"];
+/// What `cargo xtask test` adds to the same environment: the readers and servers the tests check
+/// stoker's output against (TensorBoard's event reader, an MLflow tracking server, Optuna's
+/// journal storage for sweeps).
+pub const TEST_PACKAGES: [&str; 3] = ["tensorboard==2.21.0", "mlflow==3.17.2", "optuna==5.0.0"];
 
 /// A ready torch installation.
 pub struct Torch {

@@ -85,7 +85,7 @@ pub struct SweepFile {
     pub set: Vec<String>,
     /// The parameters, in the file's order.
     pub space: Vec<Param>,
-    /// Where the sweep's folder goes.
+    /// Where the sweep's folder goes (the experiment's `environment.output_dir` unless given).
     pub output_dir: PathBuf,
 }
 
@@ -259,7 +259,10 @@ impl SweepFile {
             }
         };
         let output_dir = match text(&map, "output_dir") {
-            None => PathBuf::from("runs"),
+            // Where the experiment's own runs go (a mistake in the experiment is `check`'s).
+            None => stoker_run::assemble::load(&experiment, &set)
+                .map(|e| e.environment.output_dir)
+                .unwrap_or_else(|_| PathBuf::from("runs")),
             Some(Value::String(dir)) => PathBuf::from(dir),
             Some(_) => return Err(errors.at("output_dir", "must be a folder")),
         };

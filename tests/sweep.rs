@@ -306,3 +306,29 @@ fn mistakes_in_a_sweep_file_stop_it_before_any_trial() {
     assert!(run.stderr.contains("at: objective.metric") && run.stderr.contains("val_mse"), "{}", run.stderr);
     assert!(!scratch.path("out").exists(), "a trial ran");
 }
+
+#[test]
+fn every_shipped_sweep_file_passes_its_checks() {
+    let dir = common::workspace().join("configs/sweeps");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let run = common::Run::from(
+            std::process::Command::new(common::stoker_bin())
+                .current_dir(common::workspace())
+                .arg("sweep")
+                .arg(&file)
+                .arg("--check")
+                .env("OMP_NUM_THREADS", "1")
+                .output()
+                .unwrap(),
+        );
+        run.expect_code(0);
+        assert!(run.stdout.contains("trials of configs/"), "{}", run.stdout);
+    }
+}

@@ -326,9 +326,10 @@ pub fn predict(
     }
 }
 
-/// `stoker sweep FILE [--jobs N] [--resume]`: checks the sweep file against its experiment
-/// (exit 2 before any trial on a mistake), then runs the sweep.
-pub fn sweep(file: &Path, jobs: usize, resume: bool) -> i32 {
+/// `stoker sweep FILE [--jobs N] [--resume] [--check]`: checks the sweep file against its
+/// experiment (exit 2 before any trial on a mistake), then runs the sweep (with `--check`, shows
+/// its plan instead).
+pub fn sweep(file: &Path, jobs: usize, resume: bool, check: bool) -> i32 {
     let sweep = match stoker_sweep::sweep_file::SweepFile::load(file) {
         Ok(sweep) => sweep,
         Err(error) => {
@@ -339,6 +340,10 @@ pub fn sweep(file: &Path, jobs: usize, resume: bool) -> i32 {
     if let Err(error) = sweep.check() {
         eprintln!("{error}");
         return EXIT_BAD_INPUT;
+    }
+    if check {
+        println!("{}", sweep.plan());
+        return 0;
     }
     stoker_sweep::coordinator::run(
         &sweep,

@@ -153,6 +153,9 @@ pub enum Command {
         /// Continue the sweep's study: finished trials are kept, trials that were running run again.
         #[arg(long)]
         resume: bool,
+        /// Check the sweep file against its experiment and show the plan, without running a trial.
+        #[arg(long)]
+        check: bool,
     },
     /// Evaluate a checkpoint on a split of the experiment's data.
     Eval {
@@ -258,6 +261,11 @@ pub fn run() -> i32 {
             sets,
             json,
         } => commands::eval(&config, &ckpt, &split, &sets, json),
-        Command::Sweep { file, jobs, resume } => commands::sweep(&file, jobs, resume),
+        Command::Sweep {
+            file,
+            jobs,
+            resume,
+            check,
+        } => commands::sweep(&file, jobs, resume, check),
     }
 }

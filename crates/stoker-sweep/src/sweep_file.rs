@@ -283,6 +283,43 @@ impl SweepFile {
         })
     }
 
+    /// What the sweep will do, in words (`stoker sweep FILE --check`).
+    pub fn plan(&self) -> String {
+        let mut out = format!(
+            "sweep {}: {} trials of {} ({} {} of `{}`), sampler {}, pruner {}{}\n  study: {}\n",
+            self.name,
+            self.trials,
+            self.experiment.display(),
+            if self.objective.direction == Direction::Maximize { "maximise" } else { "minimise" },
+            if self.objective.reduce == Reduce::Best { "the best epoch" } else { "the last epoch" },
+            self.objective.metric,
+            self.sampler_name.name,
+            self.pruner_name.name,
+            self.timeout
+                .map(|t| format!(", no new trial after {} s", t.as_secs()))
+                .unwrap_or_default(),
+            self.output_dir.join(&self.name).join("study.journal").display()
+        );
+        for set in &self.set {
+            out.push_str(&format!("  every trial: --set {set}\n"));
+        }
+        for p in &self.space {
+            let what = match &p.distribution {
+                Distribution::Float { low, high, log: true, .. } => format!("log-uniform in [{low}, {high}]"),
+                Distribution::Float { low, high, step: Some(step), .. } => format!("{low} to {high} in steps of {step}"),
+                Distribution::Float { low, high, .. } => format!("uniform in [{low}, {high}]"),
+                Distribution::Int { low, high, log: true, .. } => format!("an integer log-uniform in [{low}, {high}]"),
+                Distribution::Int { low, high, step, .. } => format!("an integer from {low} to {high} in steps of {step}"),
+                Distribution::Categorical { .. } => {
+                    let values: Vec<String> = probe_values(p).iter().map(set_text).collect();
+                    format!("one of {}", values.join(", "))
+                }
+            };
+            out.push_str(&format!("  {}: {what}\n", p.key));
+        }
+        out.trim_end().to_string()
+    }
+
     /// The parameters and their distributions.
     pub fn distributions(&self) -> Vec<(String, Distribution)> {
         self.space

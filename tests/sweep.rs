@@ -117,6 +117,23 @@ assert study.best_trial.number == summary["best"]["number"]
 # What optuna-dashboard and Optuna's own tools compute from a study works on it.
 importance = optuna.importance.get_param_importances(study)
 assert set(importance) == {"optimizer.args.lr", "model.args.sizes", "data.args.batch_size"}
+# optuna-dashboard serves the study and every trial with its parameters.
+import io, warnings
+warnings.simplefilter("ignore")
+from optuna_dashboard import wsgi
+app = wsgi(JournalStorage(JournalFileBackend("out/tpe/study.journal")))
+def get(url):
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": url, "QUERY_STRING": "", "SERVER_NAME": "x",
+           "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http",
+           "wsgi.errors": io.StringIO()}
+    status = []
+    body = b"".join(app(env, lambda s, h, *a: status.append(s)))
+    return status[0], body
+status, body = get("/api/studies/0")
+assert status.startswith("200"), (status, body[:500])
+served = json.loads(body)["trials"]
+assert [t["state"] for t in served] == [s["state"].capitalize() for s in summary["trials"]]
+assert all(len(t["params"]) == 3 for t in served)
 print("optuna ok", len(study.trials))
 "#,
     );

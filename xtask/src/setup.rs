@@ -12,8 +12,13 @@ pub const PACKAGES: [&str; 3] = ["torch==2.11.0", "numpy", "safetensors"];
 
 /// What `cargo xtask test` adds to the same environment: the readers and servers the tests check
 /// stoker's output against (TensorBoard's event reader, an MLflow tracking server, Optuna's
-/// journal storage for sweeps).
-pub const TEST_PACKAGES: [&str; 3] = ["tensorboard==2.21.0", "mlflow==3.17.2", "optuna==5.0.0"];
+/// journal storage and its dashboard for sweeps).
+pub const TEST_PACKAGES: [&str; 4] = [
+    "tensorboard==2.21.0",
+    "mlflow==3.17.2",
+    "optuna==5.0.0",
+    "optuna-dashboard==0.21.0",
+];
 
 /// A ready torch installation.
 pub struct Torch {

@@ -316,5 +316,7 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+        assert_eq!(best_after(&mut Random, 20, 7), best_after(&mut Random, 20, 7));
+        assert_ne!(best_after(&mut Random, 20, 7), best_after(&mut Random, 20, 8));
     }
 }

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stoker::console;
-use stoker::rng::{Rng, derive_seed};
+use stoker::rng::Rng;
 use stoker::sweep::{Direction, Distribution, Proposal, Pruner, Sampler, Study, TrialState};
 
 use crate::journal::{Journal, lock::CoordinatorLock, ops, pyjson};
 use crate::reporter::{METRIC_VAR, SOCKET_VAR, TRIAL_VAR};
+use crate::sampler::trial_seed;
 use crate::study::{self, FAIL_REASON, FAILED_TRIAL, Retry};
 use crate::sweep_file::{Reduce, SweepFile};
 
@@ -240,7 +241,7 @@ impl Coordinator<'_> {
                     space: &self.space,
                     trials: &trials,
                 };
-                let mut rng = Rng::new(derive_seed(&[self.seed, number as u64]));
+                let mut rng = Rng::new(trial_seed(self.seed, number));
                 match self.sampler.propose(&study, number, &mut rng) {
                     Some(p) => (p, None),
                     None => return Ok(false),

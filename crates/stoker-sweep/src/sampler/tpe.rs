@@ -278,7 +278,7 @@ mod tests {
         let mut trials: Vec<Trial> = Vec::new();
         for number in 0..budget {
             let study = Study { direction: Direction::Minimize, space: &space, trials: &trials };
-            let mut rng = Rng::new(stoker::rng::derive_seed(&[seed, number as u64]));
+            let mut rng = Rng::new(crate::sampler::trial_seed(seed, number));
             let p = sampler.propose(&study, number, &mut rng).unwrap().params;
             let value = branin(p["x"], p["y"]);
             trials.push(Trial {

@@ -37,7 +37,12 @@ fn epoch_values(run_dir: &Path, column: &str) -> Vec<f64> {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let at = header.iter().position(|h| *h == column).unwrap();
     lines
-        .filter_map(|l| l.split(',').nth(at).filter(|v| !v.is_empty()).map(|v| v.parse().unwrap()))
+        .filter_map(|l| {
+            l.split(',')
+                .nth(at)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().unwrap())
+        })
         .collect()
 }
 
@@ -64,9 +69,18 @@ space:
     let summary = sweep_json(&scratch, "tpe");
     let trials = summary["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 8);
-    let states: Vec<&str> = trials.iter().map(|t| t["state"].as_str().unwrap()).collect();
-    assert!(states.iter().all(|s| ["COMPLETE", "PRUNED"].contains(s)), "{states:?}");
-    assert!(states.contains(&"PRUNED"), "the median pruner stopped no trial: {states:?}");
+    let states: Vec<&str> = trials
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.iter().all(|s| ["COMPLETE", "PRUNED"].contains(s)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&"PRUNED"),
+        "the median pruner stopped no trial: {states:?}"
+    );
     for t in trials {
         // Each trial is a run of its own, and what it reported is what its run logged.
         let run_dir = scratch.dir.join(t["run_dir"].as_str().unwrap());
@@ -80,7 +94,10 @@ space:
             .collect();
         assert_eq!(logged, reported, "trial {}", t["number"]);
         if t["state"] == "PRUNED" {
-            assert!(reported.len() < 4 && reported.len() >= 2, "pruned after the warm-up: {reported:?}");
+            assert!(
+                reported.len() < 4 && reported.len() >= 2,
+                "pruned after the warm-up: {reported:?}"
+            );
         } else {
             assert_eq!(reported.len(), 4);
             let best = reported.iter().copied().fold(f64::INFINITY, f64::min);
@@ -89,7 +106,10 @@ space:
         let sizes = &t["params"]["model.args.sizes"];
         let config = std::fs::read_to_string(run_dir.join("config.yaml")).unwrap();
         let config: serde_yaml::Value = serde_yaml::from_str(&config).unwrap();
-        assert_eq!(serde_json::to_value(&config["model"]["args"]["sizes"]).unwrap(), *sizes);
+        assert_eq!(
+            serde_json::to_value(&config["model"]["args"]["sizes"]).unwrap(),
+            *sizes
+        );
     }
 
     // Optuna opens the study and sees what stoker's summary says.
@@ -153,9 +173,18 @@ print("optuna ok", len(study.trials))
         .map(|v| v.as_f64().unwrap())
         .collect();
     assert_eq!(again, reported);
-    assert!(retrain.run_dir(&scratch.dir).ends_with("out/tpe_best/version_0"));
+    assert!(
+        retrain
+            .run_dir(&scratch.dir)
+            .ends_with("out/tpe_best/version_0")
+    );
     let report = std::fs::read_to_string(scratch.path("out/tpe/report.html")).unwrap();
-    for part in ["Optimisation history", "Parallel coordinates", "Parameter importance", "<svg"] {
+    for part in [
+        "Optimisation history",
+        "Parallel coordinates",
+        "Parameter importance",
+        "<svg",
+    ] {
         assert!(report.contains(part), "report.html lacks {part}");
     }
 }
@@ -176,7 +205,9 @@ space:
   optimizer.args.lr: {uniform: [0.001, 0.003], step: 0.001}
 ",
     );
-    scratch.stoker(&["sweep", "grid.yaml", "--jobs", "2"]).expect_code(0);
+    scratch
+        .stoker(&["sweep", "grid.yaml", "--jobs", "2"])
+        .expect_code(0);
     let summary = sweep_json(&scratch, "grid");
     let mut points: Vec<String> = summary["trials"]
         .as_array()
@@ -194,7 +225,13 @@ space:
     // Running it again trains nothing new: the grid is done.
     let again = scratch.stoker(&["sweep", "grid.yaml", "--resume"]);
     again.expect_code(0);
-    assert_eq!(sweep_json(&scratch, "grid")["trials"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        sweep_json(&scratch, "grid")["trials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
 }
 
 /// How many trials of the journal have ended (`op_code` 6 lines).
@@ -211,7 +248,9 @@ fn a_sweep_killed_with_sigkill_resumes_without_repeating_a_finished_trial() {
     let scratch = Scratch::new("sweep-kill");
     scratch.write(
         "reg.yaml",
-        &EXPERIMENT.replace("n_samples: 512", "n_samples: 4096").replace("max_epochs: 4", "max_epochs: 12"),
+        &EXPERIMENT
+            .replace("n_samples: 512", "n_samples: 4096")
+            .replace("max_epochs: 4", "max_epochs: 12"),
     );
     scratch.write(
         "kill.yaml",
@@ -233,7 +272,10 @@ space:
         .unwrap();
     let started = Instant::now();
     while finished_lines(&journal) < 2 {
-        assert!(started.elapsed() < Duration::from_secs(120), "no trial finished in 2 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no trial finished in 2 minutes"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap();
@@ -253,7 +295,10 @@ space:
     let resumed = scratch.stoker(&["sweep", "kill.yaml", "--resume", "--jobs", "2"]);
     resumed.expect_code(0);
     let after = std::fs::read_to_string(&journal).unwrap();
-    assert!(after.starts_with(&before), "the journal was rewritten, not appended to");
+    assert!(
+        after.starts_with(&before),
+        "the journal was rewritten, not appended to"
+    );
     let summary = sweep_json(&scratch, "kill");
     let trials = summary["trials"].as_array().unwrap();
     let complete = trials.iter().filter(|t| t["state"] == "COMPLETE").count();
@@ -295,14 +340,46 @@ fn mistakes_in_a_sweep_file_stop_it_before_any_trial() {
     scratch.write("reg.yaml", EXPERIMENT);
     let base = "experiment: reg.yaml\nobjective: {metric: val_mse, mode: min}\ntrials: 3\n";
     let cases = [
-        ("space:\n  optimizer.args.lrr: {log_uniform: [1.0e-4, 1.0e-2]}\n", "space.optimizer.args.lrr", "not a key of the experiment"),
-        ("space:\n  optimizer.args.lr: {log_uniform: [1.0e-2, 1.0e-4]}\n", "space.optimizer.args.lr", "low is above high"),
-        ("space:\n  model.args.sizes: {choice: []}\n", "space.model.args.sizes.choice", "has no values"),
-        ("space:\n  model.args.sizes: {choice: [[8, 4, 1], 3]}\n", "space.model.args.sizes", "does not fit the experiment"),
-        ("space:\n  optimizer.args.lr: {log_uniforme: [1.0e-4, 1.0e-2]}\n", "space.optimizer.args.lr", "did you mean `log_uniform`"),
-        ("sampler: tpee\nspace:\n  optimizer.args.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n", "sampler", "unknown sampler `tpee`"),
-        ("sampler: grid\nspace:\n  optimizer.args.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n", "space.optimizer.args.lr", "finite set of values"),
-        ("pruner: {name: median, args: {n_warmup_steps: 2}}\nspace:\n  optimizer.args.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n", "pruner.args.n_warmup_steps", "unknown field"),
+        (
+            "space:\n  optimizer.args.lrr: {log_uniform: [1.0e-4, 1.0e-2]}\n",
+            "space.optimizer.args.lrr",
+            "not a key of the experiment",
+        ),
+        (
+            "space:\n  optimizer.args.lr: {log_uniform: [1.0e-2, 1.0e-4]}\n",
+            "space.optimizer.args.lr",
+            "low is above high",
+        ),
+        (
+            "space:\n  model.args.sizes: {choice: []}\n",
+            "space.model.args.sizes.choice",
+            "has no values",
+        ),
+        (
+            "space:\n  model.args.sizes: {choice: [[8, 4, 1], 3]}\n",
+            "space.model.args.sizes",
+            "does not fit the experiment",
+        ),
+        (
+            "space:\n  optimizer.args.lr: {log_uniforme: [1.0e-4, 1.0e-2]}\n",
+            "space.optimizer.args.lr",
+            "did you mean `log_uniform`",
+        ),
+        (
+            "sampler: tpee\nspace:\n  optimizer.args.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n",
+            "sampler",
+            "unknown sampler `tpee`",
+        ),
+        (
+            "sampler: grid\nspace:\n  optimizer.args.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n",
+            "space.optimizer.args.lr",
+            "finite set of values",
+        ),
+        (
+            "pruner: {name: median, args: {n_warmup_steps: 2}}\nspace:\n  optimizer.args.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n",
+            "pruner.args.n_warmup_steps",
+            "unknown field",
+        ),
     ];
     for (i, (space, path, message)) in cases.iter().enumerate() {
         let file = format!("bad{i}.yaml");
@@ -310,7 +387,11 @@ fn mistakes_in_a_sweep_file_stop_it_before_any_trial() {
         let run = scratch.stoker(&["sweep", &file]);
         run.expect_code(2);
         assert!(run.stderr.contains(&file), "case {i}: {}", run.stderr);
-        assert!(run.stderr.contains(&format!("at: {path}")), "case {i}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("at: {path}")),
+            "case {i}: {}",
+            run.stderr
+        );
         assert!(run.stderr.contains(message), "case {i}: {}", run.stderr);
     }
     // An objective no trial would log.
@@ -320,7 +401,11 @@ fn mistakes_in_a_sweep_file_stop_it_before_any_trial() {
     );
     let run = scratch.stoker(&["sweep", "metric.yaml"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("at: objective.metric") && run.stderr.contains("val_mse"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("at: objective.metric") && run.stderr.contains("val_mse"),
+        "{}",
+        run.stderr
+    );
     assert!(!scratch.path("out").exists(), "a trial ran");
 }
 

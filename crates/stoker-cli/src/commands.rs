@@ -345,8 +345,5 @@ pub fn sweep(file: &Path, jobs: usize, resume: bool, check: bool) -> i32 {
         println!("{}", sweep.plan());
         return 0;
     }
-    stoker_sweep::coordinator::run(
-        &sweep,
-        &stoker_sweep::coordinator::Options { jobs, resume },
-    )
+    stoker_sweep::coordinator::run(&sweep, &stoker_sweep::coordinator::Options { jobs, resume })
 }

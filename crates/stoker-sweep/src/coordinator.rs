@@ -139,7 +139,9 @@ fn catch_signals() -> Arc<AtomicUsize> {
             })
         };
         if let Err(e) = registered {
-            console::warn(format!("cannot catch signals to stop the trials cleanly: {e}"));
+            console::warn(format!(
+                "cannot catch signals to stop the trials cleanly: {e}"
+            ));
         }
     }
     signals
@@ -152,7 +154,10 @@ pub fn reduce(values: &BTreeMap<i64, f64>, direction: Direction, reduce: Reduce)
         Reduce::Last => values.values().next_back().copied(),
         Reduce::Best => {
             let first = finite.next()?;
-            Some(finite.fold(first, |best, v| if direction.better(v, best) { v } else { best }))
+            Some(finite.fold(
+                first,
+                |best, v| if direction.better(v, best) { v } else { best },
+            ))
         }
     }
 }
@@ -160,7 +165,10 @@ pub fn reduce(values: &BTreeMap<i64, f64>, direction: Direction, reduce: Reduce)
 /// A value for the console: six significant digits.
 fn short(v: f64) -> String {
     if v == 0.0 || (1e-3..1e6).contains(&v.abs()) {
-        format!("{:.6}", v).trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("{:.6}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         format!("{v:.5e}")
     }
@@ -172,7 +180,12 @@ fn newest_version(dir: &Path) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let n: usize = e.file_name().to_str()?.strip_prefix("version_")?.parse().ok()?;
+            let n: usize = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("version_")?
+                .parse()
+                .ok()?;
             Some((n, e.path()))
         })
         .max_by_key(|(n, _)| *n)
@@ -257,9 +270,9 @@ impl Coordinator<'_> {
         if let Some(failed) = failed {
             attrs.push((FAILED_TRIAL.into(), Value::from(failed)));
         }
-        let accepted = self
-            .journal
-            .append(vec![ops::create_trial(self.study_id, &params, &attrs)])?;
+        let accepted =
+            self.journal
+                .append(vec![ops::create_trial(self.study_id, &params, &attrs)])?;
         if accepted != [true] {
             return Err("the journal refused the new trial (was the study deleted?)".into());
         }
@@ -269,7 +282,8 @@ impl Coordinator<'_> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let log = dir.join("output.log");
-        let out = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let out =
+            File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = out
             .try_clone()
             .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
@@ -305,7 +319,9 @@ impl Coordinator<'_> {
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start trial {number}: {e}"))?;
-        let retry = failed.map(|f| format!(" (re-runs trial {f})")).unwrap_or_default();
+        let retry = failed
+            .map(|f| format!(" (re-runs trial {f})"))
+            .unwrap_or_default();
         console::line(format!(
             "trial {number} started{retry}: {}",
             self.describe(&proposal.params)
@@ -362,44 +378,91 @@ impl Coordinator<'_> {
     }
 
     /// Records the end of a trial that exited.
-    fn finish(&mut self, mut done: Running, status: std::process::ExitStatus) -> Result<(), String> {
+    fn finish(
+        &mut self,
+        mut done: Running,
+        status: std::process::ExitStatus,
+    ) -> Result<(), String> {
         let id = done.trial_id;
         let stored = self.journal.replay.trials[id].clone();
         let metric = &self.sweep.objective.metric;
         let log = done.dir.join("output.log");
         let mut lines = Vec::new();
         if let Some(run_dir) = newest_version(&done.dir) {
-            lines.push(ops::trial_user_attr(id, "run_dir", Value::from(run_dir.display().to_string())));
+            lines.push(ops::trial_user_attr(
+                id,
+                "run_dir",
+                Value::from(run_dir.display().to_string()),
+            ));
         }
         let seconds = done.started.elapsed().as_secs_f64();
         let (state, value, said) = if let Some(step) = done.pruned_at {
-            let last = stored.intermediate.values().next_back().copied().filter(|v| !v.is_nan());
-            let at = last.map(|v| format!(": {metric} {}", short(v))).unwrap_or_default();
-            (TrialState::Pruned, last, format!("pruned at epoch {step}{at}"))
+            let last = stored
+                .intermediate
+                .values()
+                .next_back()
+                .copied()
+                .filter(|v| !v.is_nan());
+            let at = last
+                .map(|v| format!(": {metric} {}", short(v)))
+                .unwrap_or_default();
+            (
+                TrialState::Pruned,
+                last,
+                format!("pruned at epoch {step}{at}"),
+            )
         } else if done.stopping {
-            lines.push(ops::trial_system_attr(id, FAIL_REASON, Value::from("interrupted")));
-            (TrialState::Fail, None, "interrupted; it runs again with --resume".to_string())
+            lines.push(ops::trial_system_attr(
+                id,
+                FAIL_REASON,
+                Value::from("interrupted"),
+            ));
+            (
+                TrialState::Fail,
+                None,
+                "interrupted; it runs again with --resume".to_string(),
+            )
         } else if !status.success() {
             let reason = match status.code() {
                 Some(code) => format!("exit status {code}"),
                 None => "killed by a signal".to_string(),
             };
-            lines.push(ops::trial_system_attr(id, FAIL_REASON, Value::from(reason.clone())));
+            lines.push(ops::trial_system_attr(
+                id,
+                FAIL_REASON,
+                Value::from(reason.clone()),
+            ));
             (
                 TrialState::Fail,
                 None,
-                format!("failed ({reason}); the end of {}:\n{}", log.display(), last_lines(&log, 6)),
+                format!(
+                    "failed ({reason}); the end of {}:\n{}",
+                    log.display(),
+                    last_lines(&log, 6)
+                ),
             )
         } else {
-            match reduce(&stored.intermediate, self.direction(), self.sweep.objective.reduce) {
-                Some(v) if !v.is_nan() => (TrialState::Complete, Some(v), format!("{metric} {}", short(v))),
+            match reduce(
+                &stored.intermediate,
+                self.direction(),
+                self.sweep.objective.reduce,
+            ) {
+                Some(v) if !v.is_nan() => (
+                    TrialState::Complete,
+                    Some(v),
+                    format!("{metric} {}", short(v)),
+                ),
                 _ => {
                     let reason = if stored.intermediate.is_empty() {
                         format!("it never logged `{metric}`")
                     } else {
                         format!("`{metric}` is NaN")
                     };
-                    lines.push(ops::trial_system_attr(id, FAIL_REASON, Value::from(reason.clone())));
+                    lines.push(ops::trial_system_attr(
+                        id,
+                        FAIL_REASON,
+                        Value::from(reason.clone()),
+                    ));
                     (TrialState::Fail, None, format!("failed: {reason}"))
                 }
             }
@@ -445,7 +508,8 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
     let failed = |m: String| (1, format!("error: {m}"));
     let bad = |m: String| (EXIT_BAD_INPUT, m);
     let dir = sweep.output_dir.join(&sweep.name);
-    std::fs::create_dir_all(&dir).map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join("study.journal");
     let _hold = match CoordinatorLock::try_acquire(&path) {
         Ok(Some(hold)) => hold,
@@ -461,7 +525,12 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
     let space = sweep.distributions();
     let study_id = match (journal.replay.study_id(&sweep.name), options.resume) {
         (Some(_), false) => {
-            let n = journal.replay.trials.iter().filter(|t| Some(t.study_id) == journal.replay.study_id(&sweep.name)).count();
+            let n = journal
+                .replay
+                .trials
+                .iter()
+                .filter(|t| Some(t.study_id) == journal.replay.study_id(&sweep.name))
+                .count();
             return Err(bad(format!(
                 "error: {} already holds the study `{}` ({n} trials)\n  --> {}\n hint: continue it with `--resume`, or give the sweep another `name:` (or remove the folder)",
                 dir.display(),
@@ -480,7 +549,10 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
         }
         (None, resume) => {
             if resume {
-                console::note(format!("nothing to resume in {}: starting the study", dir.display()));
+                console::note(format!(
+                    "nothing to resume in {}: starting the study",
+                    dir.display()
+                ));
             }
             journal
                 .append(vec![ops::create_study(
@@ -488,14 +560,37 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
                     sweep.objective.direction == Direction::Maximize,
                 )])
                 .map_err(failed)?;
-            let id = journal.replay.study_id(&sweep.name).expect("the study just created");
+            let id = journal
+                .replay
+                .study_id(&sweep.name)
+                .expect("the study just created");
             journal
                 .append(vec![
-                    ops::study_user_attr(id, "sweep_file", Value::from(sweep.path.display().to_string())),
-                    ops::study_user_attr(id, "experiment", Value::from(sweep.experiment.display().to_string())),
-                    ops::study_user_attr(id, "objective", Value::from(sweep.objective.metric.clone())),
-                    ops::study_system_attr(id, "stoker:sampler", Value::from(sweep.sampler_name.name.clone())),
-                    ops::study_system_attr(id, "stoker:pruner", Value::from(sweep.pruner_name.name.clone())),
+                    ops::study_user_attr(
+                        id,
+                        "sweep_file",
+                        Value::from(sweep.path.display().to_string()),
+                    ),
+                    ops::study_user_attr(
+                        id,
+                        "experiment",
+                        Value::from(sweep.experiment.display().to_string()),
+                    ),
+                    ops::study_user_attr(
+                        id,
+                        "objective",
+                        Value::from(sweep.objective.metric.clone()),
+                    ),
+                    ops::study_system_attr(
+                        id,
+                        "stoker:sampler",
+                        Value::from(sweep.sampler_name.name.clone()),
+                    ),
+                    ops::study_system_attr(
+                        id,
+                        "stoker:pruner",
+                        Value::from(sweep.pruner_name.name.clone()),
+                    ),
                 ])
                 .map_err(failed)?;
             id
@@ -556,7 +651,11 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
             } else {
                 "killing the running trials"
             });
-            c.stop_all(if seen == 1 { libc::SIGTERM } else { libc::SIGKILL });
+            c.stop_all(if seen == 1 {
+                libc::SIGTERM
+            } else {
+                libc::SIGKILL
+            });
         }
         if !timed_out && sweep.timeout.is_some_and(|t| started.elapsed() >= t) {
             timed_out = true;
@@ -593,14 +692,23 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
     drop(socket);
     crate::report::write(sweep, &dir, &c.journal.replay, study_id).map_err(failed)?;
     let trials = c.trials();
-    let complete = trials.iter().filter(|t| t.state == TrialState::Complete).count();
+    let complete = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
     let best = crate::report::best(&trials, c.direction());
     console::line(format!(
         "sweep {}: {} trials ({complete} complete, {} pruned, {} failed) in {:.0} s{}",
         sweep.name,
         trials.len(),
-        trials.iter().filter(|t| t.state == TrialState::Pruned).count(),
-        trials.iter().filter(|t| t.state == TrialState::Fail).count(),
+        trials
+            .iter()
+            .filter(|t| t.state == TrialState::Pruned)
+            .count(),
+        trials
+            .iter()
+            .filter(|t| t.state == TrialState::Fail)
+            .count(),
         started.elapsed().as_secs_f64(),
         best.map(|b| format!(
             "; best: trial {} with {} {}",

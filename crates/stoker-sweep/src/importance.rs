@@ -79,10 +79,20 @@ mod tests {
     #[test]
     fn the_parameter_the_objective_depends_on_is_the_important_one() {
         let space = vec![
-            ("a".to_string(), Distribution::Float { low: 0.0, high: 1.0, log: false, step: None }),
+            (
+                "a".to_string(),
+                Distribution::Float {
+                    low: 0.0,
+                    high: 1.0,
+                    log: false,
+                    step: None,
+                },
+            ),
             (
                 "b".to_string(),
-                Distribution::Categorical { choices: vec![serde_json::json!(1), serde_json::json!(2)] },
+                Distribution::Categorical {
+                    choices: vec![serde_json::json!(1), serde_json::json!(2)],
+                },
             ),
         ];
         // value = 10 a; b alternates independently of a.

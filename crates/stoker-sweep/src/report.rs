@@ -21,7 +21,11 @@ pub fn best(trials: &[Trial], direction: Direction) -> Option<&Trial> {
         .iter()
         .filter(|t| t.state == TrialState::Complete && t.value.is_some())
         .fold(None, |best: Option<&Trial>, t| match best {
-            Some(b) if !direction.better(t.value.unwrap_or(f64::NAN), b.value.unwrap_or(f64::NAN)) => Some(b),
+            Some(b)
+                if !direction.better(t.value.unwrap_or(f64::NAN), b.value.unwrap_or(f64::NAN)) =>
+            {
+                Some(b)
+            }
             _ => Some(t),
         })
 }
@@ -52,15 +56,29 @@ fn number(v: f64) -> String {
 }
 
 /// Writes `sweep.json`, `best.yaml` (once a trial is complete) and `report.html` in `dir`.
-pub fn write(sweep: &SweepFile, dir: &Path, replay: &Replay, study_id: usize) -> Result<(), String> {
+pub fn write(
+    sweep: &SweepFile,
+    dir: &Path,
+    replay: &Replay,
+    study_id: usize,
+) -> Result<(), String> {
     let space = sweep.distributions();
     let trials = study::trials(replay, study_id, &space);
-    let stored: Vec<_> = replay.trials.iter().filter(|t| t.study_id == study_id).collect();
+    let stored: Vec<_> = replay
+        .trials
+        .iter()
+        .filter(|t| t.study_id == study_id)
+        .collect();
     let direction = sweep.objective.direction;
     let best = best(&trials, direction);
     let shares = importance(&space, &trials);
     let run_dir = |number: usize| -> Option<String> {
-        stored.get(number)?.user_attrs.get("run_dir")?.as_str().map(str::to_string)
+        stored
+            .get(number)?
+            .user_attrs
+            .get("run_dir")?
+            .as_str()
+            .map(str::to_string)
     };
     let rows: Vec<Value> = trials
         .iter()
@@ -107,15 +125,18 @@ pub fn write(sweep: &SweepFile, dir: &Path, replay: &Replay, study_id: usize) ->
     {
         write_best(sweep, dir, b, Path::new(&run))?;
     }
-    crate::write_atomic(&dir.join("report.html"), &page(sweep, &trials, best, &shares, &run_dir))
+    crate::write_atomic(
+        &dir.join("report.html"),
+        &page(sweep, &trials, best, &shares, &run_dir),
+    )
 }
 
 fn write_best(sweep: &SweepFile, dir: &Path, best: &Trial, run: &Path) -> Result<(), String> {
     let config = run.join("config.yaml");
     let text = std::fs::read_to_string(&config)
         .map_err(|e| format!("cannot read the best trial's {}: {e}", config.display()))?;
-    let mut value: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| format!("{}: {e}", config.display()))?;
+    let mut value: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
     if let serde_yaml::Value::Mapping(map) = &mut value {
         map.insert("name".into(), format!("{}_best", sweep.name).into());
         if let Some(serde_yaml::Value::Mapping(env)) = map.get_mut("environment") {
@@ -150,7 +171,11 @@ svg{border:1px solid #e4e4e4;max-width:100%;height:auto}.COMPLETE{color:#1a7f37}
 
 /// Scales `v` from `[lo, hi]` to `[a, b]`.
 fn scale(v: f64, lo: f64, hi: f64, a: f64, b: f64) -> f64 {
-    if hi > lo { a + (v - lo) / (hi - lo) * (b - a) } else { (a + b) / 2.0 }
+    if hi > lo {
+        a + (v - lo) / (hi - lo) * (b - a)
+    } else {
+        (a + b) / 2.0
+    }
 }
 
 fn history_svg(trials: &[Trial], direction: Direction, metric: &str) -> String {
@@ -168,10 +193,24 @@ fn history_svg(trials: &[Trial], direction: Direction, metric: &str) -> String {
     let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let x = |v: f64| scale(v, 0.0, x_max, m, w - 20.0);
     let y = |v: f64| scale(v, lo, hi, h - m, 20.0);
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"12\">");
-    let _ = write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">trial</text>", w / 2.0, h - 8.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"12\">"
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">trial</text>",
+        w / 2.0,
+        h - 8.0
+    );
     let _ = write!(svg, "<text x=\"4\" y=\"14\">{}</text>", escape(metric));
-    let _ = write!(svg, "<text x=\"4\" y=\"{}\">{}</text><text x=\"4\" y=\"{}\">{}</text>", y(hi) + 4.0, number(hi), y(lo) + 4.0, number(lo));
+    let _ = write!(
+        svg,
+        "<text x=\"4\" y=\"{}\">{}</text><text x=\"4\" y=\"{}\">{}</text>",
+        y(hi) + 4.0,
+        number(hi),
+        y(lo) + 4.0,
+        number(lo)
+    );
     let mut best: Option<f64> = None;
     let mut line = String::new();
     for (i, v) in &points {
@@ -180,10 +219,21 @@ fn history_svg(trials: &[Trial], direction: Direction, metric: &str) -> String {
             _ => *v,
         });
         let _ = write!(line, "{:.1},{:.1} ", x(*i), y(best.unwrap_or(*v)));
-        let _ = write!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#1f77b4\"><title>trial {i}: {}</title></circle>", x(*i), y(*v), number(*v));
+        let _ = write!(
+            svg,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#1f77b4\"><title>trial {i}: {}</title></circle>",
+            x(*i),
+            y(*v),
+            number(*v)
+        );
     }
-    let _ = write!(svg, "<polyline points=\"{line}\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>");
-    svg.push_str("</svg><p class=\"meta\">Blue: each complete trial's value; red: the best so far.</p>");
+    let _ = write!(
+        svg,
+        "<polyline points=\"{line}\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>"
+    );
+    svg.push_str(
+        "</svg><p class=\"meta\">Blue: each complete trial's value; red: the best so far.</p>",
+    );
     svg
 }
 
@@ -226,7 +276,9 @@ fn parallel_svg(sweep: &SweepFile, trials: &[Trial], direction: Direction) -> St
         })
         .collect();
     let (vlo, vhi) = ranges[space.len()];
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"11\">");
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"11\">"
+    );
     for t in &complete {
         let v = t.value.unwrap_or(0.0);
         // Better trials darker and on top of the colour scale.
@@ -234,16 +286,41 @@ fn parallel_svg(sweep: &SweepFile, trials: &[Trial], direction: Direction) -> St
             Direction::Minimize => scale(v, vlo, vhi, 1.0, 0.0),
             Direction::Maximize => scale(v, vlo, vhi, 0.0, 1.0),
         };
-        let colour = format!("rgb({},{},{})", (230.0 - 200.0 * good) as u8, (120.0 - 60.0 * good) as u8, (60.0 + 160.0 * good) as u8);
+        let colour = format!(
+            "rgb({},{},{})",
+            (230.0 - 200.0 * good) as u8,
+            (120.0 - 60.0 * good) as u8,
+            (60.0 + 160.0 * good) as u8
+        );
         let points: String = (0..axes)
-            .map(|d| format!("{:.1},{:.1} ", ax(d), scale(coordinate(d, t), ranges[d].0, ranges[d].1, bottom, top)))
+            .map(|d| {
+                format!(
+                    "{:.1},{:.1} ",
+                    ax(d),
+                    scale(coordinate(d, t), ranges[d].0, ranges[d].1, bottom, top)
+                )
+            })
             .collect();
-        let _ = write!(svg, "<polyline points=\"{points}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" opacity=\"0.8\"><title>trial {}: {}</title></polyline>", t.number, number(v));
+        let _ = write!(
+            svg,
+            "<polyline points=\"{points}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" opacity=\"0.8\"><title>trial {}: {}</title></polyline>",
+            t.number,
+            number(v)
+        );
     }
     for d in 0..axes {
         let x = ax(d);
-        let label = if d == space.len() { sweep.objective.metric.clone() } else { space[d].0.clone() };
-        let _ = write!(svg, "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#444\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", top - 14.0, escape(&label));
+        let label = if d == space.len() {
+            sweep.objective.metric.clone()
+        } else {
+            space[d].0.clone()
+        };
+        let _ = write!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#444\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            top - 14.0,
+            escape(&label)
+        );
         let (lo, hi) = ranges[d];
         let shown = |v: f64| -> String {
             if d < space.len() {
@@ -255,13 +332,23 @@ fn parallel_svg(sweep: &SweepFile, trials: &[Trial], direction: Direction) -> St
                     _ => v,
                 };
                 if let stoker::sweep::Distribution::Categorical { choices } = dist {
-                    return choices.get(raw as usize).map(|c| c.to_string()).unwrap_or_default();
+                    return choices
+                        .get(raw as usize)
+                        .map(|c| c.to_string())
+                        .unwrap_or_default();
                 }
                 return number(raw);
             }
             number(v)
         };
-        let _ = write!(svg, "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", bottom + 16.0, escape(&shown(lo)), top - 2.0, escape(&shown(hi)));
+        let _ = write!(
+            svg,
+            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            bottom + 16.0,
+            escape(&shown(lo)),
+            top - 2.0,
+            escape(&shown(hi))
+        );
     }
     svg.push_str("</svg><p class=\"meta\">One line per complete trial; blue lines are the better trials. Log ranges are drawn in log scale.</p>");
     svg
@@ -273,10 +360,21 @@ fn importance_svg(shares: &[(String, f64)]) -> String {
     }
     let (w, row) = (640.0, 26.0);
     let h = row * shares.len() as f64 + 10.0;
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"12\">");
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"12\">"
+    );
     for (i, (name, share)) in shares.iter().enumerate() {
         let y = 5.0 + i as f64 * row;
-        let _ = write!(svg, "<text x=\"4\" y=\"{:.1}\">{}</text><rect x=\"240\" y=\"{y:.1}\" width=\"{:.1}\" height=\"18\" fill=\"#1f77b4\"/><text x=\"{:.1}\" y=\"{:.1}\">{:.2}</text>", y + 14.0, escape(name), 340.0 * share, 246.0 + 340.0 * share, y + 14.0, share);
+        let _ = write!(
+            svg,
+            "<text x=\"4\" y=\"{:.1}\">{}</text><rect x=\"240\" y=\"{y:.1}\" width=\"{:.1}\" height=\"18\" fill=\"#1f77b4\"/><text x=\"{:.1}\" y=\"{:.1}\">{:.2}</text>",
+            y + 14.0,
+            escape(name),
+            340.0 * share,
+            246.0 + 340.0 * share,
+            y + 14.0,
+            share
+        );
     }
     svg.push_str("</svg><p class=\"meta\">The share of the objective's variance over complete trials that each parameter explains alone (eta squared, numeric parameters in quantile bins), normalised to sum to 1: a first-order estimate without interactions, noisy with few trials.</p>");
     svg
@@ -297,7 +395,11 @@ fn page(
         escape(&sweep.path.display().to_string()),
         escape(&sweep.experiment.display().to_string()),
         escape(&sweep.objective.metric),
-        if direction == Direction::Maximize { "max" } else { "min" },
+        if direction == Direction::Maximize {
+            "max"
+        } else {
+            "min"
+        },
         escape(&sweep.sampler_name.name),
         escape(&sweep.pruner_name.name),
         trials.len(),
@@ -313,7 +415,14 @@ fn page(
             b.number,
             escape(&sweep.objective.metric),
             number(b.value.unwrap_or(f64::NAN)),
-            escape(&sweep.output_dir.join(&sweep.name).join("best.yaml").display().to_string())
+            escape(
+                &sweep
+                    .output_dir
+                    .join(&sweep.name)
+                    .join("best.yaml")
+                    .display()
+                    .to_string()
+            )
         );
     }
     body.push_str("<h2>Optimisation history</h2>\n");
@@ -322,7 +431,9 @@ fn page(
     body.push_str(&parallel_svg(sweep, trials, direction));
     body.push_str("<h2>Parameter importance (estimate)</h2>\n");
     body.push_str(&importance_svg(shares));
-    body.push_str("<h2>Trials</h2>\n<table><tr><th>trial</th><th>state</th><th>value</th><th>epochs</th>");
+    body.push_str(
+        "<h2>Trials</h2>\n<table><tr><th>trial</th><th>state</th><th>value</th><th>epochs</th>",
+    );
     for p in &sweep.space {
         let _ = write!(body, "<th>{}</th>", escape(&p.key));
     }
@@ -339,7 +450,11 @@ fn page(
         for (_, v) in sweep.values_for(&t.params) {
             let _ = write!(body, "<td>{}</td>", escape(&set_text(&v)));
         }
-        let _ = writeln!(body, "<td>{}</td></tr>", escape(&run_dir(t.number).unwrap_or_default()));
+        let _ = writeln!(
+            body,
+            "<td>{}</td></tr>",
+            escape(&run_dir(t.number).unwrap_or_default())
+        );
     }
     body.push_str("</table>\n");
     format!(

@@ -38,7 +38,8 @@ impl SweepReporter {
                 .ok()
                 .and_then(|t| t.parse().ok())
                 .ok_or_else(|| format!("{TRIAL_VAR} is not a trial number"))?;
-            let metric = std::env::var(METRIC_VAR).map_err(|_| format!("{METRIC_VAR} is not set"))?;
+            let metric =
+                std::env::var(METRIC_VAR).map_err(|_| format!("{METRIC_VAR} is not set"))?;
             let stream = UnixStream::connect(&socket).map_err(|e| {
                 format!(
                     "cannot reach the sweep that started this trial at {}: {e}",

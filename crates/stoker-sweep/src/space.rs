@@ -4,13 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 use stoker::BuildError;
+use stoker::Component;
 use stoker::spec::SpaceSpec;
 use stoker::sweep::Distribution;
-use stoker::Component;
 
 fn range_error(key: &str, low: f64, high: f64) -> Option<BuildError> {
     if !low.is_finite() || !high.is_finite() {
-        return Some(BuildError::at(key, format!("[{low}, {high}]: the bounds must be finite numbers")));
+        return Some(BuildError::at(
+            key,
+            format!("[{low}, {high}]: the bounds must be finite numbers"),
+        ));
     }
     (low > high).then(|| {
         BuildError::at(key, format!("[{low}, {high}]: low is above high"))
@@ -37,8 +40,11 @@ impl SpaceSpec for UniformSpace {
             return Err(error);
         }
         if let Some(step) = self.step {
-            if !(step > 0.0) {
-                return Err(BuildError::at("step", format!("{step}: a step is positive")));
+            if step.is_nan() || step <= 0.0 {
+                return Err(BuildError::at(
+                    "step",
+                    format!("{step}: a step is positive"),
+                ));
             }
             let n = (high - low) / step;
             if (n - n.round()).abs() > 1e-9 * n.max(1.0) {
@@ -126,7 +132,10 @@ impl SpaceSpec for IntSpace {
             return Err(error);
         }
         if self.step < 1 {
-            return Err(BuildError::at("step", format!("{}: a step is at least 1", self.step)));
+            return Err(BuildError::at(
+                "step",
+                format!("{}: a step is at least 1", self.step),
+            ));
         }
         if (high - low) % self.step != 0 {
             return Err(BuildError::at(
@@ -170,8 +179,7 @@ pub struct ChoiceSpace {
 /// list, a mapping) as its compact JSON text, since Optuna's dashboard and importance functions
 /// need choices it can hash.
 pub fn choice_label(value: &serde_yaml::Value) -> serde_json::Value {
-    let json: serde_json::Value =
-        serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    let json: serde_json::Value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
     match json {
         serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
             serde_json::Value::String(json.to_string())
@@ -213,34 +221,64 @@ mod tests {
 
     #[test]
     fn ranges_and_steps_are_checked() {
-        let reversed = IntSpace { int: [64, 16], step: 1, log: false };
-        assert!(reversed.distribution().unwrap_err().to_string().contains("low is above high"));
-        let uneven = IntSpace { int: [16, 60], step: 16, log: false };
+        let reversed = IntSpace {
+            int: [64, 16],
+            step: 1,
+            log: false,
+        };
+        assert!(
+            reversed
+                .distribution()
+                .unwrap_err()
+                .to_string()
+                .contains("low is above high")
+        );
+        let uneven = IntSpace {
+            int: [16, 60],
+            step: 16,
+            log: false,
+        };
         let error = uneven.distribution().unwrap_err();
         assert!(error.to_string().contains("does not divide"), "{error}");
         assert!(error.hint.unwrap().contains("[16, 48]"));
-        let log_zero = LogUniformSpace { log_uniform: [0.0, 1.0] };
+        let log_zero = LogUniformSpace {
+            log_uniform: [0.0, 1.0],
+        };
         assert!(log_zero.distribution().is_err());
-        let uniform = UniformSpace { uniform: [0.0, 1.0], step: Some(0.25) };
+        let uniform = UniformSpace {
+            uniform: [0.0, 1.0],
+            step: Some(0.25),
+        };
         assert_eq!(
             uniform.distribution().unwrap().grid_points().unwrap(),
             vec![0.0, 0.25, 0.5, 0.75, 1.0]
         );
         let empty = ChoiceSpace { choice: vec![] };
-        assert!(empty.distribution().unwrap_err().to_string().contains("no values"));
+        assert!(
+            empty
+                .distribution()
+                .unwrap_err()
+                .to_string()
+                .contains("no values")
+        );
     }
 
     #[test]
     fn list_choices_are_stored_as_their_json_text_and_set_as_written() {
-        let space = ChoiceSpace { choice: vec![yaml("[8, 16, 32, 32]"), yaml("adam"), yaml("3")] };
+        let space = ChoiceSpace {
+            choice: vec![yaml("[8, 16, 32, 32]"), yaml("adam"), yaml("3")],
+        };
         let Distribution::Categorical { choices } = space.distribution().unwrap() else {
             panic!()
         };
-        assert_eq!(choices, vec![
-            serde_json::json!("[8,16,32,32]"),
-            serde_json::json!("adam"),
-            serde_json::json!(3)
-        ]);
+        assert_eq!(
+            choices,
+            vec![
+                serde_json::json!("[8,16,32,32]"),
+                serde_json::json!("adam"),
+                serde_json::json!(3)
+            ]
+        );
         assert_eq!(space.value(0.0), yaml("[8, 16, 32, 32]"));
         assert_eq!(space.value(2.0), yaml("3"));
     }

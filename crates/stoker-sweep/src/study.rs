@@ -75,7 +75,11 @@ pub struct Retry {
 /// Marks the study's running (or waiting) trials failed (`orphaned`: the sweep that ran them
 /// died, which the coordinator lock proves), and returns every trial failed because of the
 /// sweep that has not been run again yet.
-pub fn recover(journal: &mut Journal, study_id: usize, space: &[(String, Distribution)]) -> Result<Vec<Retry>, String> {
+pub fn recover(
+    journal: &mut Journal,
+    study_id: usize,
+    space: &[(String, Distribution)],
+) -> Result<Vec<Retry>, String> {
     let left: Vec<usize> = trials(&journal.replay, study_id, space)
         .iter()
         .filter(|t| matches!(t.state, TrialState::Running | TrialState::Waiting))
@@ -110,7 +114,11 @@ pub fn recover(journal: &mut Journal, study_id: usize, space: &[(String, Distrib
 
 /// Refuses to continue a study whose trials were sampled from another space: a parameter of
 /// the sweep file stored with another distribution.
-pub fn check_space(replay: &Replay, study_id: usize, space: &[(String, Distribution)]) -> Result<(), String> {
+pub fn check_space(
+    replay: &Replay,
+    study_id: usize,
+    space: &[(String, Distribution)],
+) -> Result<(), String> {
     for (name, dist) in space {
         let ours = ops::distribution_json(dist);
         let stored = replay

@@ -197,7 +197,8 @@ impl SweepFile {
             }
         };
         let objective = objective(&errors, text(&map, "objective"))?;
-        let (sampler_name, sampler) = component::<dyn SamplerSpec>(&errors, &map, "sampler", "tpe")?;
+        let (sampler_name, sampler) =
+            component::<dyn SamplerSpec>(&errors, &map, "sampler", "tpe")?;
         let (pruner_name, pruner) = component::<dyn PrunerSpec>(&errors, &map, "pruner", "none")?;
         sampler
             .build()
@@ -211,12 +212,17 @@ impl SweepFile {
                 .collect();
             s.capacity(&dists)
         });
-        if sampler_name.name == "grid" {
-            if let Some(p) = space.iter().find(|p| p.distribution.grid_points().is_none()) {
-                return Err(errors
-                    .at(&format!("space.{}", p.key), "a grid search needs a finite set of values")
-                    .hint("give the range a `step`, or list the values with `choice`"));
-            }
+        if sampler_name.name == "grid"
+            && let Some(p) = space
+                .iter()
+                .find(|p| p.distribution.grid_points().is_none())
+        {
+            return Err(errors
+                .at(
+                    &format!("space.{}", p.key),
+                    "a grid search needs a finite set of values",
+                )
+                .hint("give the range a `step`, or list the values with `choice`"));
         }
         let trials = match (text(&map, "trials"), bounded) {
             (Some(Value::Number(n)), _) if n.as_u64().is_some_and(|n| n > 0) => {
@@ -290,26 +296,54 @@ impl SweepFile {
             self.name,
             self.trials,
             self.experiment.display(),
-            if self.objective.direction == Direction::Maximize { "maximise" } else { "minimise" },
-            if self.objective.reduce == Reduce::Best { "the best epoch" } else { "the last epoch" },
+            if self.objective.direction == Direction::Maximize {
+                "maximise"
+            } else {
+                "minimise"
+            },
+            if self.objective.reduce == Reduce::Best {
+                "the best epoch"
+            } else {
+                "the last epoch"
+            },
             self.objective.metric,
             self.sampler_name.name,
             self.pruner_name.name,
             self.timeout
                 .map(|t| format!(", no new trial after {} s", t.as_secs()))
                 .unwrap_or_default(),
-            self.output_dir.join(&self.name).join("study.journal").display()
+            self.output_dir
+                .join(&self.name)
+                .join("study.journal")
+                .display()
         );
         for set in &self.set {
             out.push_str(&format!("  every trial: --set {set}\n"));
         }
         for p in &self.space {
             let what = match &p.distribution {
-                Distribution::Float { low, high, log: true, .. } => format!("log-uniform in [{low}, {high}]"),
-                Distribution::Float { low, high, step: Some(step), .. } => format!("{low} to {high} in steps of {step}"),
+                Distribution::Float {
+                    low,
+                    high,
+                    log: true,
+                    ..
+                } => format!("log-uniform in [{low}, {high}]"),
+                Distribution::Float {
+                    low,
+                    high,
+                    step: Some(step),
+                    ..
+                } => format!("{low} to {high} in steps of {step}"),
                 Distribution::Float { low, high, .. } => format!("uniform in [{low}, {high}]"),
-                Distribution::Int { low, high, log: true, .. } => format!("an integer log-uniform in [{low}, {high}]"),
-                Distribution::Int { low, high, step, .. } => format!("an integer from {low} to {high} in steps of {step}"),
+                Distribution::Int {
+                    low,
+                    high,
+                    log: true,
+                    ..
+                } => format!("an integer log-uniform in [{low}, {high}]"),
+                Distribution::Int {
+                    low, high, step, ..
+                } => format!("an integer from {low} to {high} in steps of {step}"),
                 Distribution::Categorical { .. } => {
                     let values: Vec<String> = probe_values(p).iter().map(set_text).collect();
                     format!("one of {}", values.join(", "))
@@ -373,7 +407,11 @@ impl SweepFile {
                     let what = if present {
                         format!("`{}: {}` does not fit the experiment", p.key, set_text(&v))
                     } else {
-                        format!("`{}` is not a key of the experiment {}", p.key, self.experiment.display())
+                        format!(
+                            "`{}` is not a key of the experiment {}",
+                            p.key,
+                            self.experiment.display()
+                        )
                     };
                     return Err(errors.at(&at, what).hint(format!(
                         "the experiment says: {}{}",
@@ -452,7 +490,9 @@ fn resolve_experiment(sweep: &Path, file: &str) -> Option<PathBuf> {
 fn objective(errors: &Errors<'_>, value: Option<&Value>) -> Result<Objective, ConfigError> {
     let hint = "write `objective: {metric: val_loss, mode: min}`";
     let Some(Value::Mapping(map)) = value else {
-        return Err(errors.at("objective", "must say the metric and the mode").hint(hint));
+        return Err(errors
+            .at("objective", "must say the metric and the mode")
+            .hint(hint));
     };
     for key in map.keys() {
         let key = key.as_str().unwrap_or("?");
@@ -464,12 +504,20 @@ fn objective(errors: &Errors<'_>, value: Option<&Value>) -> Result<Objective, Co
     }
     let metric = match map.get("metric") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(errors.at("objective.metric", "must name a logged value").hint(hint)),
+        _ => {
+            return Err(errors
+                .at("objective.metric", "must name a logged value")
+                .hint(hint));
+        }
     };
     let direction = match map.get("mode").and_then(Value::as_str) {
         Some("min") => Direction::Minimize,
         Some("max") => Direction::Maximize,
-        _ => return Err(errors.at("objective.mode", "must be `min` or `max`").hint(hint)),
+        _ => {
+            return Err(errors
+                .at("objective.mode", "must be `min` or `max`")
+                .hint(hint));
+        }
     };
     let reduce = match map.get("reduce").and_then(Value::as_str) {
         None | Some("best") => Reduce::Best,
@@ -496,9 +544,9 @@ fn component<S: ?Sized + stoker::registry::SpecKind>(
     let named = match map.get(key) {
         None => Named::new(default),
         Some(value) => serde_yaml::from_value::<Named>(value.clone()).map_err(|e| {
-            errors
-                .at(key, e.to_string())
-                .hint(format!("write `{key}: NAME` or `{key}: {{name: NAME, args: {{...}}}}`"))
+            errors.at(key, e.to_string()).hint(format!(
+                "write `{key}: NAME` or `{key}: {{name: NAME, args: {{...}}}}`"
+            ))
         })?,
     };
     let spec = named.parse::<S>(key).map_err(|e| errors.build(key, e))?;
@@ -539,7 +587,10 @@ fn space(errors: &Errors<'_>, value: Option<&Value>) -> Result<Vec<Param>, Confi
                     }));
             }
             several => {
-                return Err(errors.at(&at, format!("names several space types: {}", several.join(", "))));
+                return Err(errors.at(
+                    &at,
+                    format!("names several space types: {}", several.join(", ")),
+                ));
             }
         };
         let parsed = parse_nested(Kind::Space, type_name, Some(entry.clone()), &at)

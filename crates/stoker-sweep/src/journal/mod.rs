@@ -139,7 +139,8 @@ impl Journal {
     /// Appends `ops` (each gets this process's `worker_id`) after reading what others wrote;
     /// says for each whether it was accepted.
     pub fn append(&mut self, ops: Vec<Value>) -> Result<Vec<bool>, String> {
-        let _lock = JournalLock::acquire(&self.path).map_err(|e| io_error(&self.path, "lock", e))?;
+        let _lock =
+            JournalLock::acquire(&self.path).map_err(|e| io_error(&self.path, "lock", e))?;
         self.catch_up()?;
         let mut text = String::new();
         let mut ops = ops;

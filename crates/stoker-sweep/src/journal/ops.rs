@@ -15,13 +15,17 @@ pub fn distribution_json(dist: &Distribution) -> String {
             high,
             log,
             step,
-        } => json!({"name": "FloatDistribution", "attributes": {"step": step, "low": low, "high": high, "log": log}}),
+        } => {
+            json!({"name": "FloatDistribution", "attributes": {"step": step, "low": low, "high": high, "log": log}})
+        }
         Distribution::Int {
             low,
             high,
             log,
             step,
-        } => json!({"name": "IntDistribution", "attributes": {"log": log, "step": step, "low": low, "high": high}}),
+        } => {
+            json!({"name": "IntDistribution", "attributes": {"log": log, "step": step, "low": low, "high": high}})
+        }
         Distribution::Categorical { choices } => {
             json!({"name": "CategoricalDistribution", "attributes": {"choices": choices}})
         }

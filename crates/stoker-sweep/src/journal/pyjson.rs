@@ -149,6 +149,9 @@ mod tests {
         // datetime.fromtimestamp(1767323045.123456, timezone.utc).isoformat(timespec="microseconds")
         let t = UNIX_EPOCH + Duration::from_micros(1_767_323_045_123_456);
         assert_eq!(timestamp(t), "2026-01-02T03:04:05.123456+00:00");
-        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000000+00:00");
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000000+00:00"
+        );
     }
 }

@@ -122,7 +122,11 @@ impl Replay {
         let Some(code) = op.get("op_code").and_then(Value::as_i64) else {
             return false;
         };
-        let study = |op: &Value| op.get("study_id").and_then(Value::as_u64).map(|i| i as usize);
+        let study = |op: &Value| {
+            op.get("study_id")
+                .and_then(Value::as_u64)
+                .map(|i| i as usize)
+        };
         match code {
             0 => {
                 let Some(name) = text(op.get("study_name")) else {
@@ -153,7 +157,11 @@ impl Replay {
                 _ => false,
             },
             2 | 3 => {
-                let key = if code == 2 { "user_attr" } else { "system_attr" };
+                let key = if code == 2 {
+                    "user_attr"
+                } else {
+                    "system_attr"
+                };
                 let (Some(s), Some((k, v))) = (
                     study(op).and_then(|id| self.studies.get_mut(id)),
                     op.get(key).and_then(one_entry),
@@ -168,12 +176,16 @@ impl Replay {
                 true
             }
             4 => {
-                let Some(study_id) = study(op).filter(|id| {
-                    self.studies.get(*id).is_some_and(|s| !s.deleted)
-                }) else {
+                let Some(study_id) =
+                    study(op).filter(|id| self.studies.get(*id).is_some_and(|s| !s.deleted))
+                else {
                     return false;
                 };
-                let number = self.trials.iter().filter(|t| t.study_id == study_id).count();
+                let number = self
+                    .trials
+                    .iter()
+                    .filter(|t| t.study_id == study_id)
+                    .count();
                 let state = op
                     .get("state")
                     .and_then(Value::as_i64)
@@ -224,7 +236,10 @@ impl Replay {
                 }
             }
             6 => {
-                let Some(state) = op.get("state").and_then(Value::as_i64).and_then(state_from_code)
+                let Some(state) = op
+                    .get("state")
+                    .and_then(Value::as_i64)
+                    .and_then(state_from_code)
                 else {
                     return false;
                 };
@@ -263,7 +278,11 @@ impl Replay {
                 }
             }
             8 | 9 => {
-                let key = if code == 8 { "user_attr" } else { "system_attr" };
+                let key = if code == 8 {
+                    "user_attr"
+                } else {
+                    "system_attr"
+                };
                 let Some((k, v)) = op.get(key).and_then(one_entry) else {
                     return false;
                 };

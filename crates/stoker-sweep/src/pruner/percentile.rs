@@ -56,7 +56,10 @@ pub struct PercentileSpec {
 
 fn build(percentile: f64, args: &PercentileArgs) -> Result<Box<dyn Pruner>, BuildError> {
     if !(0.0..=100.0).contains(&percentile) {
-        return Err(BuildError::at("percentile", format!("{percentile}: between 0 and 100")));
+        return Err(BuildError::at(
+            "percentile",
+            format!("{percentile}: between 0 and 100"),
+        ));
     }
     if args.n_warmup_epochs < 0 {
         return Err(BuildError::at("n_warmup_epochs", "must be 0 or more"));

@@ -51,7 +51,10 @@ impl PrunerSpec for SuccessiveHalvingSpec {
     fn build(&self) -> Result<Box<dyn Pruner>, BuildError> {
         let min_resource = match &self.min_resource {
             MinResource::Epochs(0) => {
-                return Err(BuildError::at("min_resource", "must be at least 1 (or auto)"));
+                return Err(BuildError::at(
+                    "min_resource",
+                    "must be at least 1 (or auto)",
+                ));
             }
             MinResource::Epochs(n) => Some(*n as i64),
             MinResource::Auto(text) if text == "auto" => None,
@@ -122,8 +125,10 @@ impl Pruner for SuccessiveHalving {
                 self.min_resource = Some((longest / 100).max(1));
             }
             let min_resource = self.min_resource.unwrap_or(1);
-            let rung_step = min_resource
-                .saturating_mul(self.reduction_factor.saturating_pow(self.min_early_stopping_rate + rung));
+            let rung_step = min_resource.saturating_mul(
+                self.reduction_factor
+                    .saturating_pow(self.min_early_stopping_rate + rung),
+            );
             if step < rung_step {
                 return out;
             }
@@ -132,7 +137,8 @@ impl Pruner for SuccessiveHalving {
                 return out;
             }
             let key = rung_key(rung);
-            out.system_attrs.push((key.clone(), serde_json::json!(value)));
+            out.system_attrs
+                .push((key.clone(), serde_json::json!(value)));
             // Every trial's value at this rung (this trial's own once), then this one's.
             let mut competing: Vec<f64> = study
                 .trials

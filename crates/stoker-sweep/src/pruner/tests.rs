@@ -18,7 +18,11 @@ fn pruner(name: &str, args: serde_json::Value) -> Box<dyn Pruner> {
 }
 
 /// Runs `curves` one trial after the other through `pruner`; the epoch each was pruned at.
-fn replay(pruner: &mut dyn Pruner, direction: Direction, curves: &[Vec<Option<f64>>]) -> Vec<Option<i64>> {
+fn replay(
+    pruner: &mut dyn Pruner,
+    direction: Direction,
+    curves: &[Vec<Option<f64>>],
+) -> Vec<Option<i64>> {
     let space = Vec::new();
     let mut trials: Vec<Trial> = Vec::new();
     let mut outcomes = Vec::new();
@@ -36,7 +40,14 @@ fn replay(pruner: &mut dyn Pruner, direction: Direction, curves: &[Vec<Option<f6
             let Some(value) = value else { continue };
             trials[number].intermediate.insert(epoch as i64, *value);
             let trial = trials[number].clone();
-            let decision = pruner.prune(&Study { direction, space: &space, trials: &trials }, &trial);
+            let decision = pruner.prune(
+                &Study {
+                    direction,
+                    space: &space,
+                    trials: &trials,
+                },
+                &trial,
+            );
             for (key, value) in decision.system_attrs {
                 trials[number].system_attrs.insert(key, value);
             }
@@ -60,10 +71,8 @@ fn replay(pruner: &mut dyn Pruner, direction: Direction, curves: &[Vec<Option<f6
 
 #[test]
 fn decide_as_optunas_pruners_on_recorded_curves() {
-    let fixture: serde_json::Value = serde_json::from_str(include_str!(
-        "../../fixtures/pruner_decisions.json"
-    ))
-    .unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/pruner_decisions.json")).unwrap();
     assert_eq!(fixture["optuna"], "5.0.0");
     let curves: Vec<Vec<Option<f64>>> = fixture["curves"]
         .as_array()
@@ -93,7 +102,10 @@ fn decide_as_optunas_pruners_on_recorded_curves() {
             .to_string()
             .replace("n_warmup_steps", "n_warmup_epochs")
             .replace("interval_steps", "interval_epochs");
-        let mut pruner = pruner(case["pruner"].as_str().unwrap(), serde_json::from_str(&args).unwrap());
+        let mut pruner = pruner(
+            case["pruner"].as_str().unwrap(),
+            serde_json::from_str(&args).unwrap(),
+        );
         let expected: Vec<Option<i64>> = case["pruned_at"]
             .as_array()
             .unwrap()
@@ -131,11 +143,24 @@ fn hand_worked_median_cases() {
             last,
         ]
     };
-    let median = || pruner("median", serde_json::json!({"n_startup_trials": 2, "n_warmup_epochs": 1}));
+    let median = || {
+        pruner(
+            "median",
+            serde_json::json!({"n_startup_trials": 2, "n_warmup_epochs": 1}),
+        )
+    };
     // 0.95 > median(0.8, 1.0) = 0.9 at epoch 1.
-    let out = replay(median().as_mut(), Direction::Minimize, &curves(vec![Some(2.0), Some(0.95)]));
+    let out = replay(
+        median().as_mut(),
+        Direction::Minimize,
+        &curves(vec![Some(2.0), Some(0.95)]),
+    );
     assert_eq!(out, vec![None, None, Some(1)]);
     // 0.85 stays, then 0.65 > 0.6499999999999999 at epoch 2.
-    let out = replay(median().as_mut(), Direction::Minimize, &curves(vec![Some(2.0), Some(0.85), Some(0.65)]));
+    let out = replay(
+        median().as_mut(),
+        Direction::Minimize,
+        &curves(vec![Some(2.0), Some(0.85), Some(0.65)]),
+    );
     assert_eq!(out, vec![None, None, Some(2)]);
 }

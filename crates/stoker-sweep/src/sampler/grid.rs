@@ -74,7 +74,10 @@ impl Sampler for Grid {
         Some(Proposal {
             params: point(&axes, grid_id),
             system_attrs: vec![
-                ("search_space".into(), serde_json::Value::Object(search_space)),
+                (
+                    "search_space".into(),
+                    serde_json::Value::Object(search_space),
+                ),
                 ("grid_id".into(), serde_json::json!(grid_id)),
             ],
         })
@@ -95,17 +98,31 @@ mod tests {
     #[test]
     fn enumerates_the_product_exactly_once() {
         let space = vec![
-            ("width".to_string(), Distribution::Int { low: 16, high: 48, log: false, step: 16 }),
+            (
+                "width".to_string(),
+                Distribution::Int {
+                    low: 16,
+                    high: 48,
+                    log: false,
+                    step: 16,
+                },
+            ),
             (
                 "modes".to_string(),
-                Distribution::Categorical { choices: vec![serde_json::json!(4), serde_json::json!(8)] },
+                Distribution::Categorical {
+                    choices: vec![serde_json::json!(4), serde_json::json!(8)],
+                },
             ),
         ];
         let mut trials: Vec<Trial> = Vec::new();
         let mut seen = Vec::new();
         let mut rng = Rng::new(0);
         while let Some(p) = Grid.propose(
-            &Study { direction: Direction::Minimize, space: &space, trials: &trials },
+            &Study {
+                direction: Direction::Minimize,
+                space: &space,
+                trials: &trials,
+            },
             trials.len(),
             &mut rng,
         ) {
@@ -121,9 +138,17 @@ mod tests {
             });
         }
         // `modes` sorts before `width`; the last axis runs fastest.
-        assert_eq!(seen, vec![
-            (0.0, 16.0), (0.0, 32.0), (0.0, 48.0), (1.0, 16.0), (1.0, 32.0), (1.0, 48.0)
-        ]);
+        assert_eq!(
+            seen,
+            vec![
+                (0.0, 16.0),
+                (0.0, 32.0),
+                (0.0, 48.0),
+                (1.0, 16.0),
+                (1.0, 32.0),
+                (1.0, 48.0)
+            ]
+        );
         assert_eq!(Grid.capacity(&space), Some(6));
         assert_eq!(
             trials[4].system_attrs["search_space"],
@@ -131,7 +156,12 @@ mod tests {
         );
         let continuous = vec![(
             "lr".to_string(),
-            Distribution::Float { low: 0.0, high: 1.0, log: false, step: None },
+            Distribution::Float {
+                low: 0.0,
+                high: 1.0,
+                log: false,
+                step: None,
+            },
         )];
         assert_eq!(axes(&continuous).unwrap_err(), "lr");
     }

@@ -22,7 +22,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for seed in 0..64 {
             for number in 0..256 {
-                assert!(seen.insert(super::trial_seed(seed, number)), "{seed} {number}");
+                assert!(
+                    seen.insert(super::trial_seed(seed, number)),
+                    "{seed} {number}"
+                );
             }
         }
     }

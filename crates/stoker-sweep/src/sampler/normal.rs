@@ -46,7 +46,10 @@ pub fn log_gauss_mass(a: f64, b: f64) -> f64 {
 /// The log density at `x` of the normal `(mu, sigma)` truncated to `[low, high]`.
 pub fn truncnorm_log_pdf(x: f64, mu: f64, sigma: f64, low: f64, high: f64) -> f64 {
     let z = (x - mu) / sigma;
-    -0.5 * z * z - LN_SQRT_2PI - sigma.ln() - log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
+    -0.5 * z * z
+        - LN_SQRT_2PI
+        - sigma.ln()
+        - log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
 }
 
 /// A draw from the normal `(mu, sigma)` truncated to `[low, high]`, by rejection. The TPE's
@@ -78,7 +81,9 @@ mod tests {
         assert!((log_gauss_mass(-1.0, 1.0) - 0.682_689_492_137_085_9f64.ln()).abs() < 1e-14);
         assert!((log_gauss_mass(30.0, 31.0) - (-454.321_243_956_343_3)).abs() < 1e-9);
         // scipy.stats.truncnorm.logpdf(0.5, a=-1, b=2, loc=0, scale=1)
-        assert!((truncnorm_log_pdf(0.5, 0.0, 1.0, -1.0, 2.0) - (-0.843_772_238_880_21)).abs() < 1e-12);
+        assert!(
+            (truncnorm_log_pdf(0.5, 0.0, 1.0, -1.0, 2.0) - (-0.843_772_238_880_21)).abs() < 1e-12
+        );
     }
 
     #[test]

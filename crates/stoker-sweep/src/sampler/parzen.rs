@@ -265,11 +265,18 @@ impl Mixture {
                 }
             }
         }
-        let max = per_component.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let max = per_component
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         if max == f64::NEG_INFINITY {
             return max;
         }
-        max + per_component.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+        max + per_component
+            .iter()
+            .map(|v| (v - max).exp())
+            .sum::<f64>()
+            .ln()
     }
 }
 
@@ -292,31 +299,63 @@ mod tests {
     // TPESampler's defaults (prior_weight 1, magic clip, no endpoints, default_weights).
     #[test]
     fn kernels_match_optunas_parzen_estimator() {
-        let float = Distribution::Float { low: 0.0, high: 1.0, log: false, step: None };
+        let float = Distribution::Float {
+            low: 0.0,
+            high: 1.0,
+            log: false,
+            step: None,
+        };
         let m = Mixture::new(&[&float], &[vec![0.2], vec![0.5], vec![0.6]], 1.0);
         let (mus, sigmas) = numeric(&m);
         assert!(close(mus, &[0.2, 0.5, 0.6, 0.5], 1e-12));
         assert!(close(sigmas, &[0.3, 0.3, 0.2, 1.0], 1e-12), "{sigmas:?}");
         assert!(close(&m.weights, &[0.25; 4], 1e-12));
 
-        let int = Distribution::Int { low: 16, high: 256, log: false, step: 16 };
+        let int = Distribution::Int {
+            low: 16,
+            high: 256,
+            log: false,
+            step: 16,
+        };
         let m = Mixture::new(&[&int], &[vec![16.0], vec![64.0]], 1.0);
         let (mus, sigmas) = numeric(&m);
         assert!(close(mus, &[16.0, 64.0, 136.0], 1e-12));
         assert!(close(sigmas, &[64.0, 64.0, 256.0], 1e-12), "{sigmas:?}");
 
-        let log = Distribution::Float { low: 1e-5, high: 0.1, log: true, step: None };
+        let log = Distribution::Float {
+            low: 1e-5,
+            high: 0.1,
+            log: true,
+            step: None,
+        };
         let m = Mixture::new(&[&log], &[vec![1e-3]], 1.0);
         let (mus, sigmas) = numeric(&m);
-        assert!(close(mus, &[(1e-3f64).ln(), 0.5 * ((1e-5f64).ln() + (0.1f64).ln())], 1e-12));
-        assert!(close(sigmas, &[(1e-3f64 / 1e-5).ln(), (0.1f64 / 1e-5).ln()], 1e-12), "{sigmas:?}");
+        assert!(close(
+            mus,
+            &[(1e-3f64).ln(), 0.5 * ((1e-5f64).ln() + (0.1f64).ln())],
+            1e-12
+        ));
+        assert!(
+            close(
+                sigmas,
+                &[(1e-3f64 / 1e-5).ln(), (0.1f64 / 1e-5).ln()],
+                1e-12
+            ),
+            "{sigmas:?}"
+        );
         assert!(close(&m.weights, &[0.5, 0.5], 1e-12));
 
         let categorical = Distribution::Categorical {
-            choices: vec![serde_json::json!("a"), serde_json::json!("b"), serde_json::json!("c")],
+            choices: vec![
+                serde_json::json!("a"),
+                serde_json::json!("b"),
+                serde_json::json!("c"),
+            ],
         };
         let m = Mixture::new(&[&categorical], &[vec![0.0], vec![0.0], vec![2.0]], 1.0);
-        let Kernels::Categorical { rows } = &m.dims[0] else { panic!() };
+        let Kernels::Categorical { rows } = &m.dims[0] else {
+            panic!()
+        };
         let (hi, lo) = (1.25 / 1.75, 0.25 / 1.75);
         assert!(close(&rows[0], &[hi, lo, lo], 1e-12));
         assert!(close(&rows[2], &[lo, lo, hi], 1e-12));
@@ -325,11 +364,21 @@ mod tests {
 
     #[test]
     fn log_densities_match_optunas() {
-        let float = Distribution::Float { low: 0.0, high: 1.0, log: false, step: None };
+        let float = Distribution::Float {
+            low: 0.0,
+            high: 1.0,
+            log: false,
+            step: None,
+        };
         let m = Mixture::new(&[&float], &[vec![0.05], vec![0.5]], 1.0);
         assert!((m.log_pdf(&[0.3]) - 0.170_663_34).abs() < 1e-7);
         assert!((m.log_pdf(&[0.9]) - -0.376_591_94).abs() < 1e-7);
-        let int = Distribution::Int { low: 1, high: 9, log: true, step: 1 };
+        let int = Distribution::Int {
+            low: 1,
+            high: 9,
+            log: true,
+            step: 1,
+        };
         let m = Mixture::new(&[&int], &[vec![2.0], vec![8.0]], 1.0);
         assert!((m.log_pdf(&[3.0]) - -2.037_870_82).abs() < 1e-7);
         assert!((m.log_pdf(&[9.0]) - -3.213_591_06).abs() < 1e-7);
@@ -346,20 +395,40 @@ mod tests {
         assert_eq!(default_weights(3), vec![1.0; 3]);
         let w = default_weights(30);
         // numpy.linspace(1/30, 1, 5) then 25 ones.
-        assert!(close(&w[..5], &[1.0 / 30.0, 0.275, 0.516_666_666_666_666_7, 0.758_333_333_333_333_3, 1.0], 1e-12));
+        assert!(close(
+            &w[..5],
+            &[
+                1.0 / 30.0,
+                0.275,
+                0.516_666_666_666_666_7,
+                0.758_333_333_333_333_3,
+                1.0
+            ],
+            1e-12
+        ));
         assert_eq!(w.len(), 30);
     }
 
     #[test]
     fn the_density_integrates_to_one() {
-        let float = Distribution::Float { low: 0.0, high: 1.0, log: false, step: None };
+        let float = Distribution::Float {
+            low: 0.0,
+            high: 1.0,
+            log: false,
+            step: None,
+        };
         let m = Mixture::new(&[&float], &[vec![0.05], vec![0.5]], 1.0);
         let n = 20_000;
         let integral: f64 = (0..n)
             .map(|i| m.log_pdf(&[(i as f64 + 0.5) / n as f64]).exp() / n as f64)
             .sum();
         assert!((integral - 1.0).abs() < 1e-6, "{integral}");
-        let int = Distribution::Int { low: 1, high: 9, log: true, step: 1 };
+        let int = Distribution::Int {
+            low: 1,
+            high: 9,
+            log: true,
+            step: 1,
+        };
         let m = Mixture::new(&[&int], &[vec![2.0], vec![8.0]], 1.0);
         let mass: f64 = (1..=9).map(|k| m.log_pdf(&[k as f64]).exp()).sum();
         assert!((mass - 1.0).abs() < 1e-9, "{mass}");

@@ -57,9 +57,19 @@ mod tests {
     #[test]
     fn draws_cover_each_range_uniformly() {
         let mut rng = Rng::new(1);
-        let int = Distribution::Int { low: 16, high: 64, log: false, step: 16 };
+        let int = Distribution::Int {
+            low: 16,
+            high: 64,
+            log: false,
+            step: 16,
+        };
         let mut counts = [0usize; 4];
-        let log = Distribution::Float { low: 1e-4, high: 1e-2, log: true, step: None };
+        let log = Distribution::Float {
+            low: 1e-4,
+            high: 1e-2,
+            log: true,
+            step: None,
+        };
         let mut below_1e3 = 0;
         let n = 40_000;
         for _ in 0..n {

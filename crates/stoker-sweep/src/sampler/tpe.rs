@@ -239,7 +239,10 @@ mod tests {
 
     #[test]
     fn gamma_is_a_tenth_rounded_up_at_most_25() {
-        assert_eq!([1, 10, 11, 100, 250, 1000].map(gamma), [1, 1, 2, 10, 25, 25]);
+        assert_eq!(
+            [1, 10, 11, 100, 250, 1000].map(gamma),
+            [1, 1, 2, 10, 25, 25]
+        );
     }
 
     #[test]
@@ -272,12 +275,32 @@ mod tests {
 
     fn best_after(sampler: &mut dyn Sampler, budget: usize, seed: u64) -> f64 {
         let space = vec![
-            ("x".to_string(), Distribution::Float { low: -5.0, high: 10.0, log: false, step: None }),
-            ("y".to_string(), Distribution::Float { low: 0.0, high: 15.0, log: false, step: None }),
+            (
+                "x".to_string(),
+                Distribution::Float {
+                    low: -5.0,
+                    high: 10.0,
+                    log: false,
+                    step: None,
+                },
+            ),
+            (
+                "y".to_string(),
+                Distribution::Float {
+                    low: 0.0,
+                    high: 15.0,
+                    log: false,
+                    step: None,
+                },
+            ),
         ];
         let mut trials: Vec<Trial> = Vec::new();
         for number in 0..budget {
-            let study = Study { direction: Direction::Minimize, space: &space, trials: &trials };
+            let study = Study {
+                direction: Direction::Minimize,
+                space: &space,
+                trials: &trials,
+            };
             let mut rng = Rng::new(crate::sampler::trial_seed(seed, number));
             let p = sampler.propose(&study, number, &mut rng).unwrap().params;
             let value = branin(p["x"], p["y"]);
@@ -290,33 +313,60 @@ mod tests {
                 system_attrs: BTreeMap::new(),
             });
         }
-        trials.iter().filter_map(|t| t.value).fold(f64::INFINITY, f64::min)
+        trials
+            .iter()
+            .filter_map(|t| t.value)
+            .fold(f64::INFINITY, f64::min)
     }
 
     #[test]
     fn tpe_beats_random_search_on_branin_at_equal_budget() {
         let (mut tpe_wins, mut tpe_total, mut random_total) = (0, 0.0, 0.0);
         for seed in 0..8 {
-            let mut tpe = Tpe { n_startup_trials: 10, n_ei_candidates: 24, multivariate: true, constant_liar: true };
+            let mut tpe = Tpe {
+                n_startup_trials: 10,
+                n_ei_candidates: 24,
+                multivariate: true,
+                constant_liar: true,
+            };
             let t = best_after(&mut tpe, 60, seed);
             let r = best_after(&mut Random, 60, seed + 1000);
             tpe_wins += usize::from(t < r);
             tpe_total += t;
             random_total += r;
         }
-        assert!(tpe_wins >= 6, "TPE beat random search on {tpe_wins} of 8 seeds");
-        assert!(tpe_total < 0.7 * random_total, "mean best {} vs {}", tpe_total / 8.0, random_total / 8.0);
+        assert!(
+            tpe_wins >= 6,
+            "TPE beat random search on {tpe_wins} of 8 seeds"
+        );
+        assert!(
+            tpe_total < 0.7 * random_total,
+            "mean best {} vs {}",
+            tpe_total / 8.0,
+            random_total / 8.0
+        );
     }
 
     #[test]
     fn the_same_seed_and_history_propose_the_same() {
         let run = |seed| {
-            let mut tpe = Tpe { n_startup_trials: 5, n_ei_candidates: 24, multivariate: false, constant_liar: true };
+            let mut tpe = Tpe {
+                n_startup_trials: 5,
+                n_ei_candidates: 24,
+                multivariate: false,
+                constant_liar: true,
+            };
             best_after(&mut tpe, 20, seed)
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
-        assert_eq!(best_after(&mut Random, 20, 7), best_after(&mut Random, 20, 7));
-        assert_ne!(best_after(&mut Random, 20, 7), best_after(&mut Random, 20, 8));
+        assert_eq!(
+            best_after(&mut Random, 20, 7),
+            best_after(&mut Random, 20, 7)
+        );
+        assert_ne!(
+            best_after(&mut Random, 20, 7),
+            best_after(&mut Random, 20, 8)
+        );
     }
 }

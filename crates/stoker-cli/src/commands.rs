@@ -337,10 +337,33 @@ pub fn sweep(file: &Path, jobs: usize, resume: bool, check: bool) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
-    if let Err(error) = sweep.check() {
+    if let Err(error) = sweep.check_space() {
         eprintln!("{error}");
         return EXIT_BAD_INPUT;
     }
+    // The objective must be a value each epoch logs: the experiment is built once (its data,
+    // a trial batch) to know them.
+    let assembled = match stoker_run::setup(&sweep.experiment, &sweep.set) {
+        Ok(assembled) => assembled,
+        Err(error) => {
+            eprintln!(
+                "{}",
+                ConfigError::new(
+                    file.display().to_string(),
+                    format!("its experiment does not build: {error}")
+                )
+                .at("experiment")
+            );
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let objective = &sweep.objective.metric;
+    if let Err(error) = sweep.check_objective(assembled.logs(objective), &assembled.logged_names())
+    {
+        eprintln!("{error}");
+        return EXIT_BAD_INPUT;
+    }
+    drop(assembled);
     if check {
         println!("{}", sweep.plan());
         return 0;

@@ -14,7 +14,6 @@ use std::net::TcpListener;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -190,7 +189,7 @@ pub fn launch(launch: &Launch) -> i32 {
         master_addr
     ));
     // Before any process starts, so that a signal in between is passed on too.
-    let signals = catch_signals();
+    let signals = stoker::training::signals::count_signals();
     let mut children: Vec<(usize, Child)> = Vec::new();
     for local in 0..launch.nproc {
         let rank = launch.node_rank * launch.nproc + local;
@@ -227,24 +226,6 @@ pub fn launch(launch: &Launch) -> i32 {
         }
     }
     supervise(children, &signals)
-}
-
-/// SIGINT, SIGTERM and SIGHUP counted, to be passed on to the processes.
-fn catch_signals() -> Arc<AtomicUsize> {
-    let signals = Arc::new(AtomicUsize::new(0));
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        let count = Arc::clone(&signals);
-        // SAFETY: the action only increments an atomic counter.
-        let registered = unsafe {
-            signal_hook::low_level::register(signal, move || {
-                count.fetch_add(1, Ordering::SeqCst);
-            })
-        };
-        if let Err(e) = registered {
-            console::warn(format!("cannot catch signals to pass them on: {e}"));
-        }
-    }
-    signals
 }
 
 /// Sends `signal` to every process still running.

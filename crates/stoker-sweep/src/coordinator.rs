@@ -11,8 +11,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -126,25 +126,6 @@ fn listen(reports: mpsc::Sender<Report>) -> Result<Socket, String> {
         }
     });
     Ok(Socket { path })
-}
-
-fn catch_signals() -> Arc<AtomicUsize> {
-    let signals = Arc::new(AtomicUsize::new(0));
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        let count = Arc::clone(&signals);
-        // SAFETY: the action only increments an atomic counter.
-        let registered = unsafe {
-            signal_hook::low_level::register(signal, move || {
-                count.fetch_add(1, Ordering::SeqCst);
-            })
-        };
-        if let Err(e) = registered {
-            console::warn(format!(
-                "cannot catch signals to stop the trials cleanly: {e}"
-            ));
-        }
-    }
-    signals
 }
 
 /// The trial's value from its reports: its best or last non-NaN one.
@@ -609,7 +590,7 @@ fn run_inner(sweep: &SweepFile, options: &Options) -> Result<i32, (i32, String)>
     let pruner = sweep.pruner.build().map_err(|e| bad(e.to_string()))?;
     let (reports, incoming) = mpsc::channel();
     let socket = listen(reports).map_err(failed)?;
-    let signals = catch_signals();
+    let signals = stoker::training::signals::count_signals();
     let jobs = options.jobs.max(1);
     let threads = std::env::var("OMP_NUM_THREADS").unwrap_or_else(|_| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -11,9 +11,10 @@
 //! ```
 //!
 //! Every mistake is reported before any trial starts, naming the sweep file and the YAML path:
-//! [`SweepFile::load`] checks the file itself, [`SweepFile::check`] checks it against the
-//! experiment (each space key is a key of the experiment and each of its values resolves, the
-//! objective is a value the experiment logs).
+//! [`SweepFile::load`] checks the file itself, [`SweepFile::check_space`] checks the space
+//! against the experiment (each space key is a key of the experiment and each of its values
+//! resolves), and [`SweepFile::check_objective`] the objective against what the built experiment
+//! logs (`stoker sweep` builds it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -266,7 +267,7 @@ impl SweepFile {
         };
         let output_dir = match text(&map, "output_dir") {
             // Where the experiment's own runs go (a mistake in the experiment is `check`'s).
-            None => stoker_run::assemble::load(&experiment, &set)
+            None => resolve(&experiment, &set)
                 .map(|e| e.environment.output_dir)
                 .unwrap_or_else(|_| PathBuf::from("runs")),
             Some(Value::String(dir)) => PathBuf::from(dir),
@@ -382,12 +383,11 @@ impl SweepFile {
             .collect()
     }
 
-    /// Checks the sweep against its experiment: every space key is a key of the experiment
-    /// and each of its end values (every choice) resolves; the objective is a value the
-    /// experiment logs. Builds the experiment once (its data, a trial batch).
-    pub fn check(&self) -> Result<(), ConfigError> {
+    /// Checks the sweep's space against its experiment: every space key is a key of the
+    /// experiment, and each of its end values (every choice) resolves with it.
+    pub fn check_space(&self) -> Result<(), ConfigError> {
         let errors = Errors { file: &self.path };
-        let base = stoker_run::assemble::load(&self.experiment, &self.set).map_err(|e| {
+        let base = resolve(&self.experiment, &self.set).map_err(|e| {
             ConfigError::new(
                 self.path.display().to_string(),
                 format!("its experiment does not load: {e}"),
@@ -403,7 +403,7 @@ impl SweepFile {
             for v in probe_values(p) {
                 let mut sets = self.set.clone();
                 sets.push(format!("{}={}", p.key, set_text(&v)));
-                if let Err(e) = stoker_run::assemble::load(&self.experiment, &sets) {
+                if let Err(e) = resolve(&self.experiment, &sets) {
                     let what = if present {
                         format!("`{}: {}` does not fit the experiment", p.key, set_text(&v))
                     } else {
@@ -421,35 +421,45 @@ impl SweepFile {
                 }
             }
         }
-        let assembled = stoker_run::setup(&self.experiment, &self.set).map_err(|e| {
-            ConfigError::new(
-                self.path.display().to_string(),
-                format!("its experiment does not build: {e}"),
-            )
-            .at("experiment")
-        })?;
-        if !assembled.logs(&self.objective.metric) {
-            return Err(errors
-                .at(
-                    "objective.metric",
-                    format!(
-                        "`{}` is not logged by the experiment, so no trial would report it",
-                        self.objective.metric
-                    ),
-                )
-                .hint(format!(
-                    "optimise one of the values each epoch logs: {}",
-                    assembled
-                        .logged_names()
-                        .iter()
-                        .filter(|n| !["epoch", "step", "train_loss_step"].contains(&n.as_str()))
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-        }
         Ok(())
     }
+
+    /// Checks that the objective is among what each epoch of the experiment logs: `logs` says
+    /// whether the built experiment logs it, `logged` lists what it logs (for the hint).
+    pub fn check_objective(&self, logs: bool, logged: &[String]) -> Result<(), ConfigError> {
+        if logs {
+            return Ok(());
+        }
+        Err(Errors { file: &self.path }
+            .at(
+                "objective.metric",
+                format!(
+                    "`{}` is not logged by the experiment, so no trial would report it",
+                    self.objective.metric
+                ),
+            )
+            .hint(format!(
+                "optimise one of the values each epoch logs: {}",
+                logged
+                    .iter()
+                    .filter(|n| !["epoch", "step", "train_loss_step"].contains(&n.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+    }
+}
+
+/// The experiment with `sets` applied, resolved (every component looked up, its args checked).
+fn resolve(
+    experiment: &Path,
+    sets: &[String],
+) -> Result<stoker::experiment::Experiment, ConfigError> {
+    let mut raw = stoker::config::RawConfig::load(experiment)?;
+    for set in sets {
+        raw.set(set)?;
+    }
+    stoker::experiment::Experiment::resolve(raw)
 }
 
 /// The value at `steps` of a YAML document.

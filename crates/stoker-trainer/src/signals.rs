@@ -3,7 +3,7 @@
 //! may get each signal twice, leaves that to its launcher).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
@@ -65,4 +65,24 @@ impl Drop for Interrupt {
             signal_hook::low_level::unregister(id);
         }
     }
+}
+
+/// For a process that supervises others (the `--nproc` launcher, a sweep): counts SIGINT,
+/// SIGTERM and SIGHUP instead of acting on them, so that it can pass the first on to its
+/// processes and kill them on the second.
+pub fn count_signals() -> Arc<AtomicUsize> {
+    let signals = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM, signal_hook::consts::SIGHUP] {
+        let count = Arc::clone(&signals);
+        // SAFETY: the action only increments an atomic counter.
+        let registered = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        if let Err(e) = registered {
+            stoker_core::console::warn(format!("cannot catch signals to pass them on: {e}"));
+        }
+    }
+    signals
 }

@@ -234,13 +234,11 @@ space:
     );
 }
 
-/// How many trials of the journal have ended (`op_code` 6 lines).
-fn finished_lines(journal: &Path) -> usize {
-    std::fs::read_to_string(journal)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("\"op_code\":6"))
-        .count()
+/// How many trials of the journal were created (`op_code` 4 lines) and have ended (6).
+fn created_and_finished(journal: &Path) -> (usize, usize) {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let count = |op: &str| text.lines().filter(|l| l.contains(op)).count();
+    (count("\"op_code\":4"), count("\"op_code\":6"))
 }
 
 #[test]
@@ -271,7 +269,12 @@ space:
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while finished_lines(&journal) < 2 {
+    // Killed once two trials have finished and another is running.
+    loop {
+        let (created, finished) = created_and_finished(&journal);
+        if finished >= 2 && created > finished {
+            break;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "no trial finished in 2 minutes"

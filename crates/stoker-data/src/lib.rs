@@ -21,3 +21,4 @@ pub mod patch;
 pub mod rand_augment;
 pub mod synthetic;
 pub mod tensor_file;
+mod tensor_file_mapped;

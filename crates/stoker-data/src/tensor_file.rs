@@ -29,7 +29,7 @@ pub enum TestFiles {
 
 impl TestFiles {
     /// The named files as `(name, path)`, checked: names of letters, digits, `-` and `_`.
-    fn named(mapping: &serde_yaml::Mapping) -> Result<Vec<(String, PathBuf)>, BuildError> {
+    pub(crate) fn named(mapping: &serde_yaml::Mapping) -> Result<Vec<(String, PathBuf)>, BuildError> {
         let mut out: Vec<(String, PathBuf)> = Vec::new();
         for (key, value) in mapping {
             let name = match key {
@@ -111,6 +111,25 @@ pub struct TensorFileSpec {
     /// Accept NaN and infinite values in the files; by default loading refuses them, naming the file, tensor, sample and position.
     #[serde(default)]
     pub allow_non_finite: bool,
+    /// Where the splits are held: true (on the training device, read whole at the start), false (read in place from the files, batch by batch: uncompressed .npz or .safetensors files, or folders of them as shards) or auto (in memory when the splits take under half the memory available; the run log says which).
+    #[serde(default)]
+    pub in_memory: InMemory,
+}
+
+/// `in_memory`: `true`, `false` or `auto`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InMemory {
+    /// `true` or `false`.
+    Fixed(bool),
+    /// `auto`.
+    Auto(String),
+}
+
+impl Default for InMemory {
+    fn default() -> Self {
+        InMemory::Auto("auto".into())
+    }
 }
 
 fn default_batch_size() -> usize {
@@ -169,6 +188,9 @@ impl TensorFileSpec {
         let here = std::env::current_dir()
             .map(|d| d.display().to_string())
             .unwrap_or_default();
+        if path.is_dir() {
+            return self.load_shards(arg, path);
+        }
         if !path.is_file() {
             return Err(BuildError::at(arg, format!("data file `{}` does not exist", path.display()))
                 .hint(format!(
@@ -204,23 +226,53 @@ impl TensorFileSpec {
             }
         }
         raw.dedup();
-        let tensors = read(path, &raw)
-            .map_err(|e| BuildError::at(arg, format!("cannot read `{}`: {e}", path.display())))?;
+        // Read through a memory map where the file allows it (decoded straight from the page
+        // cache, without a copy of the file's bytes first); else read whole.
+        let tensors = match stoker::dataset::mapped::Sharded::open(path, &raw) {
+            Ok(mapped) => mapped.iter().map(|t| t.read_all()).collect(),
+            Err(_) => read(path, &raw).map_err(|e| {
+                BuildError::at(arg, format!("cannot read `{}`: {e}", path.display()))
+            })?,
+        };
         if !self.allow_non_finite {
             check_finite(path, &tensors).map_err(|e| BuildError::at(arg, e).hint("fix or drop that sample in the file, or set allow_non_finite: true to train on non-finite values knowingly"))?;
         }
-        wanted
+        let stacked = wanted
             .iter()
-            .map(|name| match self.columns.get(*name) {
-                None => Ok(tensors
-                    .iter()
-                    .find(|t| t.name == *name)
-                    .expect("read returns every name asked for")
-                    .clone()),
-                Some(members) => stack(name, members, &tensors)
-                    .map_err(|e| BuildError::at(format!("columns.{name}"), e)),
+            .filter_map(|name| {
+                let members = self.columns.get(*name)?;
+                Some(
+                    stack(name, members, &tensors)
+                        .map_err(|e| BuildError::at(format!("columns.{name}"), e)),
+                )
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // Moved out, not copied: a tensor read is held once (a name both input and target,
+        // an autoencoder's, once too).
+        let mut once: Vec<&str> = Vec::new();
+        for name in &wanted {
+            if !once.contains(name) {
+                once.push(name);
+            }
+        }
+        let wanted = once;
+        let mut tensors: Vec<Option<HostTensor>> = tensors.into_iter().map(Some).collect();
+        let mut stacked: Vec<Option<HostTensor>> = stacked.into_iter().map(Some).collect();
+        Ok(wanted
+            .iter()
+            .map(|name| {
+                let source = if self.columns.contains_key(*name) {
+                    &mut stacked
+                } else {
+                    &mut tensors
+                };
+                source
+                    .iter_mut()
+                    .find(|t| t.as_ref().is_some_and(|t| t.name == *name))
+                    .and_then(Option::take)
+                    .expect("read returns every name asked for")
+            })
+            .collect())
     }
 
     fn check_args(&self) -> Result<(), BuildError> {
@@ -262,6 +314,9 @@ impl TensorFileSpec {
 impl DataSpec for TensorFileSpec {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
         self.check_args()?;
+        if !self.held_in_memory()? {
+            return self.build_mapped(ctx);
+        }
         let train_file = self.load("train", &self.train)?;
         let samples = train_file.first().map_or(0, HostTensor::samples);
         let [train_rows, val_rows, test_rows] =
@@ -372,7 +427,7 @@ impl TensorFileSpec {
     }
 
     /// Output name -> normalized target whose statistics decode it.
-    fn output_decoding(&self, stats: &[Stats]) -> Result<Vec<(String, String)>, BuildError> {
+    pub(crate) fn output_decoding(&self, stats: &[Stats]) -> Result<Vec<(String, String)>, BuildError> {
         let normalized = |name: &str| stats.iter().any(|s| s.name == name);
         if self.decode_outputs.is_empty() {
             return Ok(self

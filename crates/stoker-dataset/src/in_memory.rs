@@ -62,7 +62,8 @@ macro_rules! by_rank {
     };
 }
 
-fn upload(tensor: &HostTensor, device: &Device) -> Result<BridgeTensor> {
+/// A host tensor on `device`.
+pub(crate) fn upload(tensor: &HostTensor, device: &Device) -> Result<BridgeTensor> {
     let shape = tensor.shape.clone();
     by_rank!(shape.len(), R => Ok(match &tensor.data {
         HostData::F32(values) => Tensor::<R>::from_data(TensorData::new(values.clone(), shape), device).into_bridge(),
@@ -260,36 +261,13 @@ impl DataModule for InMemoryData {
         shard: Shard,
     ) -> Result<Box<dyn EpochBatches + '_>> {
         let data = &self.splits[split as usize];
-        let train = split == Split::Train;
+        let (positions, rows, batches) =
+            epoch_plan(data.samples, &self.options, split, epoch, order, shard);
+        let order = match positions {
+            Some(positions) => Rows::Shuffled(positions, self.device.clone()),
+            None => Rows::Stored,
+        };
         let bs = self.options.batch_size;
-        let shuffled = train && self.options.shuffle && order == Order::Configured;
-        let order = shuffled.then(|| {
-            Rng::new(derive_seed(&[
-                self.options.seed,
-                split as u64,
-                epoch as u64,
-            ]))
-            .permutation(data.samples)
-        });
-        let (order, rows) = match (order, shard.is_whole()) {
-            (Some(order), true) => (Rows::Shuffled(order, self.device.clone()), data.samples),
-            (None, true) => (Rows::Stored, data.samples),
-            (order, false) => {
-                let order = order.unwrap_or_else(|| (0..data.samples).collect());
-                let own = if train {
-                    training_rows(&order, shard.rank, shard.world, false)
-                } else {
-                    evaluation_rows(&order, shard.rank, shard.world)
-                };
-                let n = own.len();
-                (Rows::Shuffled(own, self.device.clone()), n)
-            }
-        };
-        let batches = if train && self.options.drop_last {
-            rows / bs
-        } else {
-            rows.div_ceil(bs)
-        };
         Ok(Box::new(InMemoryEpoch {
             split: data,
             order,
@@ -298,6 +276,46 @@ impl DataModule for InMemoryData {
             batches,
         }))
     }
+}
+
+/// One epoch of a split of `samples`: the positions of its samples in epoch order (`None`: the
+/// stored order, whole), how many rows this process takes, and how many batches they make.
+/// Training is shuffled from the seed, the split and the epoch; with several processes each
+/// takes its share (`DistributedSampler`'s rules for training, every sample once for evaluation).
+pub(crate) fn epoch_plan(
+    samples: usize,
+    options: &BatchOptions,
+    split: Split,
+    epoch: usize,
+    order: Order,
+    shard: Shard,
+) -> (Option<Vec<usize>>, usize, usize) {
+    let train = split == Split::Train;
+    let shuffled = train && options.shuffle && order == Order::Configured;
+    let order = shuffled.then(|| {
+        Rng::new(derive_seed(&[options.seed, split as u64, epoch as u64])).permutation(samples)
+    });
+    let (positions, rows) = match (order, shard.is_whole()) {
+        (Some(order), true) => (Some(order), samples),
+        (None, true) => (None, samples),
+        (order, false) => {
+            let order = order.unwrap_or_else(|| (0..samples).collect());
+            let own = if train {
+                training_rows(&order, shard.rank, shard.world, false)
+            } else {
+                evaluation_rows(&order, shard.rank, shard.world)
+            };
+            let n = own.len();
+            (Some(own), n)
+        }
+    };
+    let bs = options.batch_size;
+    let batches = if train && options.drop_last {
+        rows / bs
+    } else {
+        rows.div_ceil(bs)
+    };
+    (positions, rows, batches)
 }
 
 /// Splits `n` samples into train, val and test index lists: a seeded shuffle, then the first

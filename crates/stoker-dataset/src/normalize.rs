@@ -58,11 +58,23 @@ impl Stats {
                 tensor.name
             ));
         };
-        let sample_shape = tensor.sample_shape().to_vec();
+        Self::fit_passes(method, &tensor.name, tensor.sample_shape(), &mut |visit| {
+            visit(values)
+        })
+    }
+
+    /// Fits `method` on a training tensor read in pieces: `pass` hands every value to its
+    /// argument, in order, in slices of whole samples (it is called twice: means, then
+    /// deviations). The sums run in the same order as [`fit`](Self::fit)'s, so a tensor read in
+    /// pieces gets exactly the statistics of the tensor read whole.
+    pub fn fit_passes(
+        method: Method,
+        name: &str,
+        sample_shape: &[usize],
+        pass: &mut dyn FnMut(&mut dyn FnMut(&[f32])),
+    ) -> std::result::Result<Stats, String> {
+        let sample_shape = sample_shape.to_vec();
         let per_sample: usize = sample_shape.iter().product();
-        if values.is_empty() || per_sample == 0 {
-            return Err(format!("`{}` of the training split is empty", tensor.name));
-        }
         // `groups` values share a statistic; value i belongs to group `group(i)`.
         let (shape, groups, group): (Vec<usize>, usize, GroupOf) = match method {
             Method::GaussianPixel => (
@@ -74,30 +86,48 @@ impl Stats {
                 let channels = *sample_shape.last().unwrap_or(&1);
                 let mut shape = vec![1; sample_shape.len().max(1)];
                 *shape.last_mut().unwrap() = channels;
-                (shape, channels, Box::new(move |i| i % channels))
+                (shape, channels, Box::new(move |i| i % channels.max(1)))
             }
             Method::MinMax | Method::Gaussian => {
                 (vec![1; sample_shape.len().max(1)], 1, Box::new(|_| 0))
             }
         };
         let (shift, scale) = if method == Method::MinMax {
-            let min = values.iter().copied().fold(f32::INFINITY, f32::min);
-            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let (mut min, mut max, mut seen) = (f32::INFINITY, f32::NEG_INFINITY, 0usize);
+            pass(&mut |values| {
+                min = values.iter().copied().fold(min, f32::min);
+                max = values.iter().copied().fold(max, f32::max);
+                seen += values.len();
+            });
+            if seen == 0 || per_sample == 0 {
+                return Err(format!("`{name}` of the training split is empty"));
+            }
             let range = if max > min { max - min } else { 1.0 };
             (vec![min], vec![range])
         } else {
             let mut sum = vec![0f64; groups];
             let mut count = vec![0usize; groups];
-            for (i, &v) in values.iter().enumerate() {
-                sum[group(i)] += v as f64;
-                count[group(i)] += 1;
+            let mut at = 0usize;
+            pass(&mut |values| {
+                for &v in values {
+                    sum[group(at)] += v as f64;
+                    count[group(at)] += 1;
+                    at += 1;
+                }
+            });
+            if at == 0 || per_sample == 0 {
+                return Err(format!("`{name}` of the training split is empty"));
             }
             let mean: Vec<f64> = sum.iter().zip(&count).map(|(s, &c)| s / c as f64).collect();
             let mut squares = vec![0f64; groups];
-            for (i, &v) in values.iter().enumerate() {
-                let d = v as f64 - mean[group(i)];
-                squares[group(i)] += d * d;
-            }
+            let mut at = 0usize;
+            pass(&mut |values| {
+                for &v in values {
+                    let d = v as f64 - mean[group(at)];
+                    squares[group(at)] += d * d;
+                    at += 1;
+                }
+            });
             // The unbiased estimate, as torch.std.
             let std = squares
                 .iter()
@@ -106,7 +136,7 @@ impl Stats {
             (mean.iter().map(|&m| m as f32).collect(), std.collect())
         };
         Ok(Stats {
-            name: tensor.name.clone(),
+            name: name.to_string(),
             method,
             shape,
             shift,

@@ -1,0 +1,220 @@
+//! `TensorFile` with `in_memory: false` (or `auto` on data larger than half the available
+//! memory): the splits stay in their files, memory-mapped, and each batch reads its rows
+//! (stoker-dataset's `MappedData`). A folder of shard files is one split either way.
+
+use std::path::{Path, PathBuf};
+
+use stoker::console;
+use stoker::data::DataModule;
+use stoker::dataset::host::HostTensor;
+use stoker::dataset::in_memory::{BatchOptions, split_indices};
+use stoker::dataset::mapped::{Sharded, mappable};
+use stoker::dataset::normalize::{Normalized, Stats};
+use stoker::dataset::out_of_core::{MappedData, MappedSplit, fit_streaming};
+use stoker::error::BuildError;
+use stoker::spec::BuildContext;
+
+use crate::named_tests::WithNamedTests;
+use crate::tensor_file::{InMemory, TensorFileSpec, TestFiles};
+
+/// The bytes read at a time while fitting normalization statistics on mapped data.
+const STATS_CHUNK_BYTES: usize = 16 << 20;
+
+/// The memory the system can give without swapping (`MemAvailable` of /proc/meminfo), if known.
+fn available_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn gib(bytes: usize) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+impl TensorFileSpec {
+    /// Every file (or shard folder) the splits come from, with its argument.
+    fn paths(&self) -> Result<Vec<PathBuf>, BuildError> {
+        let mut paths = vec![self.train.clone()];
+        paths.extend(self.val.clone());
+        match &self.test {
+            Some(TestFiles::File(path)) => paths.push(path.clone()),
+            Some(TestFiles::Named(mapping)) => {
+                paths.extend(TestFiles::named(mapping)?.into_iter().map(|(_, p)| p));
+            }
+            None => {}
+        }
+        Ok(paths)
+    }
+
+    fn wanted_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for name in self.inputs.iter().chain(&self.targets) {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// Whether the splits are held in memory: `in_memory`, or for `auto` whether they take
+    /// under half of the available memory (said in the run log either way).
+    pub(crate) fn held_in_memory(&self) -> Result<bool, BuildError> {
+        let auto = match &self.in_memory {
+            InMemory::Fixed(held) => {
+                if !held {
+                    console::note("data: read in place from the files, batch by batch (in_memory: false)");
+                }
+                return Ok(*held);
+            }
+            InMemory::Auto(text) if text == "auto" => true,
+            InMemory::Auto(text) => {
+                return Err(BuildError::at("in_memory", format!("`{text}`: true, false or auto")));
+            }
+        };
+        debug_assert!(auto);
+        let paths = self.paths()?;
+        if !self.columns.is_empty() || paths.iter().any(|p| !mappable(p)) {
+            return Ok(true);
+        }
+        let names = self.wanted_names();
+        let mut bytes = 0;
+        for path in &paths {
+            match Sharded::open(path, &names) {
+                Ok(tensors) => bytes += tensors.iter().map(Sharded::held_bytes).sum::<usize>(),
+                // Not readable in place (a compressed .npz): loading reads it, and says why if
+                // it cannot.
+                Err(_) => return Ok(true),
+            }
+        }
+        let Some(available) = available_memory() else {
+            return Ok(true);
+        };
+        let held = bytes <= available / 2;
+        console::note(if held {
+            format!(
+                "data: held in memory: the splits take {}, under half of the {} available (in_memory: auto)",
+                gib(bytes),
+                gib(available)
+            )
+        } else {
+            format!(
+                "data: read in place from the files, batch by batch: the splits take {}, over half of the {} available (in_memory: auto)",
+                gib(bytes),
+                gib(available)
+            )
+        });
+        Ok(held)
+    }
+
+    /// The tensors of a folder of shards, read whole (for `in_memory: true`).
+    pub(crate) fn load_shards(&self, arg: &str, dir: &Path) -> Result<Vec<HostTensor>, BuildError> {
+        if !self.columns.is_empty() {
+            return Err(BuildError::at(arg, "`columns` needs a .csv (or .npz/.safetensors) file, not a folder of shards"));
+        }
+        let tensors = Sharded::open(dir, &self.wanted_names()).map_err(|e| BuildError::at(arg, e))?;
+        Ok(tensors.iter().map(Sharded::read_all).collect())
+    }
+
+    fn open(&self, arg: &str, path: &Path) -> Result<Vec<Sharded>, BuildError> {
+        if !path.exists() {
+            return Err(BuildError::at(arg, format!("data file `{}` does not exist", path.display()))
+                .hint("paths are relative to the current directory"));
+        }
+        if !mappable(path) {
+            return Err(BuildError::at(arg, format!("`{}` cannot be read in place", path.display()))
+                .hint("use an uncompressed .npz (np.savez) or .safetensors file, or a folder of them; or set in_memory: true"));
+        }
+        Sharded::open(path, &self.wanted_names()).map_err(|e| BuildError::at(arg, e))
+    }
+
+    /// The data module over mapped files.
+    pub(crate) fn build_mapped(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
+        if !self.columns.is_empty() {
+            return Err(BuildError::at("in_memory", "`columns` stacks tensors in memory and cannot be read in place")
+                .hint("set in_memory: true, or store the stacked tensor in the file"));
+        }
+        let train_tensors = self.open("train", &self.train)?;
+        let samples = train_tensors.first().map_or(0, Sharded::samples);
+        let [train_rows, val_rows, test_rows] =
+            split_indices(samples, self.val_fraction, self.test_fraction, ctx.seed);
+        let part = |rows: Vec<usize>| MappedSplit {
+            tensors: train_tensors.clone(),
+            rows: Some(rows),
+        };
+        let train = if self.val_fraction == 0.0 && self.test_fraction == 0.0 {
+            MappedSplit::whole(train_tensors.clone())
+        } else {
+            part(train_rows)
+        };
+        let val = match &self.val {
+            Some(path) => MappedSplit::whole(self.open("val", path)?),
+            None => part(val_rows),
+        };
+        let named = match &self.test {
+            Some(TestFiles::Named(mapping)) => TestFiles::named(mapping)?,
+            _ => Vec::new(),
+        };
+        let test = match &self.test {
+            Some(TestFiles::File(path)) => MappedSplit::whole(self.open("test", path)?),
+            Some(TestFiles::Named(_)) => part(Vec::new()),
+            None => part(test_rows),
+        };
+        let stats = self
+            .normalize
+            .iter()
+            .map(|(name, &method)| {
+                let at = format!("normalize.{name}");
+                let index = train
+                    .tensors
+                    .iter()
+                    .position(|t| t.name() == name)
+                    .ok_or_else(|| BuildError::at(&at, format!("`{name}` is not among the inputs and targets")))?;
+                fit_streaming(method, &train, index, STATS_CHUNK_BYTES).map_err(|e| BuildError::at(&at, e))
+            })
+            .collect::<Result<Vec<Stats>, BuildError>>()?;
+        let main = self.mapped_module([train, val, test], &stats, ctx)?;
+        if named.is_empty() {
+            return Ok(main);
+        }
+        let mut sets = Vec::new();
+        for (name, path) in named {
+            let tensors = self.open(&format!("test.{name}"), &path)?;
+            let shapes = MappedSplit {
+                tensors: tensors.clone(),
+                rows: Some(Vec::new()),
+            };
+            let empty = MappedSplit {
+                tensors: Vec::new(),
+                rows: None,
+            };
+            let module = self.mapped_module([shapes, empty, MappedSplit::whole(tensors)], &stats, ctx)?;
+            sets.push((name, module));
+        }
+        Ok(Box::new(WithNamedTests { main, named: sets }))
+    }
+
+    fn mapped_module(
+        &self,
+        splits: [MappedSplit; 3],
+        stats: &[Stats],
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn DataModule>, BuildError> {
+        let options = BatchOptions {
+            batch_size: self.batch_size,
+            shuffle: self.shuffle,
+            drop_last: self.drop_last,
+            seed: ctx.seed,
+        };
+        let data = MappedData::new(splits, options, &ctx.device, stats.to_vec(), self.allow_non_finite)
+            .map_err(|e| BuildError::new(e.to_string()).hint("all files must hold the same tensors, of the same element type and per-sample rank"))?;
+        if stats.is_empty() {
+            return Ok(Box::new(data));
+        }
+        Ok(Box::new(Normalized {
+            inner: data,
+            outputs: self.output_decoding(stats)?,
+            stats: stats.to_vec(),
+        }))
+    }
+}

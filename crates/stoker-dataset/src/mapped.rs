@@ -1,0 +1,464 @@
+//! Tensors read in place from memory-mapped files: an uncompressed `.npz` (NumPy's `np.savez`),
+//! a `.safetensors` file, or a folder of such files (shards, concatenated along the samples axis
+//! in file-name order). Nothing is read until a batch asks for its rows; the operating system
+//! pages the file in and out, so a data set larger than memory trains with the memory of the
+//! batches in flight.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use stoker::data::ElementKind;
+
+use crate::host::{HostData, HostTensor};
+
+/// How one element is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dtype {
+    /// `f` float, `i` signed, `u` unsigned, `b` bool.
+    pub code: char,
+    /// Bytes per element.
+    pub size: usize,
+    /// Big-endian.
+    pub big: bool,
+}
+
+impl Dtype {
+    /// A NumPy `descr` (`<f4`, `|u1`, `>i8`).
+    pub fn from_descr(descr: &str) -> Option<Dtype> {
+        let mut chars = descr.chars();
+        let order = chars.next()?;
+        let code = chars.next()?;
+        let size: usize = chars.as_str().parse().ok()?;
+        let dtype = Dtype {
+            code,
+            size,
+            big: order == '>',
+        };
+        dtype.supported().then_some(dtype)
+    }
+
+    /// A safetensors dtype.
+    pub fn from_safetensors(dtype: safetensors::tensor::Dtype) -> Option<Dtype> {
+        use safetensors::tensor::Dtype as S;
+        let (code, size) = match dtype {
+            S::F32 => ('f', 4),
+            S::F64 => ('f', 8),
+            S::I64 => ('i', 8),
+            S::I32 => ('i', 4),
+            S::I16 => ('i', 2),
+            S::I8 => ('i', 1),
+            S::U8 => ('u', 1),
+            S::BOOL => ('b', 1),
+            _ => return None,
+        };
+        Some(Dtype {
+            code,
+            size,
+            big: false,
+        })
+    }
+
+    fn supported(&self) -> bool {
+        matches!(
+            (self.code, self.size),
+            ('f', 4 | 8) | ('i', 1 | 2 | 4 | 8) | ('u', 1 | 2 | 4) | ('b', 1)
+        )
+    }
+
+    /// Float or int, as stoker holds it (f32 or i64).
+    pub fn kind(&self) -> ElementKind {
+        if self.code == 'f' {
+            ElementKind::Float
+        } else {
+            ElementKind::Int
+        }
+    }
+
+    fn bytes<const N: usize>(&self, raw: &[u8]) -> [u8; N] {
+        let mut b = [0u8; N];
+        b.copy_from_slice(&raw[..N]);
+        if self.big {
+            b.reverse();
+        }
+        b
+    }
+
+    /// Decodes floats into `out`.
+    fn floats(&self, raw: &[u8], out: &mut Vec<f32>) {
+        match self.size {
+            4 => out.extend(raw.chunks_exact(4).map(|c| f32::from_le_bytes(self.bytes(c)))),
+            _ => out.extend(
+                raw.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(self.bytes(c)) as f32),
+            ),
+        }
+    }
+
+    /// Decodes integers into `out`.
+    fn ints(&self, raw: &[u8], out: &mut Vec<i64>) {
+        let n = self.size;
+        out.extend(raw.chunks_exact(n).map(|c| match (self.code, n) {
+            ('i', 1) => c[0] as i8 as i64,
+            ('i', 2) => i16::from_le_bytes(self.bytes(c)) as i64,
+            ('i', 4) => i32::from_le_bytes(self.bytes(c)) as i64,
+            ('i', 8) => i64::from_le_bytes(self.bytes(c)),
+            ('u', 2) => u16::from_le_bytes(self.bytes(c)) as i64,
+            ('u', 4) => u32::from_le_bytes(self.bytes(c)) as i64,
+            _ => c[0] as i64,
+        }));
+    }
+}
+
+/// One tensor of one mapped file.
+#[derive(Debug, Clone)]
+pub struct MappedTensor {
+    /// The file.
+    pub file: PathBuf,
+    /// The tensor's name.
+    pub name: String,
+    /// Its full shape, samples first.
+    pub shape: Vec<usize>,
+    /// How its elements are stored.
+    pub dtype: Dtype,
+    map: Arc<Mmap>,
+    /// Where its data starts in the file.
+    offset: usize,
+}
+
+impl MappedTensor {
+    /// Its number of samples.
+    pub fn samples(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    /// The shape of one sample.
+    pub fn sample_shape(&self) -> &[usize] {
+        self.shape.get(1..).unwrap_or(&[])
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.sample_shape().iter().product::<usize>() * self.dtype.size
+    }
+
+    /// The stored bytes of `row`.
+    fn row(&self, row: usize) -> &[u8] {
+        let n = self.row_bytes();
+        &self.map[self.offset + row * n..self.offset + (row + 1) * n]
+    }
+
+    fn checked(self) -> Result<MappedTensor, String> {
+        let needed = self.offset + self.samples() * self.row_bytes();
+        if needed > self.map.len() {
+            return Err(format!(
+                "{}: `{}` is truncated: its header promises {} bytes of data ({:?} of {}-byte elements), the file ends {} bytes short",
+                self.file.display(),
+                self.name,
+                self.samples() * self.row_bytes(),
+                self.shape,
+                self.dtype.size,
+                needed - self.map.len()
+            ));
+        }
+        Ok(self)
+    }
+}
+
+fn map(path: &Path) -> Result<Arc<Mmap>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: the mapping is read-only; a file changed by another process while training reads
+    // it would give wrong values, as it would to NumPy's mmap_mode="r".
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| format!("{}: cannot map: {e}", path.display()))?;
+    Ok(Arc::new(map))
+}
+
+/// The header of a `.npy` array at `bytes`: (dtype, shape, data offset within `bytes`).
+fn npy_header(bytes: &[u8]) -> Result<(Dtype, Vec<usize>, usize), String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy array (bad magic)".into());
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = bytes
+        .get(start..start + len)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or("truncated .npy header")?;
+    let field = |key: &str| -> Result<&str, String> {
+        let at = header
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| format!("the .npy header has no '{key}'"))?;
+        Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+    };
+    let descr = field("descr")?
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .ok_or("cannot read the dtype")?;
+    let dtype = Dtype::from_descr(descr)
+        .ok_or_else(|| format!("unsupported dtype {descr} (use float32/64 or an integer type)"))?;
+    if field("fortran_order")?.starts_with("True") {
+        return Err("the array is stored in Fortran order, which cannot be read row by row; save it with np.ascontiguousarray".into());
+    }
+    let shape_text = field("shape")?
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or("cannot read the shape")?;
+    let shape = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| format!("cannot read the shape ({shape_text})")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((dtype, shape, start + len))
+}
+
+/// Maps the arrays `names` of an uncompressed `.npz` archive.
+pub fn open_npz(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>, String> {
+    let map = map(path)?;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| format!("{}: not an .npz archive ({e})", path.display()))?;
+    names
+        .iter()
+        .map(|name| {
+            let entry = archive
+                .by_name(&format!("{name}.npy"))
+                .map_err(|_| format!("{}: no array `{name}`", path.display()))?;
+            if entry.compression() != zip::CompressionMethod::Stored {
+                return Err(format!(
+                    "{}: `{name}` is compressed (np.savez_compressed), so it cannot be read in place; save it with np.savez, or convert it with `cargo xtask data shard`",
+                    path.display()
+                ));
+            }
+            let start = entry.data_start() as usize;
+            let (dtype, shape, data) = npy_header(map.get(start..).unwrap_or(&[]))
+                .map_err(|e| format!("{}: `{name}`: {e}", path.display()))?;
+            MappedTensor {
+                file: path.to_path_buf(),
+                name: name.to_string(),
+                shape,
+                dtype,
+                map: Arc::clone(&map),
+                offset: start + data,
+            }
+            .checked()
+        })
+        .collect()
+}
+
+/// Maps the tensors `names` of a `.safetensors` file.
+pub fn open_safetensors(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>, String> {
+    let map = map(path)?;
+    let (header_len, metadata) = safetensors::SafeTensors::read_metadata(&map[..])
+        .map_err(|e| format!("{}: not a safetensors file ({e})", path.display()))?;
+    let tensors = metadata.tensors();
+    names
+        .iter()
+        .map(|name| {
+            let info = tensors
+                .get(*name)
+                .ok_or_else(|| format!("{}: no tensor `{name}`", path.display()))?;
+            let dtype = Dtype::from_safetensors(info.dtype).ok_or_else(|| {
+                format!("{}: `{name}` has dtype {:?}; use F32, F64 or an integer type", path.display(), info.dtype)
+            })?;
+            MappedTensor {
+                file: path.to_path_buf(),
+                name: name.to_string(),
+                shape: info.shape.clone(),
+                dtype,
+                map: Arc::clone(&map),
+                offset: 8 + header_len + info.data_offsets.0,
+            }
+            .checked()
+        })
+        .collect()
+}
+
+/// Whether `path` can be read in place: a folder of shards, a `.safetensors` file, or an
+/// `.npz` file (whose arrays must also be uncompressed).
+pub fn mappable(path: &Path) -> bool {
+    path.is_dir() || matches!(path.extension().and_then(|e| e.to_str()), Some("npz" | "safetensors"))
+}
+
+/// The shard files of a folder: its `.npz` and `.safetensors` files, by name.
+pub fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("npz" | "safetensors")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "{}: the folder holds no .npz or .safetensors shards",
+            dir.display()
+        ));
+    }
+    Ok(files)
+}
+
+/// A tensor over one or more mapped files, concatenated along the samples axis.
+#[derive(Debug, Clone)]
+pub struct Sharded {
+    /// The pieces, in order.
+    pub shards: Vec<MappedTensor>,
+    /// The first sample of each piece, and the total at the end.
+    starts: Vec<usize>,
+}
+
+impl Sharded {
+    /// The tensors `names` of `path` (a file, or a folder of shard files), each checked to agree
+    /// across shards in element type and sample shape.
+    pub fn open(path: &Path, names: &[&str]) -> Result<Vec<Sharded>, String> {
+        let files = if path.is_dir() {
+            shard_files(path)?
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut per_file = Vec::new();
+        for file in &files {
+            let tensors = match file.extension().and_then(|e| e.to_str()) {
+                Some("npz") => open_npz(file, names)?,
+                Some("safetensors") => open_safetensors(file, names)?,
+                _ => {
+                    return Err(format!(
+                        "{}: cannot be read in place; use .npz (np.savez) or .safetensors",
+                        file.display()
+                    ));
+                }
+            };
+            per_file.push(tensors);
+        }
+        (0..names.len())
+            .map(|i| {
+                let shards: Vec<MappedTensor> = per_file.iter().map(|t| t[i].clone()).collect();
+                let first = &shards[0];
+                for s in &shards[1..] {
+                    if s.dtype.kind() != first.dtype.kind() || s.sample_shape() != first.sample_shape() {
+                        return Err(format!(
+                            "{}: `{}` has samples of shape {:?} ({:?}), but {} has {:?} ({:?}): every shard must hold the same element type and sample shape",
+                            s.file.display(),
+                            s.name,
+                            s.sample_shape(),
+                            s.dtype.kind(),
+                            first.file.display(),
+                            first.sample_shape(),
+                            first.dtype.kind()
+                        ));
+                    }
+                }
+                let mut starts = vec![0];
+                for s in &shards {
+                    starts.push(starts.last().copied().unwrap_or(0) + s.samples());
+                }
+                Ok(Sharded { shards, starts })
+            })
+            .collect()
+    }
+
+    /// The tensor's name.
+    pub fn name(&self) -> &str {
+        &self.shards[0].name
+    }
+
+    /// Its samples, over every shard.
+    pub fn samples(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// The shape of one sample.
+    pub fn sample_shape(&self) -> &[usize] {
+        self.shards[0].sample_shape()
+    }
+
+    /// Float or int.
+    pub fn kind(&self) -> ElementKind {
+        self.shards[0].dtype.kind()
+    }
+
+    /// Bytes it takes as stoker holds it (f32 or i64 elements).
+    pub fn held_bytes(&self) -> usize {
+        let per = match self.kind() {
+            ElementKind::Float => 4,
+            ElementKind::Int => 8,
+        };
+        self.samples() * self.sample_shape().iter().product::<usize>() * per
+    }
+
+    /// Where sample `row` is stored: its file, and its sample there.
+    pub fn location(&self, row: usize) -> (&Path, usize) {
+        let (shard, local) = self.locate(row);
+        (&shard.file, local)
+    }
+
+    fn locate(&self, row: usize) -> (&MappedTensor, usize) {
+        let shard = self.starts.partition_point(|&s| s <= row) - 1;
+        (&self.shards[shard], row - self.starts[shard])
+    }
+
+    /// Every sample, in order, as a host tensor (one pass over each shard).
+    pub fn read_all(&self) -> HostTensor {
+        let mut shape = vec![self.samples()];
+        shape.extend_from_slice(self.sample_shape());
+        let total: usize = shape.iter().product();
+        fn whole(s: &MappedTensor) -> &[u8] {
+            &s.map[s.offset..s.offset + s.samples() * s.row_bytes()]
+        }
+        let data = match self.kind() {
+            ElementKind::Float => {
+                let mut out = Vec::with_capacity(total);
+                for s in &self.shards {
+                    s.dtype.floats(whole(s), &mut out);
+                }
+                HostData::F32(out)
+            }
+            ElementKind::Int => {
+                let mut out = Vec::with_capacity(total);
+                for s in &self.shards {
+                    s.dtype.ints(whole(s), &mut out);
+                }
+                HostData::I64(out)
+            }
+        };
+        HostTensor {
+            name: self.name().to_string(),
+            shape,
+            data,
+        }
+    }
+
+    /// The samples `rows`, in that order, as a host tensor.
+    pub fn gather(&self, rows: &[usize]) -> HostTensor {
+        let mut shape = vec![rows.len()];
+        shape.extend_from_slice(self.sample_shape());
+        let width: usize = self.sample_shape().iter().product();
+        let data = match self.kind() {
+            ElementKind::Float => {
+                let mut out = Vec::with_capacity(rows.len() * width);
+                for &r in rows {
+                    let (shard, row) = self.locate(r);
+                    shard.dtype.floats(shard.row(row), &mut out);
+                }
+                HostData::F32(out)
+            }
+            ElementKind::Int => {
+                let mut out = Vec::with_capacity(rows.len() * width);
+                for &r in rows {
+                    let (shard, row) = self.locate(r);
+                    shard.dtype.ints(shard.row(row), &mut out);
+                }
+                HostData::I64(out)
+            }
+        };
+        HostTensor {
+            name: self.name().to_string(),
+            shape,
+            data,
+        }
+    }
+}

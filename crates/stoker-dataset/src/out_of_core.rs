@@ -1,0 +1,242 @@
+//! A data module whose splits stay in their (memory-mapped) files: a batch's rows are read,
+//! normalized and uploaded when the batch is asked for, on the data workers' threads when
+//! `num_workers` is set. The epoch order is [`InMemoryData`](crate::in_memory::InMemoryData)'s,
+//! so the same data trains the same run either way.
+
+use stoker::batch::Batch;
+use stoker::burn::tensor::Device;
+use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Shard, Split, TensorInfo};
+use stoker::error::{Result, StokerError};
+
+use crate::host::{HostData, HostTensor};
+use crate::in_memory::{BatchOptions, epoch_plan, upload};
+use crate::mapped::Sharded;
+use crate::normalize::Stats;
+
+/// One split: tensors over mapped files, and which of their samples belong to the split.
+#[derive(Debug, Clone)]
+pub struct MappedSplit {
+    /// The tensors (every one with the same number of samples).
+    pub tensors: Vec<Sharded>,
+    /// The split's samples among the files' (a fraction of the training file), in order; `None`:
+    /// every sample.
+    pub rows: Option<Vec<usize>>,
+}
+
+impl MappedSplit {
+    /// A split of every sample of `tensors`.
+    pub fn whole(tensors: Vec<Sharded>) -> MappedSplit {
+        MappedSplit {
+            tensors,
+            rows: None,
+        }
+    }
+
+    /// The split's number of samples.
+    pub fn samples(&self) -> usize {
+        match &self.rows {
+            Some(rows) => rows.len(),
+            None => self.tensors.first().map_or(0, Sharded::samples),
+        }
+    }
+
+    /// The file rows of the split's samples at `positions`.
+    fn file_rows(&self, positions: impl Iterator<Item = usize>) -> Vec<usize> {
+        match &self.rows {
+            Some(rows) => positions.map(|p| rows[p]).collect(),
+            None => positions.collect(),
+        }
+    }
+
+    /// Tensor `index`'s samples at positions `start..end` of the split, in order.
+    pub fn read(&self, index: usize, start: usize, end: usize) -> HostTensor {
+        self.tensors[index].gather(&self.file_rows(start..end))
+    }
+}
+
+/// Fits `method` on tensor `index` of a training split read in pieces of about `chunk_bytes`:
+/// exactly the statistics of the tensor read whole.
+pub fn fit_streaming(
+    method: crate::normalize::Method,
+    split: &MappedSplit,
+    index: usize,
+    chunk_bytes: usize,
+) -> std::result::Result<Stats, String> {
+    let tensor = &split.tensors[index];
+    if tensor.kind() != stoker::data::ElementKind::Float {
+        return Err(format!(
+            "`{}` holds integers; only floats are normalized",
+            tensor.name()
+        ));
+    }
+    let width: usize = tensor.sample_shape().iter().product::<usize>().max(1);
+    let rows_per_chunk = (chunk_bytes / (4 * width)).max(1);
+    let samples = split.samples();
+    Stats::fit_passes(method, tensor.name(), tensor.sample_shape(), &mut |visit| {
+        let mut start = 0;
+        while start < samples {
+            let end = (start + rows_per_chunk).min(samples);
+            if let HostData::F32(values) = split.read(index, start, end).data {
+                visit(&values);
+            }
+            start = end;
+        }
+    })
+}
+
+/// Splits read from mapped files.
+pub struct MappedData {
+    info: DataInfo,
+    splits: [MappedSplit; 3],
+    options: BatchOptions,
+    device: Device,
+    stats: Vec<Stats>,
+    check_finite: bool,
+}
+
+impl MappedData {
+    /// The module over `splits`, encoding each batch with `stats` (fitted on the training split)
+    /// and, unless `allow_non_finite`, refusing a batch holding a NaN or an infinity. Every split
+    /// must hold the training split's tensors, of the same element type and sample rank.
+    pub fn new(
+        splits: [MappedSplit; 3],
+        options: BatchOptions,
+        device: &Device,
+        stats: Vec<Stats>,
+        allow_non_finite: bool,
+    ) -> Result<MappedData> {
+        let tensors: Vec<TensorInfo> = splits[0]
+            .tensors
+            .iter()
+            .map(|t| TensorInfo {
+                name: t.name().to_string(),
+                sample_shape: t.sample_shape().to_vec(),
+                kind: t.kind(),
+            })
+            .collect();
+        let mut sizes = [0; 3];
+        for (i, split) in splits.iter().enumerate() {
+            let samples = split.tensors.first().map_or(0, Sharded::samples);
+            for t in &split.tensors {
+                if t.samples() != samples {
+                    return Err(StokerError::msg(format!(
+                        "the {} split's tensors disagree on the number of samples: `{}` has {}, `{}` has {samples}",
+                        Split::ALL[i],
+                        t.name(),
+                        t.samples(),
+                        split.tensors[0].name()
+                    )));
+                }
+                let expected = tensors.iter().find(|e| e.name == t.name());
+                if expected.is_none_or(|e| {
+                    e.sample_shape.len() != t.sample_shape().len() || e.kind != t.kind()
+                }) {
+                    return Err(StokerError::msg(format!(
+                        "tensor `{}` of the {} split has sample shape {:?} ({:?}); the train split's is {:?}: the ranks and element types must agree",
+                        t.name(),
+                        Split::ALL[i],
+                        t.sample_shape(),
+                        t.kind(),
+                        expected.map(|e| (e.sample_shape.clone(), e.kind))
+                    )));
+                }
+            }
+            sizes[i] = split.samples();
+        }
+        Ok(MappedData {
+            info: DataInfo {
+                tensors,
+                split_sizes: sizes,
+                batch_size: options.batch_size,
+            },
+            splits,
+            options,
+            device: device.clone(),
+            stats,
+            check_finite: !allow_non_finite,
+        })
+    }
+}
+
+struct MappedEpoch<'a> {
+    data: &'a MappedData,
+    split: Split,
+    /// The split's positions in epoch order (`None`: stored order).
+    positions: Option<Vec<usize>>,
+    rows: usize,
+    batches: usize,
+}
+
+impl EpochBatches for MappedEpoch<'_> {
+    fn len(&self) -> usize {
+        self.batches
+    }
+
+    fn batch(&mut self, index: usize) -> Result<Batch> {
+        if index >= self.batches {
+            return Err(StokerError::msg(format!(
+                "batch {index} asked of an epoch of {} batches",
+                self.batches
+            )));
+        }
+        let bs = self.data.options.batch_size;
+        let (start, end) = (index * bs, ((index + 1) * bs).min(self.rows));
+        let split = &self.data.splits[self.split as usize];
+        let rows = match &self.positions {
+            Some(p) => split.file_rows(p[start..end].iter().copied()),
+            None => split.file_rows(start..end),
+        };
+        let mut batch = Batch::batch();
+        for tensor in &split.tensors {
+            let mut host = tensor.gather(&rows);
+            if self.data.check_finite
+                && let HostData::F32(values) = &host.data
+                && let Some(at) = values.iter().position(|v| !v.is_finite())
+            {
+                let width = tensor.sample_shape().iter().product::<usize>().max(1);
+                let (file, sample) = tensor.location(rows[at / width]);
+                return Err(StokerError::msg(format!(
+                    "`{}`: tensor `{}` holds {} at sample {sample} (set allow_non_finite: true to train on non-finite values knowingly)",
+                    file.display(),
+                    tensor.name(),
+                    values[at],
+                )));
+            }
+            if let Some(stats) = self.data.stats.iter().find(|s| s.name == tensor.name()) {
+                stats
+                    .encode(&mut host, &self.split.to_string())
+                    .map_err(StokerError::msg)?;
+            }
+            batch.insert_bridge(tensor.name().to_string(), upload(&host, &self.data.device)?);
+        }
+        Ok(batch)
+    }
+}
+
+impl DataModule for MappedData {
+    fn info(&self) -> &DataInfo {
+        &self.info
+    }
+
+    fn epoch(
+        &self,
+        split: Split,
+        epoch: usize,
+        order: Order,
+        shard: Shard,
+    ) -> Result<Box<dyn EpochBatches + '_>> {
+        let samples = self.splits[split as usize].samples();
+        let (positions, rows, batches) =
+            epoch_plan(samples, &self.options, split, epoch, order, shard);
+        Ok(Box::new(MappedEpoch {
+            data: self,
+            split,
+            positions,
+            rows,
+            batches,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Mapped files against the same data read whole: rows, shards, statistics and batches.
+
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+use stoker::burn::tensor::Device;
+use stoker::data::{DataModule, Order, Shard, Split};
+
+use super::{MappedData, MappedSplit, fit_streaming};
+use crate::host::{HostData, HostTensor};
+use crate::in_memory::{BatchOptions, InMemoryData};
+use crate::mapped::Sharded;
+use crate::normalize::{Method, Stats};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stoker-mapped-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A safetensors file with `x` f32 [n, 3] (values 10 r + c + first) and `y` i64 [n] (r + first).
+fn write(path: &Path, first: usize, n: usize) {
+    let x: Vec<u8> = (0..n * 3)
+        .flat_map(|i| ((10 * (first + i / 3) + i % 3) as f32 * 0.5).to_le_bytes())
+        .collect();
+    let y: Vec<u8> = (0..n).flat_map(|r| ((first + r) as i64).to_le_bytes()).collect();
+    let tensors = vec![
+        ("x", TensorView::new(Dtype::F32, vec![n, 3], &x).unwrap()),
+        ("y", TensorView::new(Dtype::I64, vec![n], &y).unwrap()),
+    ];
+    safetensors::serialize_to_file(tensors, None, path).unwrap();
+}
+
+fn floats(t: &HostTensor) -> Vec<f32> {
+    match &t.data {
+        HostData::F32(v) => v.clone(),
+        HostData::I64(_) => panic!("floats"),
+    }
+}
+
+#[test]
+fn shards_read_as_one_tensor_in_any_row_order() {
+    let dir = scratch("shards");
+    write(&dir.join("part_0.safetensors"), 0, 4);
+    write(&dir.join("part_1.safetensors"), 4, 3);
+    let whole = scratch("whole");
+    write(&whole.join("all.safetensors"), 0, 7);
+    let sharded = Sharded::open(&dir, &["x", "y"]).unwrap();
+    let single = Sharded::open(&whole.join("all.safetensors"), &["x", "y"]).unwrap();
+    assert_eq!(sharded[0].samples(), 7);
+    for rows in [vec![6, 0, 3, 4], vec![2], (0..7).collect()] {
+        assert_eq!(sharded[0].gather(&rows), single[0].gather(&rows));
+        assert_eq!(sharded[1].gather(&rows), single[1].gather(&rows));
+    }
+    assert_eq!(floats(&sharded[0].gather(&[4]))[..], [20.0, 20.5, 21.0]);
+    assert_eq!(sharded[0].read_all(), single[0].read_all());
+    assert_eq!(sharded[0].location(5), (dir.join("part_1.safetensors").as_path(), 1));
+}
+
+#[test]
+fn a_truncated_file_or_disagreeing_shards_are_refused_naming_the_file() {
+    let dir = scratch("bad");
+    let file = dir.join("a.safetensors");
+    write(&file, 0, 4);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 5]).unwrap();
+    let error = Sharded::open(&file, &["x", "y"]).unwrap_err();
+    assert!(error.contains("a.safetensors"), "{error}");
+
+    let shards = scratch("disagree");
+    write(&shards.join("0.safetensors"), 0, 2);
+    let x: Vec<u8> = [0f32; 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let y: Vec<u8> = [0i64; 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensors = vec![
+        ("x", TensorView::new(Dtype::F32, vec![2, 2], &x).unwrap()),
+        ("y", TensorView::new(Dtype::I64, vec![2], &y).unwrap()),
+    ];
+    safetensors::serialize_to_file(tensors, None, &shards.join("1.safetensors")).unwrap();
+    let error = Sharded::open(&shards, &["x", "y"]).unwrap_err();
+    assert!(error.contains("1.safetensors") && error.contains("0.safetensors") && error.contains("[2]"), "{error}");
+}
+
+#[test]
+fn statistics_streamed_in_pieces_equal_those_of_the_whole_tensor() {
+    let dir = scratch("stats");
+    write(&dir.join("all.safetensors"), 0, 9);
+    let tensors = Sharded::open(&dir.join("all.safetensors"), &["x", "y"]).unwrap();
+    let split = MappedSplit {
+        tensors: tensors.clone(),
+        rows: Some(vec![0, 2, 3, 5, 8]),
+    };
+    let whole = tensors[0].gather(&[0, 2, 3, 5, 8]);
+    for method in [Method::Gaussian, Method::GaussianPixel, Method::GaussianChannel, Method::MinMax] {
+        let expected = Stats::fit(method, &whole).unwrap();
+        // One row at a time and all at once: the same sums in the same order.
+        for chunk in [12, 1 << 20] {
+            assert_eq!(fit_streaming(method, &split, 0, chunk).unwrap(), expected, "{method:?}");
+        }
+    }
+    assert!(fit_streaming(Method::Gaussian, &split, 1, 64).unwrap_err().contains("integers"));
+}
+
+#[test]
+fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
+    let dir = scratch("batches");
+    write(&dir.join("a.safetensors"), 0, 6);
+    write(&dir.join("b.safetensors"), 6, 5);
+    let tensors = Sharded::open(&dir, &["x", "y"]).unwrap();
+    let train_rows = vec![0, 1, 3, 4, 6, 7, 9, 10];
+    let val_rows = vec![2, 5, 8];
+    let stats = vec![Stats::fit(Method::Gaussian, &tensors[0].gather(&train_rows)).unwrap()];
+    let options = BatchOptions {
+        batch_size: 3,
+        shuffle: true,
+        drop_last: false,
+        seed: 5,
+    };
+    let device = Device::flex();
+    let split = |rows: &Vec<usize>| MappedSplit {
+        tensors: tensors.clone(),
+        rows: Some(rows.clone()),
+    };
+    let empty = MappedSplit {
+        tensors: Vec::new(),
+        rows: None,
+    };
+    let mapped = MappedData::new(
+        [split(&train_rows), split(&val_rows), empty],
+        options,
+        &device,
+        stats.clone(),
+        false,
+    )
+    .unwrap();
+    let host = |rows: &Vec<usize>| {
+        let mut x = tensors[0].gather(rows);
+        stats[0].encode(&mut x, "any").unwrap();
+        vec![x, tensors[1].gather(rows)]
+    };
+    let memory =
+        InMemoryData::new([host(&train_rows), host(&val_rows), Vec::new()], options, &device).unwrap();
+    assert_eq!(mapped.info().split_sizes, memory.info().split_sizes);
+    let values = |batch: &stoker::batch::Batch| {
+        (
+            batch.float::<2>("x").unwrap().into_data().try_to_vec::<f32>().unwrap(),
+            batch.int::<1>("y").unwrap().into_data().convert::<i64>().try_to_vec::<i64>().unwrap(),
+        )
+    };
+    for (split, shard) in [
+        (Split::Train, Shard::WHOLE),
+        (Split::Val, Shard::WHOLE),
+        (Split::Train, Shard { rank: 1, world: 2 }),
+        (Split::Val, Shard { rank: 0, world: 2 }),
+    ] {
+        for epoch in 0..2 {
+            let mut a = mapped.epoch(split, epoch, Order::Configured, shard).unwrap();
+            let mut b = memory.epoch(split, epoch, Order::Configured, shard).unwrap();
+            assert_eq!(a.len(), b.len());
+            for i in 0..a.len() {
+                assert_eq!(values(&a.batch(i).unwrap()), values(&b.batch(i).unwrap()), "{split} epoch {epoch} batch {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_value_is_refused_naming_the_file_and_sample() {
+    let dir = scratch("nan");
+    let x: Vec<u8> = [1.0f32, 2.0, f32::NAN, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensors = vec![("x", TensorView::new(Dtype::F32, vec![4, 1], &x).unwrap())];
+    safetensors::serialize_to_file(tensors, None, &dir.join("n.safetensors")).unwrap();
+    let x = Sharded::open(&dir.join("n.safetensors"), &["x"]).unwrap();
+    let options = BatchOptions { batch_size: 4, shuffle: false, drop_last: false, seed: 0 };
+    let empty = || MappedSplit { tensors: Vec::new(), rows: None };
+    let data = MappedData::new([MappedSplit::whole(x), empty(), empty()], options, &Device::flex(), Vec::new(), false).unwrap();
+    let error = data.epoch(Split::Train, 0, Order::Configured, Shard::WHOLE).unwrap().batch(0).unwrap_err().to_string();
+    assert!(error.contains("n.safetensors") && error.contains("NaN at sample 2"), "{error}");
+}

@@ -29,7 +29,9 @@ pub enum TestFiles {
 
 impl TestFiles {
     /// The named files as `(name, path)`, checked: names of letters, digits, `-` and `_`.
-    pub(crate) fn named(mapping: &serde_yaml::Mapping) -> Result<Vec<(String, PathBuf)>, BuildError> {
+    pub(crate) fn named(
+        mapping: &serde_yaml::Mapping,
+    ) -> Result<Vec<(String, PathBuf)>, BuildError> {
         let mut out: Vec<(String, PathBuf)> = Vec::new();
         for (key, value) in mapping {
             let name = match key {
@@ -315,7 +317,10 @@ impl DataSpec for TensorFileSpec {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
         self.check_args()?;
         if !self.held_in_memory()? {
-            return self.build_mapped(ctx);
+            return self.build_mapped(ctx, false);
+        }
+        if self.all_mappable()? {
+            return self.build_mapped(ctx, true);
         }
         let train_file = self.load("train", &self.train)?;
         let samples = train_file.first().map_or(0, HostTensor::samples);
@@ -427,7 +432,10 @@ impl TensorFileSpec {
     }
 
     /// Output name -> normalized target whose statistics decode it.
-    pub(crate) fn output_decoding(&self, stats: &[Stats]) -> Result<Vec<(String, String)>, BuildError> {
+    pub(crate) fn output_decoding(
+        &self,
+        stats: &[Stats],
+    ) -> Result<Vec<(String, String)>, BuildError> {
         let normalized = |name: &str| stats.iter().any(|s| s.name == name);
         if self.decode_outputs.is_empty() {
             return Ok(self

@@ -4,13 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
+use stoker::burn::tensor::kind::BridgeTensor;
 use stoker::console;
 use stoker::data::DataModule;
+use stoker::data::Split;
 use stoker::dataset::host::HostTensor;
-use stoker::dataset::in_memory::{BatchOptions, split_indices};
+use stoker::dataset::in_memory::{BatchOptions, InMemoryData, split_indices};
 use stoker::dataset::mapped::{Sharded, mappable};
 use stoker::dataset::normalize::{Normalized, Stats};
 use stoker::dataset::out_of_core::{MappedData, MappedSplit, fit_streaming};
+use stoker::dataset::upload::{Pieces, upload_rows};
 use stoker::error::BuildError;
 use stoker::spec::BuildContext;
 
@@ -63,13 +66,18 @@ impl TensorFileSpec {
         let auto = match &self.in_memory {
             InMemory::Fixed(held) => {
                 if !held {
-                    console::note("data: read in place from the files, batch by batch (in_memory: false)");
+                    console::note(
+                        "data: read in place from the files, batch by batch (in_memory: false)",
+                    );
                 }
                 return Ok(*held);
             }
             InMemory::Auto(text) if text == "auto" => true,
             InMemory::Auto(text) => {
-                return Err(BuildError::at("in_memory", format!("`{text}`: true, false or auto")));
+                return Err(BuildError::at(
+                    "in_memory",
+                    format!("`{text}`: true, false or auto"),
+                ));
             }
         };
         debug_assert!(auto);
@@ -110,16 +118,23 @@ impl TensorFileSpec {
     /// The tensors of a folder of shards, read whole (for `in_memory: true`).
     pub(crate) fn load_shards(&self, arg: &str, dir: &Path) -> Result<Vec<HostTensor>, BuildError> {
         if !self.columns.is_empty() {
-            return Err(BuildError::at(arg, "`columns` needs a .csv (or .npz/.safetensors) file, not a folder of shards"));
+            return Err(BuildError::at(
+                arg,
+                "`columns` needs a .csv (or .npz/.safetensors) file, not a folder of shards",
+            ));
         }
-        let tensors = Sharded::open(dir, &self.wanted_names()).map_err(|e| BuildError::at(arg, e))?;
+        let tensors =
+            Sharded::open(dir, &self.wanted_names()).map_err(|e| BuildError::at(arg, e))?;
         Ok(tensors.iter().map(Sharded::read_all).collect())
     }
 
     fn open(&self, arg: &str, path: &Path) -> Result<Vec<Sharded>, BuildError> {
         if !path.exists() {
-            return Err(BuildError::at(arg, format!("data file `{}` does not exist", path.display()))
-                .hint("paths are relative to the current directory"));
+            return Err(BuildError::at(
+                arg,
+                format!("data file `{}` does not exist", path.display()),
+            )
+            .hint("paths are relative to the current directory"));
         }
         if !mappable(path) {
             return Err(BuildError::at(arg, format!("`{}` cannot be read in place", path.display()))
@@ -128,11 +143,30 @@ impl TensorFileSpec {
         Sharded::open(path, &self.wanted_names()).map_err(|e| BuildError::at(arg, e))
     }
 
-    /// The data module over mapped files.
-    pub(crate) fn build_mapped(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
+    /// Whether every file can be read through a memory map (uncompressed, row-major), so that
+    /// even data held in memory is loaded piece by piece.
+    pub(crate) fn all_mappable(&self) -> Result<bool, BuildError> {
+        let names = self.wanted_names();
+        Ok(self.columns.is_empty()
+            && self
+                .paths()?
+                .iter()
+                .all(|p| mappable(p) && Sharded::open(p, &names).is_ok()))
+    }
+
+    /// The data module over mapped files: read in place batch by batch (`in_memory` false), or
+    /// uploaded to the device piece by piece.
+    pub(crate) fn build_mapped(
+        &self,
+        ctx: &BuildContext,
+        in_memory: bool,
+    ) -> Result<Box<dyn DataModule>, BuildError> {
         if !self.columns.is_empty() {
-            return Err(BuildError::at("in_memory", "`columns` stacks tensors in memory and cannot be read in place")
-                .hint("set in_memory: true, or store the stacked tensor in the file"));
+            return Err(BuildError::at(
+                "in_memory",
+                "`columns` stacks tensors in memory and cannot be read in place",
+            )
+            .hint("set in_memory: true, or store the stacked tensor in the file"));
         }
         let train_tensors = self.open("train", &self.train)?;
         let samples = train_tensors.first().map_or(0, Sharded::samples);
@@ -169,11 +203,14 @@ impl TensorFileSpec {
                     .tensors
                     .iter()
                     .position(|t| t.name() == name)
-                    .ok_or_else(|| BuildError::at(&at, format!("`{name}` is not among the inputs and targets")))?;
-                fit_streaming(method, &train, index, STATS_CHUNK_BYTES).map_err(|e| BuildError::at(&at, e))
+                    .ok_or_else(|| {
+                        BuildError::at(&at, format!("`{name}` is not among the inputs and targets"))
+                    })?;
+                fit_streaming(method, &train, index, STATS_CHUNK_BYTES)
+                    .map_err(|e| BuildError::at(&at, e))
             })
             .collect::<Result<Vec<Stats>, BuildError>>()?;
-        let main = self.mapped_module([train, val, test], &stats, ctx)?;
+        let main = self.mapped_module([train, val, test], &stats, ctx, in_memory)?;
         if named.is_empty() {
             return Ok(main);
         }
@@ -188,7 +225,12 @@ impl TensorFileSpec {
                 tensors: Vec::new(),
                 rows: None,
             };
-            let module = self.mapped_module([shapes, empty, MappedSplit::whole(tensors)], &stats, ctx)?;
+            let module = self.mapped_module(
+                [shapes, empty, MappedSplit::whole(tensors)],
+                &stats,
+                ctx,
+                in_memory,
+            )?;
             sets.push((name, module));
         }
         Ok(Box::new(WithNamedTests { main, named: sets }))
@@ -199,6 +241,7 @@ impl TensorFileSpec {
         splits: [MappedSplit; 3],
         stats: &[Stats],
         ctx: &BuildContext,
+        in_memory: bool,
     ) -> Result<Box<dyn DataModule>, BuildError> {
         let options = BatchOptions {
             batch_size: self.batch_size,
@@ -206,8 +249,22 @@ impl TensorFileSpec {
             drop_last: self.drop_last,
             seed: ctx.seed,
         };
-        let data = MappedData::new(splits, options, &ctx.device, stats.to_vec(), self.allow_non_finite)
+        let mapped = MappedData::new(splits, options, &ctx.device, stats.to_vec(), self.allow_non_finite)
             .map_err(|e| BuildError::new(e.to_string()).hint("all files must hold the same tensors, of the same element type and per-sample rank"))?;
+        if in_memory {
+            let data = self.uploaded(&mapped, stats, ctx, options)?;
+            self.normalized(data, stats)
+        } else {
+            self.normalized(mapped, stats)
+        }
+    }
+
+    /// `data`, decoding outputs and targets with `stats` when there are any.
+    fn normalized<M: DataModule + 'static>(
+        &self,
+        data: M,
+        stats: &[Stats],
+    ) -> Result<Box<dyn DataModule>, BuildError> {
         if stats.is_empty() {
             return Ok(Box::new(data));
         }
@@ -216,5 +273,38 @@ impl TensorFileSpec {
             outputs: self.output_decoding(stats)?,
             stats: stats.to_vec(),
         }))
+    }
+
+    /// The splits of `mapped` on the device, each tensor uploaded piece by piece.
+    fn uploaded(
+        &self,
+        mapped: &MappedData,
+        stats: &[Stats],
+        ctx: &BuildContext,
+        options: BatchOptions,
+    ) -> Result<InMemoryData, BuildError> {
+        let mut splits: [Vec<(String, BridgeTensor)>; 3] = Default::default();
+        for (i, split) in mapped.splits().iter().enumerate() {
+            if split.samples() == 0 {
+                continue;
+            }
+            let name = Split::ALL[i].to_string();
+            for tensor in &split.tensors {
+                let pieces = Pieces {
+                    stats: stats.iter().find(|s| s.name == tensor.name()),
+                    check_finite: !self.allow_non_finite,
+                    split: &name,
+                };
+                let uploaded = upload_rows(tensor, split.rows.as_deref(), pieces, &ctx.device)
+                    .map_err(|e| BuildError::at(name.as_str(), e).hint("fix or drop that sample in the file, or set allow_non_finite: true to train on non-finite values knowingly"))?;
+                splits[i].push((tensor.name().to_string(), uploaded));
+            }
+        }
+        Ok(InMemoryData::from_uploaded(
+            mapped.info().clone(),
+            splits,
+            options,
+            &ctx.device,
+        ))
     }
 }

@@ -179,6 +179,28 @@ impl InMemoryData {
             device: device.clone(),
         })
     }
+
+    /// Splits already on `device`, as `info` describes them: each split's tensors by name, all
+    /// with that split's number of samples (`info.split_sizes`).
+    pub fn from_uploaded(
+        info: DataInfo,
+        splits: [Vec<(String, BridgeTensor)>; 3],
+        options: BatchOptions,
+        device: &Device,
+    ) -> Self {
+        let sizes = info.split_sizes;
+        let [train, val, test] = splits;
+        let split = |i: usize, tensors| SplitTensors {
+            samples: sizes[i],
+            tensors,
+        };
+        InMemoryData {
+            info,
+            splits: [split(0, train), split(1, val), split(2, test)],
+            options,
+            device: device.clone(),
+        }
+    }
 }
 
 /// The order of an epoch's samples.

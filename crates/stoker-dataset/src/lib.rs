@@ -29,3 +29,4 @@ pub mod npy;
 pub mod out_of_core;
 pub mod safetensors_file;
 pub mod shard;
+pub mod upload;

@@ -12,6 +12,9 @@ use stoker::data::ElementKind;
 
 use crate::host::{HostData, HostTensor};
 
+/// The margin released around rows read (twice Linux's default `fault_around_bytes`).
+const FAULT_AROUND: usize = 128 << 10;
+
 /// How one element is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dtype {
@@ -87,7 +90,10 @@ impl Dtype {
     /// Decodes floats into `out`.
     fn floats(&self, raw: &[u8], out: &mut Vec<f32>) {
         match self.size {
-            4 => out.extend(raw.chunks_exact(4).map(|c| f32::from_le_bytes(self.bytes(c)))),
+            4 => out.extend(
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(self.bytes(c))),
+            ),
             _ => out.extend(
                 raw.chunks_exact(8)
                     .map(|c| f64::from_le_bytes(self.bytes(c)) as f32),
@@ -147,6 +153,28 @@ impl MappedTensor {
         &self.map[self.offset + row * n..self.offset + (row + 1) * n]
     }
 
+    /// Lets the system take the pages of rows `first..first + count` out of this process's
+    /// memory: they stay in the page cache (a later read is a minor fault, no I/O), but no
+    /// longer count towards the process's resident memory, which would otherwise grow to the
+    /// size of every file read.
+    fn release_rows(&self, first: usize, count: usize) {
+        let n = self.row_bytes();
+        if count == 0 || n == 0 {
+            return;
+        }
+        // A fault maps the file's pages around the one touched too (Linux's fault-around,
+        // 64 KiB by default): release that margin on both sides, or reading scattered rows
+        // would leave most of the file mapped.
+        let start = (self.offset + first * n).saturating_sub(FAULT_AROUND);
+        let end = (self.offset + (first + count) * n + FAULT_AROUND).min(self.map.len());
+        // SAFETY: MADV_DONTNEED on a read-only file mapping only drops page-table entries; the
+        // next access maps the same file pages again, so no value read through it changes.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+
     fn checked(self) -> Result<MappedTensor, String> {
         let needed = self.offset + self.samples() * self.row_bytes();
         if needed > self.map.len() {
@@ -168,7 +196,8 @@ fn map(path: &Path) -> Result<Arc<Mmap>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: the mapping is read-only; a file changed by another process while training reads
     // it would give wrong values, as it would to NumPy's mmap_mode="r".
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| format!("{}: cannot map: {e}", path.display()))?;
+    let map =
+        unsafe { Mmap::map(&file) }.map_err(|e| format!("{}: cannot map: {e}", path.display()))?;
     Ok(Arc::new(map))
 }
 
@@ -193,7 +222,10 @@ fn npy_header(bytes: &[u8]) -> Result<(Dtype, Vec<usize>, usize), String> {
         let at = header
             .find(&format!("'{key}'"))
             .ok_or_else(|| format!("the .npy header has no '{key}'"))?;
-        Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+        Ok(header[at + key.len() + 2..]
+            .trim_start()
+            .trim_start_matches(':')
+            .trim_start())
     };
     let descr = field("descr")?
         .strip_prefix('\'')
@@ -212,7 +244,10 @@ fn npy_header(bytes: &[u8]) -> Result<(Dtype, Vec<usize>, usize), String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("cannot read the shape ({shape_text})")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("cannot read the shape ({shape_text})"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((dtype, shape, start + len))
 }
@@ -236,17 +271,29 @@ pub fn open_npz(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>, String
                 ));
             }
             let start = entry.data_start() as usize;
-            let (dtype, shape, data) = npy_header(map.get(start..).unwrap_or(&[]))
+            let end = start + entry.size() as usize;
+            let (dtype, shape, data) = npy_header(map.get(start..end.min(map.len())).unwrap_or(&[]))
                 .map_err(|e| format!("{}: `{name}`: {e}", path.display()))?;
-            MappedTensor {
+            let tensor = MappedTensor {
                 file: path.to_path_buf(),
                 name: name.to_string(),
                 shape,
                 dtype,
                 map: Arc::clone(&map),
                 offset: start + data,
+            };
+            // The array must fit in its own entry of the archive, not run into the next one.
+            let promised = tensor.samples() * tensor.row_bytes();
+            if tensor.offset + promised > end {
+                return Err(format!(
+                    "{}: `{name}` is truncated: its header promises {promised} bytes of data ({:?} of {}-byte elements), its entry in the archive holds {}",
+                    path.display(),
+                    tensor.shape,
+                    dtype.size,
+                    end.saturating_sub(tensor.offset)
+                ));
             }
-            .checked()
+            tensor.checked()
         })
         .collect()
 }
@@ -264,7 +311,11 @@ pub fn open_safetensors(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>
                 .get(*name)
                 .ok_or_else(|| format!("{}: no tensor `{name}`", path.display()))?;
             let dtype = Dtype::from_safetensors(info.dtype).ok_or_else(|| {
-                format!("{}: `{name}` has dtype {:?}; use F32, F64 or an integer type", path.display(), info.dtype)
+                format!(
+                    "{}: `{name}` has dtype {:?}; use F32, F64 or an integer type",
+                    path.display(),
+                    info.dtype
+                )
             })?;
             MappedTensor {
                 file: path.to_path_buf(),
@@ -282,7 +333,11 @@ pub fn open_safetensors(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>
 /// Whether `path` can be read in place: a folder of shards, a `.safetensors` file, or an
 /// `.npz` file (whose arrays must also be uncompressed).
 pub fn mappable(path: &Path) -> bool {
-    path.is_dir() || matches!(path.extension().and_then(|e| e.to_str()), Some("npz" | "safetensors"))
+    path.is_dir()
+        || matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("npz" | "safetensors")
+        )
 }
 
 /// The shard files of a folder: its `.npz` and `.safetensors` files, by name.
@@ -290,7 +345,12 @@ pub fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("npz" | "safetensors")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("npz" | "safetensors")
+            )
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -401,29 +461,53 @@ impl Sharded {
         (&self.shards[shard], row - self.starts[shard])
     }
 
-    /// Every sample, in order, as a host tensor (one pass over each shard).
+    /// Lets the system take the pages of the samples `rows` out of this process's memory once
+    /// they are read (runs of consecutive rows are released together).
+    pub fn release(&self, rows: &[usize]) {
+        let mut i = 0;
+        while i < rows.len() {
+            let (shard, local) = self.locate(rows[i]);
+            let mut count = 1;
+            while i + count < rows.len()
+                && rows[i + count] == rows[i] + count
+                && local + count < shard.samples()
+            {
+                count += 1;
+            }
+            shard.release_rows(local, count);
+            i += count;
+        }
+    }
+
+    /// Every sample, in order, as a host tensor (read in pieces, each released once decoded).
     pub fn read_all(&self) -> HostTensor {
         let mut shape = vec![self.samples()];
         shape.extend_from_slice(self.sample_shape());
         let total: usize = shape.iter().product();
-        fn whole(s: &MappedTensor) -> &[u8] {
-            &s.map[s.offset..s.offset + s.samples() * s.row_bytes()]
+        let mut floats = Vec::new();
+        let mut ints = Vec::new();
+        match self.kind() {
+            ElementKind::Float => floats.reserve_exact(total),
+            ElementKind::Int => ints.reserve_exact(total),
+        }
+        for s in &self.shards {
+            let n = s.row_bytes().max(1);
+            let per_piece = ((16 << 20) / n).max(1);
+            let mut first = 0;
+            while first < s.samples() {
+                let count = per_piece.min(s.samples() - first);
+                let bytes = &s.map[s.offset + first * n..s.offset + (first + count) * n];
+                match self.kind() {
+                    ElementKind::Float => s.dtype.floats(bytes, &mut floats),
+                    ElementKind::Int => s.dtype.ints(bytes, &mut ints),
+                }
+                s.release_rows(first, count);
+                first += count;
+            }
         }
         let data = match self.kind() {
-            ElementKind::Float => {
-                let mut out = Vec::with_capacity(total);
-                for s in &self.shards {
-                    s.dtype.floats(whole(s), &mut out);
-                }
-                HostData::F32(out)
-            }
-            ElementKind::Int => {
-                let mut out = Vec::with_capacity(total);
-                for s in &self.shards {
-                    s.dtype.ints(whole(s), &mut out);
-                }
-                HostData::I64(out)
-            }
+            ElementKind::Float => HostData::F32(floats),
+            ElementKind::Int => HostData::I64(ints),
         };
         HostTensor {
             name: self.name().to_string(),

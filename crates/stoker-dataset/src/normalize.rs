@@ -28,6 +28,9 @@ pub enum Method {
     MinMax,
 }
 
+/// Takes the values of one piece of a tensor (whole samples).
+pub type Visit<'a> = dyn FnMut(&[f32]) + 'a;
+
 /// Which statistic value `i` of a flattened tensor belongs to.
 type GroupOf = Box<dyn Fn(usize) -> usize>;
 
@@ -71,7 +74,7 @@ impl Stats {
         method: Method,
         name: &str,
         sample_shape: &[usize],
-        pass: &mut dyn FnMut(&mut dyn FnMut(&[f32])),
+        pass: &mut dyn FnMut(&mut Visit<'_>),
     ) -> std::result::Result<Stats, String> {
         let sample_shape = sample_shape.to_vec();
         let per_sample: usize = sample_shape.iter().product();

@@ -95,6 +95,11 @@ pub struct MappedData {
 }
 
 impl MappedData {
+    /// What it holds.
+    pub fn splits(&self) -> &[MappedSplit; 3] {
+        &self.splits
+    }
+
     /// The module over `splits`, encoding each batch with `stats` (fitted on the training split)
     /// and, unless `allow_non_finite`, refusing a batch holding a NaN or an infinity. Every split
     /// must hold the training split's tensors, of the same element type and sample rank.
@@ -189,17 +194,12 @@ impl EpochBatches for MappedEpoch<'_> {
         let mut batch = Batch::batch();
         for tensor in &split.tensors {
             let mut host = tensor.gather(&rows);
+            tensor.release(&rows);
             if self.data.check_finite
-                && let HostData::F32(values) = &host.data
-                && let Some(at) = values.iter().position(|v| !v.is_finite())
+                && let Some(message) = crate::upload::non_finite(tensor, &rows, &host)
             {
-                let width = tensor.sample_shape().iter().product::<usize>().max(1);
-                let (file, sample) = tensor.location(rows[at / width]);
                 return Err(StokerError::msg(format!(
-                    "`{}`: tensor `{}` holds {} at sample {sample} (set allow_non_finite: true to train on non-finite values knowingly)",
-                    file.display(),
-                    tensor.name(),
-                    values[at],
+                    "{message} (set allow_non_finite: true to train on non-finite values knowingly)"
                 )));
             }
             if let Some(stats) = self.data.stats.iter().find(|s| s.name == tensor.name()) {

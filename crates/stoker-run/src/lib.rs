@@ -63,6 +63,7 @@ use stoker::config::ConfigError;
 /// Loads the experiment file `config`, applies `sets` (`trainer.args.max_epochs=5`) and builds
 /// it, ready to [`train`](Assembled::train).
 pub fn setup(config: &Path, sets: &[String]) -> Result<Assembled, ConfigError> {
+    run_log::capture();
     let started = Instant::now();
     let mut assembled = assemble::assemble(assemble::load(config, sets)?)?;
     assembled.built_seconds = started.elapsed().as_secs_f64();
@@ -72,6 +73,7 @@ pub fn setup(config: &Path, sets: &[String]) -> Result<Assembled, ConfigError> {
 /// [`setup`] from YAML text: `extends:` paths are relative to the working directory and the
 /// run is named by the text's `name:` (else `experiment`).
 pub fn setup_from_yaml(yaml: &str, sets: &[String]) -> Result<Assembled, ConfigError> {
+    run_log::capture();
     let started = Instant::now();
     let mut assembled = assemble::assemble(assemble::load_yaml(yaml, sets)?)?;
     assembled.built_seconds = started.elapsed().as_secs_f64();

@@ -24,7 +24,9 @@ fn write(path: &Path, first: usize, n: usize) {
     let x: Vec<u8> = (0..n * 3)
         .flat_map(|i| ((10 * (first + i / 3) + i % 3) as f32 * 0.5).to_le_bytes())
         .collect();
-    let y: Vec<u8> = (0..n).flat_map(|r| ((first + r) as i64).to_le_bytes()).collect();
+    let y: Vec<u8> = (0..n)
+        .flat_map(|r| ((first + r) as i64).to_le_bytes())
+        .collect();
     let tensors = vec![
         ("x", TensorView::new(Dtype::F32, vec![n, 3], &x).unwrap()),
         ("y", TensorView::new(Dtype::I64, vec![n], &y).unwrap()),
@@ -55,7 +57,10 @@ fn shards_read_as_one_tensor_in_any_row_order() {
     }
     assert_eq!(floats(&sharded[0].gather(&[4]))[..], [20.0, 20.5, 21.0]);
     assert_eq!(sharded[0].read_all(), single[0].read_all());
-    assert_eq!(sharded[0].location(5), (dir.join("part_1.safetensors").as_path(), 1));
+    assert_eq!(
+        sharded[0].location(5),
+        (dir.join("part_1.safetensors").as_path(), 1)
+    );
 }
 
 #[test]
@@ -78,7 +83,10 @@ fn a_truncated_file_or_disagreeing_shards_are_refused_naming_the_file() {
     ];
     safetensors::serialize_to_file(tensors, None, &shards.join("1.safetensors")).unwrap();
     let error = Sharded::open(&shards, &["x", "y"]).unwrap_err();
-    assert!(error.contains("1.safetensors") && error.contains("0.safetensors") && error.contains("[2]"), "{error}");
+    assert!(
+        error.contains("1.safetensors") && error.contains("0.safetensors") && error.contains("[2]"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -91,14 +99,27 @@ fn statistics_streamed_in_pieces_equal_those_of_the_whole_tensor() {
         rows: Some(vec![0, 2, 3, 5, 8]),
     };
     let whole = tensors[0].gather(&[0, 2, 3, 5, 8]);
-    for method in [Method::Gaussian, Method::GaussianPixel, Method::GaussianChannel, Method::MinMax] {
+    for method in [
+        Method::Gaussian,
+        Method::GaussianPixel,
+        Method::GaussianChannel,
+        Method::MinMax,
+    ] {
         let expected = Stats::fit(method, &whole).unwrap();
         // One row at a time and all at once: the same sums in the same order.
         for chunk in [12, 1 << 20] {
-            assert_eq!(fit_streaming(method, &split, 0, chunk).unwrap(), expected, "{method:?}");
+            assert_eq!(
+                fit_streaming(method, &split, 0, chunk).unwrap(),
+                expected,
+                "{method:?}"
+            );
         }
     }
-    assert!(fit_streaming(Method::Gaussian, &split, 1, 64).unwrap_err().contains("integers"));
+    assert!(
+        fit_streaming(Method::Gaussian, &split, 1, 64)
+            .unwrap_err()
+            .contains("integers")
+    );
 }
 
 #[test]
@@ -138,13 +159,28 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
         stats[0].encode(&mut x, "any").unwrap();
         vec![x, tensors[1].gather(rows)]
     };
-    let memory =
-        InMemoryData::new([host(&train_rows), host(&val_rows), Vec::new()], options, &device).unwrap();
+    let memory = InMemoryData::new(
+        [host(&train_rows), host(&val_rows), Vec::new()],
+        options,
+        &device,
+    )
+    .unwrap();
     assert_eq!(mapped.info().split_sizes, memory.info().split_sizes);
     let values = |batch: &stoker::batch::Batch| {
         (
-            batch.float::<2>("x").unwrap().into_data().try_to_vec::<f32>().unwrap(),
-            batch.int::<1>("y").unwrap().into_data().convert::<i64>().try_to_vec::<i64>().unwrap(),
+            batch
+                .float::<2>("x")
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            batch
+                .int::<1>("y")
+                .unwrap()
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap(),
         )
     };
     for (split, shard) in [
@@ -154,11 +190,19 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
         (Split::Val, Shard { rank: 0, world: 2 }),
     ] {
         for epoch in 0..2 {
-            let mut a = mapped.epoch(split, epoch, Order::Configured, shard).unwrap();
-            let mut b = memory.epoch(split, epoch, Order::Configured, shard).unwrap();
+            let mut a = mapped
+                .epoch(split, epoch, Order::Configured, shard)
+                .unwrap();
+            let mut b = memory
+                .epoch(split, epoch, Order::Configured, shard)
+                .unwrap();
             assert_eq!(a.len(), b.len());
             for i in 0..a.len() {
-                assert_eq!(values(&a.batch(i).unwrap()), values(&b.batch(i).unwrap()), "{split} epoch {epoch} batch {i}");
+                assert_eq!(
+                    values(&a.batch(i).unwrap()),
+                    values(&b.batch(i).unwrap()),
+                    "{split} epoch {epoch} batch {i}"
+                );
             }
         }
     }
@@ -167,13 +211,39 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
 #[test]
 fn a_non_finite_value_is_refused_naming_the_file_and_sample() {
     let dir = scratch("nan");
-    let x: Vec<u8> = [1.0f32, 2.0, f32::NAN, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let x: Vec<u8> = [1.0f32, 2.0, f32::NAN, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     let tensors = vec![("x", TensorView::new(Dtype::F32, vec![4, 1], &x).unwrap())];
     safetensors::serialize_to_file(tensors, None, &dir.join("n.safetensors")).unwrap();
     let x = Sharded::open(&dir.join("n.safetensors"), &["x"]).unwrap();
-    let options = BatchOptions { batch_size: 4, shuffle: false, drop_last: false, seed: 0 };
-    let empty = || MappedSplit { tensors: Vec::new(), rows: None };
-    let data = MappedData::new([MappedSplit::whole(x), empty(), empty()], options, &Device::flex(), Vec::new(), false).unwrap();
-    let error = data.epoch(Split::Train, 0, Order::Configured, Shard::WHOLE).unwrap().batch(0).unwrap_err().to_string();
-    assert!(error.contains("n.safetensors") && error.contains("NaN at sample 2"), "{error}");
+    let options = BatchOptions {
+        batch_size: 4,
+        shuffle: false,
+        drop_last: false,
+        seed: 0,
+    };
+    let empty = || MappedSplit {
+        tensors: Vec::new(),
+        rows: None,
+    };
+    let data = MappedData::new(
+        [MappedSplit::whole(x), empty(), empty()],
+        options,
+        &Device::flex(),
+        Vec::new(),
+        false,
+    )
+    .unwrap();
+    let error = data
+        .epoch(Split::Train, 0, Order::Configured, Shard::WHOLE)
+        .unwrap()
+        .batch(0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("n.safetensors") && error.contains("NaN at sample 2, position [0]"),
+        "{error}"
+    );
 }

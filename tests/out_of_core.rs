@@ -81,7 +81,23 @@ fn metrics(scratch: &Scratch, run: &common::Run) -> (Vec<String>, String) {
 fn in_memory_in_place_sharded_and_with_workers_train_the_same_run() {
     let scratch = Scratch::new("out-of-core");
     data(&scratch);
+    // The converter (`cargo xtask data shard`): shards of 8 KB (146 samples: a sample's 7
+    // values are counted at 8 bytes), from the archive read in place (x copied as float64, y as
+    // int32) and from the compressed one read whole (written as float32 and int64).
+    for (source, out) in [("train.npz", "sharded"), ("train_compressed.npz", "sharded_c")] {
+        let run = scratch.stoker(&["data", "shard", source, out, "--shard-size", "8KB"]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("500 samples") && run.stdout.contains("shard(s)"), "{}", run.stdout);
+        let shards = std::fs::read_dir(scratch.path(out)).unwrap().count();
+        assert!(shards >= 3, "{shards} shards");
+    }
+    // Nothing is written over.
+    let again = scratch.stoker(&["data", "shard", "train.npz", "sharded"]);
+    again.expect_code(2);
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
     let variants = [
+        ("sharded", "in_memory: false"),
+        ("sharded_c", "in_memory: true"),
         ("train.npz", "in_memory: true"),
         ("train.npz", "in_memory: false"),
         ("shards", "in_memory: false"),

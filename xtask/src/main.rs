@@ -9,6 +9,7 @@
 //! cargo xtask stats CONFIG [--set KEY=VALUE]... [--output FILE]
 //! cargo xtask lr-find CONFIG [--set KEY=VALUE]... [--min-lr L] [--max-lr L] [--num-training N]
 //! cargo xtask sweep SWEEP [--jobs N] [--resume]
+//! cargo xtask data shard SRC OUT [--shard-size 256MB]
 //! cargo xtask report RUN_DIR
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
@@ -46,6 +47,7 @@ commands:
   stats CONFIG [--set KEY=VALUE]... [--output F]         training-split and normalization statistics
   lr-find CONFIG [--set KEY=VALUE]...                    the learning-rate finder: curve and suggestion
   sweep SWEEP [--jobs N] [--resume]                      search hyper-parameters (configs/sweeps/)
+  data shard SRC OUT [--shard-size 256MB]                a tensor file as a folder of shards (in_memory: false)
   report RUN_DIR                                         (re)write a run's report.html
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
@@ -76,7 +78,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match command.as_str() {
         "train" | "check" | "list" | "eval" | "predict" | "report" | "compare" | "stats"
-        | "lr-find" | "sweep" => runner::run_stoker(command, rest),
+        | "lr-find" | "sweep" | "data" => runner::run_stoker(command, rest),
         "test" => test::run(rest),
         "example" => example::run(rest),
         "bench" => bench::run(rest),

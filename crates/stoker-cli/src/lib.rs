@@ -8,6 +8,7 @@
 use stoker_run as _;
 
 pub mod commands;
+pub mod data;
 pub mod launch;
 pub mod list;
 mod lr_find;
@@ -141,6 +142,12 @@ pub enum Command {
         #[arg(long, default_value = "compare.html")]
         output: PathBuf,
     },
+    /// Convert data: `data shard SRC OUT [--shard-size 256MB]` writes SRC (.npz or .safetensors)
+    /// as a folder of .safetensors shards that TensorFile reads in place.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Search hyper-parameters: each trial trains the sweep file's experiment with its own
     /// parameters (grid, random or TPE sampling, with pruning), in `runs/<sweep>/trial_<N>/`;
     /// the study is kept in Optuna's journal format, with a report and `best.yaml`.
@@ -177,6 +184,21 @@ pub enum Command {
 }
 
 /// Parses the command line, runs the command, and returns the exit status.
+/// What `stoker data` does.
+#[derive(Debug, Subcommand)]
+pub enum DataAction {
+    /// Write a tensor file as a folder of .safetensors shards (for `in_memory: false`).
+    Shard {
+        /// The source file (.npz, compressed or not, or .safetensors).
+        source: PathBuf,
+        /// The folder to create.
+        out: PathBuf,
+        /// The size of a shard (256MB, 1GB, bytes).
+        #[arg(long, default_value = "256MB")]
+        shard_size: String,
+    },
+}
+
 pub fn run() -> i32 {
     let cli = Cli::parse();
     let duplicates = stoker::registry::duplicates();
@@ -261,6 +283,14 @@ pub fn run() -> i32 {
             sets,
             json,
         } => commands::eval(&config, &ckpt, &split, &sets, json),
+        Command::Data {
+            action:
+                DataAction::Shard {
+                    source,
+                    out,
+                    shard_size,
+                },
+        } => data::shard(&source, &out, &shard_size),
         Command::Sweep {
             file,
             jobs,

@@ -516,6 +516,41 @@ impl Sharded {
         }
     }
 
+    /// The stored bytes of samples `start..end` as a safetensors dtype, when every shard stores
+    /// the tensor little-endian in a dtype safetensors has (a shard converter copies them
+    /// without decoding); `None` otherwise.
+    pub fn raw_rows(&self, start: usize, end: usize) -> Option<(safetensors::tensor::Dtype, Vec<u8>)> {
+        use safetensors::tensor::Dtype as S;
+        let dtype = self.shards[0].dtype;
+        if self.shards.iter().any(|s| s.dtype != dtype) || dtype.big {
+            return None;
+        }
+        let st = match (dtype.code, dtype.size) {
+            ('f', 4) => S::F32,
+            ('f', 8) => S::F64,
+            ('i', 1) => S::I8,
+            ('i', 2) => S::I16,
+            ('i', 4) => S::I32,
+            ('i', 8) => S::I64,
+            ('u', 1) => S::U8,
+            ('b', 1) => S::BOOL,
+            _ => return None,
+        };
+        let mut bytes = Vec::with_capacity((end - start) * self.shards[0].row_bytes());
+        let mut row = start;
+        while row < end {
+            let (shard, local) = self.locate(row);
+            let count = (end - row).min(shard.samples() - local);
+            let n = shard.row_bytes();
+            bytes.extend_from_slice(
+                &shard.map[shard.offset + local * n..shard.offset + (local + count) * n],
+            );
+            shard.release_rows(local, count);
+            row += count;
+        }
+        Some((st, bytes))
+    }
+
     /// The samples `rows`, in that order, as a host tensor.
     pub fn gather(&self, rows: &[usize]) -> HostTensor {
         let mut shape = vec![rows.len()];

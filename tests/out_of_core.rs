@@ -84,10 +84,17 @@ fn in_memory_in_place_sharded_and_with_workers_train_the_same_run() {
     // The converter (`cargo xtask data shard`): shards of 8 KB (146 samples: a sample's 7
     // values are counted at 8 bytes), from the archive read in place (x copied as float64, y as
     // int32) and from the compressed one read whole (written as float32 and int64).
-    for (source, out) in [("train.npz", "sharded"), ("train_compressed.npz", "sharded_c")] {
+    for (source, out) in [
+        ("train.npz", "sharded"),
+        ("train_compressed.npz", "sharded_c"),
+    ] {
         let run = scratch.stoker(&["data", "shard", source, out, "--shard-size", "8KB"]);
         run.expect_code(0);
-        assert!(run.stdout.contains("500 samples") && run.stdout.contains("shard(s)"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("500 samples") && run.stdout.contains("shard(s)"),
+            "{}",
+            run.stdout
+        );
         let shards = std::fs::read_dir(scratch.path(out)).unwrap().count();
         assert!(shards >= 3, "{shards} shards");
     }

@@ -26,7 +26,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "KB" | "K" | "KIB" => 1024.0,
         "MB" | "M" | "MIB" => (1u64 << 20) as f64,
         "GB" | "G" | "GIB" => (1u64 << 30) as f64,
-        _ => return Err(format!("`{text}`: a size such as 256MB, 1GB or a number of bytes")),
+        _ => {
+            return Err(format!(
+                "`{text}`: a size such as 256MB, 1GB or a number of bytes"
+            ));
+        }
     };
     let value: f64 = number
         .trim()
@@ -101,12 +105,21 @@ pub fn shard(source: &Path, out: &Path, shard_size: &str) -> i32 {
         Err(e) => return fail(EXIT_BAD_INPUT, format!("{}: {e}", source.display())),
     };
     if matches!(source.extension().and_then(|e| e.to_str()), Some("csv")) {
-        return fail(EXIT_BAD_INPUT, format!("{}: a .csv file is read in memory; shard .npz or .safetensors files", source.display()));
+        return fail(
+            EXIT_BAD_INPUT,
+            format!(
+                "{}: a .csv file is read in memory; shard .npz or .safetensors files",
+                source.display()
+            ),
+        );
     }
     if out.exists() && std::fs::read_dir(out).map_or(true, |mut d| d.next().is_some()) {
         return fail(
             EXIT_BAD_INPUT,
-            format!("{} exists and is not empty: shards are written to a new folder, nothing is overwritten", out.display()),
+            format!(
+                "{} exists and is not empty: shards are written to a new folder, nothing is overwritten",
+                out.display()
+            ),
         );
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -176,7 +189,10 @@ pub fn shard(source: &Path, out: &Path, shard_size: &str) -> i32 {
         names.join(", "),
         out.display()
     );
-    println!("train on it with `data.args.train: {}` (and in_memory: false to read it in place)", out.display());
+    println!(
+        "train on it with `data.args.train: {}` (and in_memory: false to read it in place)",
+        out.display()
+    );
     0
 }
 

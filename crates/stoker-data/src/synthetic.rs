@@ -165,6 +165,7 @@ impl DataSpec for SyntheticRegressionSpec {
             shuffle: self.shuffle,
             drop_last: false,
             seed: ctx.seed,
+            eval_batch_size: None,
         };
         finish(tensors, self.val_fraction, self.test_fraction, options, ctx)
     }
@@ -239,6 +240,7 @@ impl DataSpec for SyntheticClassificationSpec {
             shuffle: self.shuffle,
             drop_last: false,
             seed: ctx.seed,
+            eval_batch_size: None,
         };
         finish(tensors, self.val_fraction, self.test_fraction, options, ctx)
     }

@@ -95,6 +95,9 @@ pub struct TensorFileSpec {
     /// Samples per batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Samples per validation and test batch (default: batch_size); evaluation keeps no gradients, so it can take larger batches.
+    #[serde(default)]
+    pub eval_batch_size: Option<usize>,
     /// Shuffle the training split every epoch (seeded by `environment.seed`).
     #[serde(default = "default_true")]
     pub shuffle: bool,
@@ -285,6 +288,9 @@ impl TensorFileSpec {
         if self.batch_size == 0 {
             return Err(BuildError::at("batch_size", "must be at least 1"));
         }
+        if self.eval_batch_size == Some(0) {
+            return Err(BuildError::at("eval_batch_size", "must be at least 1"));
+        }
         for (arg, value, file) in [
             ("val_fraction", self.val_fraction, self.val.is_some()),
             ("test_fraction", self.test_fraction, self.test.is_some()),
@@ -400,6 +406,7 @@ impl TensorFileSpec {
             shuffle: self.shuffle,
             drop_last: self.drop_last,
             seed: ctx.seed,
+            eval_batch_size: self.eval_batch_size,
         };
         let data = InMemoryData::new(splits, options, &ctx.device).map_err(|e| {
             BuildError::new(e.to_string())

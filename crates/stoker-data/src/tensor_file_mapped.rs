@@ -248,6 +248,7 @@ impl TensorFileSpec {
             shuffle: self.shuffle,
             drop_last: self.drop_last,
             seed: ctx.seed,
+            eval_batch_size: self.eval_batch_size,
         };
         let mapped = MappedData::new(splits, options, &ctx.device, stats.to_vec(), self.allow_non_finite)
             .map_err(|e| BuildError::new(e.to_string()).hint("all files must hold the same tensors, of the same element type and per-sample rank"))?;

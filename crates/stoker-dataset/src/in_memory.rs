@@ -22,6 +22,18 @@ pub struct BatchOptions {
     pub drop_last: bool,
     /// The seed of the shuffling.
     pub seed: u64,
+    /// Samples per validation and test batch (`None`: `batch_size`).
+    pub eval_batch_size: Option<usize>,
+}
+
+impl BatchOptions {
+    /// The batch size of `split`: `eval_batch_size` for validation and test, when given.
+    pub fn batch_size_of(&self, split: Split) -> usize {
+        match split {
+            Split::Train => self.batch_size,
+            _ => self.eval_batch_size.unwrap_or(self.batch_size),
+        }
+    }
 }
 
 /// The highest tensor rank (samples dimension included) a data tensor may have.
@@ -289,7 +301,7 @@ impl DataModule for InMemoryData {
             Some(positions) => Rows::Shuffled(positions, self.device.clone()),
             None => Rows::Stored,
         };
-        let bs = self.options.batch_size;
+        let bs = self.options.batch_size_of(split);
         Ok(Box::new(InMemoryEpoch {
             split: data,
             order,
@@ -331,7 +343,7 @@ pub(crate) fn epoch_plan(
             (Some(own), n)
         }
     };
-    let bs = options.batch_size;
+    let bs = options.batch_size_of(split);
     let batches = if train && options.drop_last {
         rows / bs
     } else {
@@ -381,6 +393,7 @@ mod tests {
             shuffle,
             drop_last,
             seed: 1,
+            eval_batch_size: None,
         };
         InMemoryData::new([vec![x, y], val, vec![]], options, &Device::flex()).unwrap()
     }

@@ -519,7 +519,11 @@ impl Sharded {
     /// The stored bytes of samples `start..end` as a safetensors dtype, when every shard stores
     /// the tensor little-endian in a dtype safetensors has (a shard converter copies them
     /// without decoding); `None` otherwise.
-    pub fn raw_rows(&self, start: usize, end: usize) -> Option<(safetensors::tensor::Dtype, Vec<u8>)> {
+    pub fn raw_rows(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> Option<(safetensors::tensor::Dtype, Vec<u8>)> {
         use safetensors::tensor::Dtype as S;
         let dtype = self.shards[0].dtype;
         if self.shards.iter().any(|s| s.dtype != dtype) || dtype.big {

@@ -184,7 +184,7 @@ impl EpochBatches for MappedEpoch<'_> {
                 self.batches
             )));
         }
-        let bs = self.data.options.batch_size;
+        let bs = self.data.options.batch_size_of(self.split);
         let (start, end) = (index * bs, ((index + 1) * bs).min(self.rows));
         let split = &self.data.splits[self.split as usize];
         let rows = match &self.positions {

@@ -316,6 +316,7 @@ impl DataSpec for BearingSignalsSpec {
             shuffle: self.shuffle,
             drop_last: false,
             seed: ctx.seed,
+            eval_batch_size: None,
         };
         InMemoryData::new(
             [split(&train), split(&val), split(&test)],

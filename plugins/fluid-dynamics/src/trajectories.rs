@@ -54,6 +54,9 @@ pub struct TrajectoriesSpec {
     /// Samples per batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Samples per validation and test batch (the fluid seed's eval_batch_size; default: batch_size).
+    #[serde(default)]
+    pub eval_batch_size: Option<usize>,
     /// Shuffle the training split every epoch.
     #[serde(default = "yes")]
     pub shuffle: bool,
@@ -82,6 +85,9 @@ impl DataSpec for TrajectoriesSpec {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
         if self.batch_size == 0 {
             return Err(BuildError::at("batch_size", "must be at least 1"));
+        }
+        if self.eval_batch_size == Some(0) {
+            return Err(BuildError::at("eval_batch_size", "must be at least 1"));
         }
         if !(0.0..1.0).contains(&self.val_fraction) || !(0.0..1.0).contains(&self.test_fraction) {
             return Err(BuildError::new(
@@ -168,6 +174,7 @@ impl DataSpec for TrajectoriesSpec {
             shuffle: self.shuffle,
             drop_last: false,
             seed: ctx.seed,
+            eval_batch_size: self.eval_batch_size,
         };
         InMemoryData::new(
             [split(&train), split(&val), split(&test)],

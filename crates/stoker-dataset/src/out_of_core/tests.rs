@@ -136,6 +136,7 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
         shuffle: true,
         drop_last: false,
         seed: 5,
+        eval_batch_size: Some(2),
     };
     let device = Device::flex();
     let split = |rows: &Vec<usize>| MappedSplit {
@@ -166,6 +167,16 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
     )
     .unwrap();
     assert_eq!(mapped.info().split_sizes, memory.info().split_sizes);
+    // Training batches of 3, evaluation batches of eval_batch_size 2.
+    let lens = |data: &dyn DataModule| {
+        [Split::Train, Split::Val].map(|s| {
+            data.epoch(s, 0, Order::Configured, Shard::WHOLE)
+                .unwrap()
+                .len()
+        })
+    };
+    assert_eq!(lens(&mapped), [3, 2]);
+    assert_eq!(lens(&memory), [3, 2]);
     let values = |batch: &stoker::batch::Batch| {
         (
             batch
@@ -223,6 +234,7 @@ fn a_non_finite_value_is_refused_naming_the_file_and_sample() {
         shuffle: false,
         drop_last: false,
         seed: 0,
+        eval_batch_size: None,
     };
     let empty = || MappedSplit {
         tensors: Vec::new(),

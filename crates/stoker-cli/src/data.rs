@@ -36,7 +36,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{text}`: a size such as 256MB, 1GB or a number of bytes"))?;
-    if !(value > 0.0) {
+    if value.is_nan() || value <= 0.0 {
         return Err(format!("`{text}`: the size must be positive"));
     }
     Ok((value * scale) as usize)

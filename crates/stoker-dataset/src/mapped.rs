@@ -12,8 +12,10 @@ use stoker::data::ElementKind;
 
 use crate::host::{HostData, HostTensor};
 
-/// The margin released around rows read (twice Linux's default `fault_around_bytes`).
-const FAULT_AROUND: usize = 128 << 10;
+/// The margin released around rows read. A fault maps more than the page touched: Linux's
+/// fault-around maps 64 KiB, and since 6.10 a fault on a large page-cache folio maps the whole
+/// folio, up to 2 MiB.
+const FAULT_AROUND: usize = 2 << 20;
 
 /// How one element is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,12 +149,6 @@ impl MappedTensor {
         self.sample_shape().iter().product::<usize>() * self.dtype.size
     }
 
-    /// The stored bytes of `row`.
-    fn row(&self, row: usize) -> &[u8] {
-        let n = self.row_bytes();
-        &self.map[self.offset + row * n..self.offset + (row + 1) * n]
-    }
-
     /// Lets the system take the pages of rows `first..first + count` out of this process's
     /// memory: they stay in the page cache (a later read is a minor fault, no I/O), but no
     /// longer count towards the process's resident memory, which would otherwise grow to the
@@ -162,9 +158,9 @@ impl MappedTensor {
         if count == 0 || n == 0 {
             return;
         }
-        // A fault maps the file's pages around the one touched too (Linux's fault-around,
-        // 64 KiB by default): release that margin on both sides, or reading scattered rows
-        // would leave most of the file mapped.
+        // A fault maps the file's pages around the one touched too (see FAULT_AROUND):
+        // release that margin on both sides, or reading scattered rows would leave most of the
+        // file mapped.
         let start = (self.offset + first * n).saturating_sub(FAULT_AROUND);
         let end = (self.offset + (first + count) * n + FAULT_AROUND).min(self.map.len());
         // SAFETY: MADV_DONTNEED on a read-only file mapping only drops page-table entries; the
@@ -461,24 +457,6 @@ impl Sharded {
         (&self.shards[shard], row - self.starts[shard])
     }
 
-    /// Lets the system take the pages of the samples `rows` out of this process's memory once
-    /// they are read (runs of consecutive rows are released together).
-    pub fn release(&self, rows: &[usize]) {
-        let mut i = 0;
-        while i < rows.len() {
-            let (shard, local) = self.locate(rows[i]);
-            let mut count = 1;
-            while i + count < rows.len()
-                && rows[i + count] == rows[i] + count
-                && local + count < shard.samples()
-            {
-                count += 1;
-            }
-            shard.release_rows(local, count);
-            i += count;
-        }
-    }
-
     /// Every sample, in order, as a host tensor (read in pieces, each released once decoded).
     pub fn read_all(&self) -> HostTensor {
         let mut shape = vec![self.samples()];
@@ -555,28 +533,41 @@ impl Sharded {
         Some((st, bytes))
     }
 
-    /// The samples `rows`, in that order, as a host tensor.
+    /// The samples `rows`, in that order, as a host tensor. Each run of consecutive rows is
+    /// released from the process's memory as soon as it is copied (see [`release`](Self::release)),
+    /// so reading scattered rows never maps more than a run and its margin at a time.
     pub fn gather(&self, rows: &[usize]) -> HostTensor {
         let mut shape = vec![rows.len()];
         shape.extend_from_slice(self.sample_shape());
         let width: usize = self.sample_shape().iter().product();
+        let mut floats = Vec::new();
+        let mut ints = Vec::new();
+        match self.kind() {
+            ElementKind::Float => floats.reserve_exact(rows.len() * width),
+            ElementKind::Int => ints.reserve_exact(rows.len() * width),
+        }
+        let mut i = 0;
+        while i < rows.len() {
+            let (shard, local) = self.locate(rows[i]);
+            let mut count = 1;
+            while i + count < rows.len()
+                && rows[i + count] == rows[i] + count
+                && local + count < shard.samples()
+            {
+                count += 1;
+            }
+            let n = shard.row_bytes();
+            let bytes = &shard.map[shard.offset + local * n..shard.offset + (local + count) * n];
+            match self.kind() {
+                ElementKind::Float => shard.dtype.floats(bytes, &mut floats),
+                ElementKind::Int => shard.dtype.ints(bytes, &mut ints),
+            }
+            shard.release_rows(local, count);
+            i += count;
+        }
         let data = match self.kind() {
-            ElementKind::Float => {
-                let mut out = Vec::with_capacity(rows.len() * width);
-                for &r in rows {
-                    let (shard, row) = self.locate(r);
-                    shard.dtype.floats(shard.row(row), &mut out);
-                }
-                HostData::F32(out)
-            }
-            ElementKind::Int => {
-                let mut out = Vec::with_capacity(rows.len() * width);
-                for &r in rows {
-                    let (shard, row) = self.locate(r);
-                    shard.dtype.ints(shard.row(row), &mut out);
-                }
-                HostData::I64(out)
-            }
+            ElementKind::Float => HostData::F32(floats),
+            ElementKind::Int => HostData::I64(ints),
         };
         HostTensor {
             name: self.name().to_string(),

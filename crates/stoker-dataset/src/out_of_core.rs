@@ -194,7 +194,6 @@ impl EpochBatches for MappedEpoch<'_> {
         let mut batch = Batch::batch();
         for tensor in &split.tensors {
             let mut host = tensor.gather(&rows);
-            tensor.release(&rows);
             if self.data.check_finite
                 && let Some(message) = crate::upload::non_finite(tensor, &rows, &host)
             {

@@ -60,7 +60,6 @@ pub fn upload_rows(
     let piece = |start: usize, end: usize| -> Result<BridgeTensor, String> {
         let part = &rows[start..end];
         let mut host = tensor.gather(part);
-        tensor.release(part);
         if pieces.check_finite
             && let Some(message) = non_finite(tensor, part, &host)
         {

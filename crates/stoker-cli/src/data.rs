@@ -75,18 +75,18 @@ impl Source {
     }
 
     /// Samples `start..end` as (dtype, little-endian bytes).
-    fn rows(&self, start: usize, end: usize) -> (Dtype, Vec<u8>) {
+    fn rows(&self, start: usize, end: usize) -> Result<(Dtype, Vec<u8>), String> {
         let host = match self {
             Source::Mapped(t) => match t.raw_rows(start, end) {
-                Some(raw) => return raw,
-                None => t.gather(&(start..end).collect::<Vec<_>>()),
+                Some(raw) => return Ok(raw),
+                None => t.gather(&(start..end).collect::<Vec<_>>())?,
             },
             Source::Read(t) => t.rows(&(start..end).collect::<Vec<_>>()),
         };
-        match host.data {
+        Ok(match host.data {
             HostData::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             HostData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        }
+        })
     }
 }
 
@@ -157,15 +157,19 @@ pub fn shard(source: &Path, out: &Path, shard_size: &str) -> i32 {
     let shards = samples.div_ceil(rows_per_shard).max(1);
     for k in 0..shards {
         let (start, end) = (k * rows_per_shard, ((k + 1) * rows_per_shard).min(samples));
-        let parts: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = sources
+        let parts: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = match sources
             .iter()
             .map(|s| {
-                let (dtype, bytes) = s.rows(start, end);
+                let (dtype, bytes) = s.rows(start, end)?;
                 let mut shape = vec![end - start];
                 shape.extend(s.sample_shape());
-                (s.name().to_string(), dtype, shape, bytes)
+                Ok((s.name().to_string(), dtype, shape, bytes))
             })
-            .collect();
+            .collect::<Result<_, String>>()
+        {
+            Ok(parts) => parts,
+            Err(e) => return fail(EXIT_FAILED, e),
+        };
         let views: Vec<(&str, TensorView<'_>)> = match parts
             .iter()
             .map(|(n, d, shape, b)| TensorView::new(*d, shape.clone(), b).map(|v| (n.as_str(), v)))

@@ -49,8 +49,10 @@ impl MappedSplit {
     }
 
     /// Tensor `index`'s samples at positions `start..end` of the split, in order.
-    pub fn read(&self, index: usize, start: usize, end: usize) -> HostTensor {
-        self.tensors[index].gather(&self.file_rows(start..end))
+    pub fn read(&self, index: usize, start: usize, end: usize) -> Result<HostTensor> {
+        self.tensors[index]
+            .gather(&self.file_rows(start..end))
+            .map_err(StokerError::msg)
     }
 }
 
@@ -72,16 +74,26 @@ pub fn fit_streaming(
     let width: usize = tensor.sample_shape().iter().product::<usize>().max(1);
     let rows_per_chunk = (chunk_bytes / (4 * width)).max(1);
     let samples = split.samples();
-    Stats::fit_passes(method, tensor.name(), tensor.sample_shape(), &mut |visit| {
+    let mut failed = None;
+    let stats = Stats::fit_passes(method, tensor.name(), tensor.sample_shape(), &mut |visit| {
         let mut start = 0;
-        while start < samples {
+        while start < samples && failed.is_none() {
             let end = (start + rows_per_chunk).min(samples);
-            if let HostData::F32(values) = split.read(index, start, end).data {
-                visit(&values);
+            match split.read(index, start, end) {
+                Ok(HostTensor {
+                    data: HostData::F32(values),
+                    ..
+                }) => visit(&values),
+                Ok(_) => {}
+                Err(e) => failed = Some(e.to_string()),
             }
             start = end;
         }
-    })
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => stats,
+    }
 }
 
 /// Splits read from mapped files.
@@ -193,7 +205,7 @@ impl EpochBatches for MappedEpoch<'_> {
         };
         let mut batch = Batch::batch();
         for tensor in &split.tensors {
-            let mut host = tensor.gather(&rows);
+            let mut host = tensor.gather(&rows).map_err(StokerError::msg)?;
             if self.data.check_finite
                 && let Some(message) = crate::upload::non_finite(tensor, &rows, &host)
             {

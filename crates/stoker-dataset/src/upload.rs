@@ -59,7 +59,7 @@ pub fn upload_rows(
     let int = tensor.kind() == ElementKind::Int;
     let piece = |start: usize, end: usize| -> Result<BridgeTensor, String> {
         let part = &rows[start..end];
-        let mut host = tensor.gather(part);
+        let mut host = tensor.gather(part)?;
         if pieces.check_finite
             && let Some(message) = non_finite(tensor, part, &host)
         {

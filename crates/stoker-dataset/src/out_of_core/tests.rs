@@ -52,10 +52,19 @@ fn shards_read_as_one_tensor_in_any_row_order() {
     let single = Sharded::open(&whole.join("all.safetensors"), &["x", "y"]).unwrap();
     assert_eq!(sharded[0].samples(), 7);
     for rows in [vec![6, 0, 3, 4], vec![2], (0..7).collect()] {
-        assert_eq!(sharded[0].gather(&rows), single[0].gather(&rows));
-        assert_eq!(sharded[1].gather(&rows), single[1].gather(&rows));
+        assert_eq!(
+            sharded[0].gather(&rows).unwrap(),
+            single[0].gather(&rows).unwrap()
+        );
+        assert_eq!(
+            sharded[1].gather(&rows).unwrap(),
+            single[1].gather(&rows).unwrap()
+        );
     }
-    assert_eq!(floats(&sharded[0].gather(&[4]))[..], [20.0, 20.5, 21.0]);
+    assert_eq!(
+        floats(&sharded[0].gather(&[4]).unwrap())[..],
+        [20.0, 20.5, 21.0]
+    );
     assert_eq!(sharded[0].read_all(), single[0].read_all());
     assert_eq!(
         sharded[0].location(5),
@@ -98,7 +107,7 @@ fn statistics_streamed_in_pieces_equal_those_of_the_whole_tensor() {
         tensors: tensors.clone(),
         rows: Some(vec![0, 2, 3, 5, 8]),
     };
-    let whole = tensors[0].gather(&[0, 2, 3, 5, 8]);
+    let whole = tensors[0].gather(&[0, 2, 3, 5, 8]).unwrap();
     for method in [
         Method::Gaussian,
         Method::GaussianPixel,
@@ -130,7 +139,8 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
     let tensors = Sharded::open(&dir, &["x", "y"]).unwrap();
     let train_rows = vec![0, 1, 3, 4, 6, 7, 9, 10];
     let val_rows = vec![2, 5, 8];
-    let stats = vec![Stats::fit(Method::Gaussian, &tensors[0].gather(&train_rows)).unwrap()];
+    let stats =
+        vec![Stats::fit(Method::Gaussian, &tensors[0].gather(&train_rows).unwrap()).unwrap()];
     let options = BatchOptions {
         batch_size: 3,
         shuffle: true,
@@ -156,9 +166,9 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
     )
     .unwrap();
     let host = |rows: &Vec<usize>| {
-        let mut x = tensors[0].gather(rows);
+        let mut x = tensors[0].gather(rows).unwrap();
         stats[0].encode(&mut x, "any").unwrap();
-        vec![x, tensors[1].gather(rows)]
+        vec![x, tensors[1].gather(rows).unwrap()]
     };
     let memory = InMemoryData::new(
         [host(&train_rows), host(&val_rows), Vec::new()],

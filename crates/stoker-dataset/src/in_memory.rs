@@ -127,44 +127,24 @@ impl InMemoryData {
         device: &Device,
     ) -> Result<Self> {
         let reference = &splits[0];
-        let tensors: Vec<TensorInfo> = reference
-            .iter()
-            .map(|t| TensorInfo {
-                name: t.name.clone(),
-                sample_shape: t.sample_shape().to_vec(),
-                kind: t.kind(),
-            })
-            .collect();
+        let describe = |split: &[HostTensor]| -> Vec<(TensorInfo, usize)> {
+            split
+                .iter()
+                .map(|t| {
+                    let info = TensorInfo {
+                        name: t.name.clone(),
+                        sample_shape: t.sample_shape().to_vec(),
+                        kind: t.kind(),
+                    };
+                    (info, t.samples())
+                })
+                .collect()
+        };
+        let tensors: Vec<TensorInfo> = describe(reference).into_iter().map(|(t, _)| t).collect();
         let mut uploaded = Vec::new();
         let mut sizes = [0; 3];
         for (i, split) in splits.iter().enumerate() {
-            let samples = split.first().map_or(0, HostTensor::samples);
-            for t in split {
-                if t.samples() != samples {
-                    return Err(StokerError::msg(format!(
-                        "the {} split's tensors disagree on the number of samples: `{}` has {}, `{}` has {samples}",
-                        Split::ALL[i],
-                        t.name,
-                        t.samples(),
-                        split[0].name
-                    )));
-                }
-                let expected = tensors.iter().find(|e| e.name == t.name);
-                // Val and test may hold another grid of the same rank (an operator evaluated
-                // at a resolution it was not trained on); the kind and rank must agree.
-                if expected.is_none_or(|e| {
-                    e.sample_shape.len() != t.sample_shape().len() || e.kind != t.kind()
-                }) {
-                    return Err(StokerError::msg(format!(
-                        "tensor `{}` of the {} split has sample shape {:?} ({:?}); the train split's is {:?}: the ranks and element types must agree",
-                        t.name,
-                        Split::ALL[i],
-                        t.sample_shape(),
-                        t.kind(),
-                        expected.map(|e| (e.sample_shape.clone(), e.kind))
-                    )));
-                }
-            }
+            let samples = check_split(Split::ALL[i], &describe(split), &tensors)?;
             sizes[i] = if split.is_empty() { 0 } else { samples };
             let mut on_device = Vec::new();
             if sizes[i] > 0 {
@@ -310,6 +290,38 @@ impl DataModule for InMemoryData {
             batches,
         }))
     }
+}
+
+/// Checks one split's tensors (info, samples) against the training split's `reference`: they
+/// agree on the number of samples, and each has a training tensor's element type and sample
+/// rank (val and test may hold another grid of the same rank: an operator evaluated at a
+/// resolution it was not trained on). Returns the number of samples.
+pub(crate) fn check_split(
+    split: Split,
+    tensors: &[(TensorInfo, usize)],
+    reference: &[TensorInfo],
+) -> Result<usize> {
+    let samples = tensors.first().map_or(0, |(_, n)| *n);
+    for (t, n) in tensors {
+        if *n != samples {
+            return Err(StokerError::msg(format!(
+                "the {split} split's tensors disagree on the number of samples: `{}` has {n}, `{}` has {samples}",
+                t.name, tensors[0].0.name
+            )));
+        }
+        let expected = reference.iter().find(|e| e.name == t.name);
+        if expected.is_none_or(|e| e.sample_shape.len() != t.sample_shape.len() || e.kind != t.kind)
+        {
+            return Err(StokerError::msg(format!(
+                "tensor `{}` of the {split} split has sample shape {:?} ({:?}); the train split's is {:?}: the ranks and element types must agree",
+                t.name,
+                t.sample_shape,
+                t.kind,
+                expected.map(|e| (e.sample_shape.clone(), e.kind))
+            )));
+        }
+    }
+    Ok(samples)
 }
 
 /// One epoch of a split of `samples`: the positions of its samples in epoch order (`None`: the

@@ -9,7 +9,7 @@ use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Shard, Split, Tens
 use stoker::error::{Result, StokerError};
 
 use crate::host::{HostData, HostTensor};
-use crate::in_memory::{BatchOptions, epoch_plan, upload};
+use crate::in_memory::{BatchOptions, check_split, epoch_plan, upload};
 use crate::mapped::Sharded;
 use crate::normalize::Stats;
 
@@ -122,42 +122,24 @@ impl MappedData {
         stats: Vec<Stats>,
         allow_non_finite: bool,
     ) -> Result<MappedData> {
-        let tensors: Vec<TensorInfo> = splits[0]
-            .tensors
-            .iter()
-            .map(|t| TensorInfo {
-                name: t.name().to_string(),
-                sample_shape: t.sample_shape().to_vec(),
-                kind: t.kind(),
-            })
-            .collect();
+        let describe = |split: &MappedSplit| -> Vec<(TensorInfo, usize)> {
+            split
+                .tensors
+                .iter()
+                .map(|t| {
+                    let info = TensorInfo {
+                        name: t.name().to_string(),
+                        sample_shape: t.sample_shape().to_vec(),
+                        kind: t.kind(),
+                    };
+                    (info, t.samples())
+                })
+                .collect()
+        };
+        let tensors: Vec<TensorInfo> = describe(&splits[0]).into_iter().map(|(t, _)| t).collect();
         let mut sizes = [0; 3];
         for (i, split) in splits.iter().enumerate() {
-            let samples = split.tensors.first().map_or(0, Sharded::samples);
-            for t in &split.tensors {
-                if t.samples() != samples {
-                    return Err(StokerError::msg(format!(
-                        "the {} split's tensors disagree on the number of samples: `{}` has {}, `{}` has {samples}",
-                        Split::ALL[i],
-                        t.name(),
-                        t.samples(),
-                        split.tensors[0].name()
-                    )));
-                }
-                let expected = tensors.iter().find(|e| e.name == t.name());
-                if expected.is_none_or(|e| {
-                    e.sample_shape.len() != t.sample_shape().len() || e.kind != t.kind()
-                }) {
-                    return Err(StokerError::msg(format!(
-                        "tensor `{}` of the {} split has sample shape {:?} ({:?}); the train split's is {:?}: the ranks and element types must agree",
-                        t.name(),
-                        Split::ALL[i],
-                        t.sample_shape(),
-                        t.kind(),
-                        expected.map(|e| (e.sample_shape.clone(), e.kind))
-                    )));
-                }
-            }
+            check_split(Split::ALL[i], &describe(split), &tensors)?;
             sizes[i] = split.samples();
         }
         Ok(MappedData {

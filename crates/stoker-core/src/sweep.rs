@@ -241,6 +241,12 @@ pub trait Sampler: Send {
     fn capacity(&self, _space: &[(String, Distribution)]) -> Option<usize> {
         None
     }
+
+    /// Refuses a space it cannot sample: the parameter at fault and why (a grid over a
+    /// continuous range).
+    fn check(&self, _space: &[(String, Distribution)]) -> Result<(), (String, String)> {
+        Ok(())
+    }
 }
 
 /// A pruner's decision on a trial that reported a value.

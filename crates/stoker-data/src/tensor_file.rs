@@ -322,11 +322,13 @@ impl TensorFileSpec {
 impl DataSpec for TensorFileSpec {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn DataModule>, BuildError> {
         self.check_args()?;
-        if !self.held_in_memory()? {
-            return self.build_mapped(ctx, false);
-        }
-        if self.all_mappable()? {
-            return self.build_mapped(ctx, true);
+        // Each file is opened once; data held in memory is then loaded from the maps piece by
+        // piece too, and only files that cannot be mapped take the host path below.
+        let sources = self.open_sources();
+        match (self.held_in_memory(sources.as_ref().ok())?, sources) {
+            (in_memory, Ok(sources)) => return self.build_mapped(sources, ctx, in_memory),
+            (false, Err(error)) => return Err(error),
+            (true, Err(_)) => {}
         }
         let train_file = self.load("train", &self.train)?;
         let samples = train_file.first().map_or(0, HostTensor::samples);
@@ -401,14 +403,7 @@ impl TensorFileSpec {
         stats: Vec<Stats>,
         ctx: &BuildContext,
     ) -> Result<Box<dyn DataModule>, BuildError> {
-        let options = BatchOptions {
-            batch_size: self.batch_size,
-            shuffle: self.shuffle,
-            drop_last: self.drop_last,
-            seed: ctx.seed,
-            eval_batch_size: self.eval_batch_size,
-        };
-        let data = InMemoryData::new(splits, options, &ctx.device).map_err(|e| {
+        let data = InMemoryData::new(splits, self.batch_options(ctx), &ctx.device).map_err(|e| {
             BuildError::new(e.to_string())
                 .hint("all files must hold the same tensors, of the same element type and per-sample rank")
         })?;
@@ -424,6 +419,17 @@ impl TensorFileSpec {
 }
 
 impl TensorFileSpec {
+    /// How the splits are cut into batches.
+    pub(crate) fn batch_options(&self, ctx: &BuildContext) -> BatchOptions {
+        BatchOptions {
+            batch_size: self.batch_size,
+            shuffle: self.shuffle,
+            drop_last: self.drop_last,
+            seed: ctx.seed,
+            eval_batch_size: self.eval_batch_size,
+        }
+    }
+
     /// The statistics of every tensor named in `normalize`, fitted on the training split.
     fn fit_normalization(&self, train: &[HostTensor]) -> Result<Vec<Stats>, BuildError> {
         self.normalize

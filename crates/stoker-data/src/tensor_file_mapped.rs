@@ -2,7 +2,7 @@
 //! memory): the splits stay in their files, memory-mapped, and each batch reads its rows
 //! (stoker-dataset's `MappedData`). A folder of shard files is one split either way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use stoker::burn::tensor::kind::BridgeTensor;
 use stoker::console;
@@ -35,21 +35,27 @@ fn gib(bytes: usize) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
+/// Every file of the splits, opened in place.
+pub(crate) struct Sources {
+    train: Vec<Sharded>,
+    val: Option<Vec<Sharded>>,
+    test: Option<Vec<Sharded>>,
+    named: Vec<(String, Vec<Sharded>)>,
+}
+
+impl Sources {
+    /// What the splits take held in memory (f32 and i64 elements).
+    fn held_bytes(&self) -> usize {
+        let all = std::iter::once(&self.train)
+            .chain(&self.val)
+            .chain(&self.test)
+            .chain(self.named.iter().map(|(_, t)| t));
+        all.flatten().map(Sharded::held_bytes).sum()
+    }
+}
+
 impl TensorFileSpec {
     /// Every file (or shard folder) the splits come from, with its argument.
-    fn paths(&self) -> Result<Vec<PathBuf>, BuildError> {
-        let mut paths = vec![self.train.clone()];
-        paths.extend(self.val.clone());
-        match &self.test {
-            Some(TestFiles::File(path)) => paths.push(path.clone()),
-            Some(TestFiles::Named(mapping)) => {
-                paths.extend(TestFiles::named(mapping)?.into_iter().map(|(_, p)| p));
-            }
-            None => {}
-        }
-        Ok(paths)
-    }
-
     fn wanted_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
         for name in self.inputs.iter().chain(&self.targets) {
@@ -60,10 +66,11 @@ impl TensorFileSpec {
         names
     }
 
-    /// Whether the splits are held in memory: `in_memory`, or for `auto` whether they take
-    /// under half of the available memory (said in the run log either way).
-    pub(crate) fn held_in_memory(&self) -> Result<bool, BuildError> {
-        let auto = match &self.in_memory {
+    /// Whether the splits are held in memory: `in_memory`, or for `auto` whether they can be
+    /// read in place (`sources`) and take under half of the available memory (said in the run
+    /// log either way).
+    pub(crate) fn held_in_memory(&self, sources: Option<&Sources>) -> Result<bool, BuildError> {
+        match &self.in_memory {
             InMemory::Fixed(held) => {
                 if !held {
                     console::note(
@@ -72,32 +79,19 @@ impl TensorFileSpec {
                 }
                 return Ok(*held);
             }
-            InMemory::Auto(text) if text == "auto" => true,
+            InMemory::Auto(text) if text == "auto" => {}
             InMemory::Auto(text) => {
                 return Err(BuildError::at(
                     "in_memory",
                     format!("`{text}`: true, false or auto"),
                 ));
             }
-        };
-        debug_assert!(auto);
-        let paths = self.paths()?;
-        if !self.columns.is_empty() || paths.iter().any(|p| !mappable(p)) {
-            return Ok(true);
         }
-        let names = self.wanted_names();
-        let mut bytes = 0;
-        for path in &paths {
-            match Sharded::open(path, &names) {
-                Ok(tensors) => bytes += tensors.iter().map(Sharded::held_bytes).sum::<usize>(),
-                // Not readable in place (a compressed .npz): loading reads it, and says why if
-                // it cannot.
-                Err(_) => return Ok(true),
-            }
-        }
-        let Some(available) = available_memory() else {
+        // Not readable in place (a .csv, a compressed .npz, `columns`): loading reads it whole.
+        let (Some(sources), Some(available)) = (sources, available_memory()) else {
             return Ok(true);
         };
+        let bytes = sources.held_bytes();
         let held = bytes <= available / 2;
         console::note(if held {
             format!(
@@ -143,24 +137,9 @@ impl TensorFileSpec {
         Sharded::open(path, &self.wanted_names()).map_err(|e| BuildError::at(arg, e))
     }
 
-    /// Whether every file can be read through a memory map (uncompressed, row-major), so that
-    /// even data held in memory is loaded piece by piece.
-    pub(crate) fn all_mappable(&self) -> Result<bool, BuildError> {
-        let names = self.wanted_names();
-        Ok(self.columns.is_empty()
-            && self
-                .paths()?
-                .iter()
-                .all(|p| mappable(p) && Sharded::open(p, &names).is_ok()))
-    }
-
-    /// The data module over mapped files: read in place batch by batch (`in_memory` false), or
-    /// uploaded to the device piece by piece.
-    pub(crate) fn build_mapped(
-        &self,
-        ctx: &BuildContext,
-        in_memory: bool,
-    ) -> Result<Box<dyn DataModule>, BuildError> {
+    /// Every file of the splits opened in place, once (an error names the file that cannot be:
+    /// missing, compressed, or `columns` asked for).
+    pub(crate) fn open_sources(&self) -> Result<Sources, BuildError> {
         if !self.columns.is_empty() {
             return Err(BuildError::at(
                 "in_memory",
@@ -168,7 +147,39 @@ impl TensorFileSpec {
             )
             .hint("set in_memory: true, or store the stacked tensor in the file"));
         }
-        let train_tensors = self.open("train", &self.train)?;
+        let (mut test, mut named) = (None, Vec::new());
+        match &self.test {
+            Some(TestFiles::File(path)) => test = Some(self.open("test", path)?),
+            Some(TestFiles::Named(mapping)) => {
+                for (name, path) in TestFiles::named(mapping)? {
+                    let tensors = self.open(&format!("test.{name}"), &path)?;
+                    named.push((name, tensors));
+                }
+            }
+            None => {}
+        }
+        Ok(Sources {
+            train: self.open("train", &self.train)?,
+            val: self.val.as_ref().map(|p| self.open("val", p)).transpose()?,
+            test,
+            named,
+        })
+    }
+
+    /// The data module over mapped files: read in place batch by batch (`in_memory` false), or
+    /// uploaded to the device piece by piece.
+    pub(crate) fn build_mapped(
+        &self,
+        sources: Sources,
+        ctx: &BuildContext,
+        in_memory: bool,
+    ) -> Result<Box<dyn DataModule>, BuildError> {
+        let Sources {
+            train: train_tensors,
+            val,
+            test,
+            named,
+        } = sources;
         let samples = train_tensors.first().map_or(0, Sharded::samples);
         let [train_rows, val_rows, test_rows] =
             split_indices(samples, self.val_fraction, self.test_fraction, ctx.seed);
@@ -181,18 +192,14 @@ impl TensorFileSpec {
         } else {
             part(train_rows)
         };
-        let val = match &self.val {
-            Some(path) => MappedSplit::whole(self.open("val", path)?),
+        let val = match val {
+            Some(tensors) => MappedSplit::whole(tensors),
             None => part(val_rows),
         };
-        let named = match &self.test {
-            Some(TestFiles::Named(mapping)) => TestFiles::named(mapping)?,
-            _ => Vec::new(),
-        };
-        let test = match &self.test {
-            Some(TestFiles::File(path)) => MappedSplit::whole(self.open("test", path)?),
-            Some(TestFiles::Named(_)) => part(Vec::new()),
-            None => part(test_rows),
+        let test = match test {
+            Some(tensors) => MappedSplit::whole(tensors),
+            None if named.is_empty() => part(test_rows),
+            None => part(Vec::new()),
         };
         let stats = self
             .normalize
@@ -215,8 +222,7 @@ impl TensorFileSpec {
             return Ok(main);
         }
         let mut sets = Vec::new();
-        for (name, path) in named {
-            let tensors = self.open(&format!("test.{name}"), &path)?;
+        for (name, tensors) in named {
             let shapes = MappedSplit {
                 tensors: tensors.clone(),
                 rows: Some(Vec::new()),
@@ -243,13 +249,7 @@ impl TensorFileSpec {
         ctx: &BuildContext,
         in_memory: bool,
     ) -> Result<Box<dyn DataModule>, BuildError> {
-        let options = BatchOptions {
-            batch_size: self.batch_size,
-            shuffle: self.shuffle,
-            drop_last: self.drop_last,
-            seed: ctx.seed,
-            eval_batch_size: self.eval_batch_size,
-        };
+        let options = self.batch_options(ctx);
         let mapped = MappedData::new(splits, options, &ctx.device, stats.to_vec(), self.allow_non_finite)
             .map_err(|e| BuildError::new(e.to_string()).hint("all files must hold the same tensors, of the same element type and per-sample rank"))?;
         if in_memory {

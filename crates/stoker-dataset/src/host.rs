@@ -61,6 +61,15 @@ impl HostTensor {
         }
     }
 
+    /// Its name, sample shape and element kind.
+    pub fn info(&self) -> stoker::data::TensorInfo {
+        stoker::data::TensorInfo {
+            name: self.name.clone(),
+            sample_shape: self.sample_shape().to_vec(),
+            kind: self.kind(),
+        }
+    }
+
     /// The samples at `rows`, in that order.
     pub fn rows(&self, rows: &[usize]) -> HostTensor {
         let width: usize = self.sample_shape().iter().product();

@@ -128,17 +128,7 @@ impl InMemoryData {
     ) -> Result<Self> {
         let reference = &splits[0];
         let describe = |split: &[HostTensor]| -> Vec<(TensorInfo, usize)> {
-            split
-                .iter()
-                .map(|t| {
-                    let info = TensorInfo {
-                        name: t.name.clone(),
-                        sample_shape: t.sample_shape().to_vec(),
-                        kind: t.kind(),
-                    };
-                    (info, t.samples())
-                })
-                .collect()
+            split.iter().map(|t| (t.info(), t.samples())).collect()
         };
         let tensors: Vec<TensorInfo> = describe(reference).into_iter().map(|(t, _)| t).collect();
         let mut uploaded = Vec::new();

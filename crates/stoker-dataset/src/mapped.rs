@@ -441,6 +441,15 @@ impl Sharded {
         self.shards[0].dtype.kind()
     }
 
+    /// Its name, sample shape and element kind.
+    pub fn info(&self) -> stoker::data::TensorInfo {
+        stoker::data::TensorInfo {
+            name: self.name().to_string(),
+            sample_shape: self.sample_shape().to_vec(),
+            kind: self.kind(),
+        }
+    }
+
     /// Bytes it takes as stoker holds it (f32 or i64 elements).
     pub fn held_bytes(&self) -> usize {
         let per = match self.kind() {

@@ -126,14 +126,7 @@ impl MappedData {
             split
                 .tensors
                 .iter()
-                .map(|t| {
-                    let info = TensorInfo {
-                        name: t.name().to_string(),
-                        sample_shape: t.sample_shape().to_vec(),
-                        kind: t.kind(),
-                    };
-                    (info, t.samples())
-                })
+                .map(|t| (t.info(), t.samples()))
                 .collect()
         };
         let tensors: Vec<TensorInfo> = describe(&splits[0]).into_iter().map(|(t, _)| t).collect();

@@ -359,11 +359,7 @@ impl Coordinator<'_> {
     }
 
     /// Records the end of a trial that exited.
-    fn finish(
-        &mut self,
-        mut done: Running,
-        status: std::process::ExitStatus,
-    ) -> Result<(), String> {
+    fn finish(&mut self, done: Running, status: std::process::ExitStatus) -> Result<(), String> {
         let id = done.trial_id;
         let stored = self.journal.replay.trials[id].clone();
         let metric = &self.sweep.objective.metric;
@@ -458,7 +454,6 @@ impl Coordinator<'_> {
                 _ => said,
             }
         ));
-        let _ = done.child.wait();
         crate::report::write(self.sweep, &self.dir, &self.journal.replay, self.study_id)
     }
 

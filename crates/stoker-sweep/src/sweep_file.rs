@@ -201,30 +201,21 @@ impl SweepFile {
         let (sampler_name, sampler) =
             component::<dyn SamplerSpec>(&errors, &map, "sampler", "tpe")?;
         let (pruner_name, pruner) = component::<dyn PrunerSpec>(&errors, &map, "pruner", "none")?;
-        sampler
+        let built = sampler
             .build()
             .map_err(|e| errors.build("sampler.args", e))?;
         pruner.build().map_err(|e| errors.build("pruner.args", e))?;
         let space = space(&errors, text(&map, "space"))?;
-        let bounded = sampler.build().ok().and_then(|s| {
-            let dists: Vec<(String, Distribution)> = space
-                .iter()
-                .map(|p| (p.key.clone(), p.distribution.clone()))
-                .collect();
-            s.capacity(&dists)
-        });
-        if sampler_name.name == "grid"
-            && let Some(p) = space
-                .iter()
-                .find(|p| p.distribution.grid_points().is_none())
-        {
+        let dists: Vec<(String, Distribution)> = space
+            .iter()
+            .map(|p| (p.key.clone(), p.distribution.clone()))
+            .collect();
+        if let Err((key, message)) = built.check(&dists) {
             return Err(errors
-                .at(
-                    &format!("space.{}", p.key),
-                    "a grid search needs a finite set of values",
-                )
+                .at(&format!("space.{key}"), message)
                 .hint("give the range a `step`, or list the values with `choice`"));
         }
+        let bounded = built.capacity(&dists);
         let trials = match (text(&map, "trials"), bounded) {
             (Some(Value::Number(n)), _) if n.as_u64().is_some_and(|n| n > 0) => {
                 let n = n.as_u64().unwrap_or(1) as usize;

@@ -83,6 +83,15 @@ impl Sampler for Grid {
         })
     }
 
+    fn check(&self, space: &[(String, Distribution)]) -> Result<(), (String, String)> {
+        axes(space).map(|_| ()).map_err(|name| {
+            (
+                name,
+                "a grid search needs a finite set of values".to_string(),
+            )
+        })
+    }
+
     fn capacity(&self, space: &[(String, Distribution)]) -> Option<usize> {
         axes(space)
             .ok()

@@ -33,7 +33,16 @@ fn train(scratch: &Scratch, checkpointing: bool) -> std::path::PathBuf {
         args.extend(["--set".to_string(), set]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = scratch.stoker(&args);
+    // A fixed mmap threshold makes glibc return every freed tensor to the system at once, so the
+    // peak resident size follows the memory in use rather than how the heap happened to grow
+    // (CI, with glibc's moving threshold: 1395 MiB without checkpointing, 1327 with).
+    let run = common::Run::from(
+        scratch
+            .command(&args)
+            .env("MALLOC_MMAP_THRESHOLD_", "65536")
+            .output()
+            .expect("the stoker binary runs"),
+    );
     run.expect_code(0);
     run.run_dir(&scratch.dir)
 }
@@ -63,10 +72,10 @@ fn checkpointed_blocks_train_the_same_weights_in_less_memory() {
         weights(&kept.join("checkpoints/last.safetensors")),
         "the same weights after two steps: the same gradients"
     );
-    // Measured here: 1521 MiB without, 1130 with (libtorch's own 530 included).
+    // Measured here: 1343 MiB without, 603 with (libtorch's own included).
     let (without, with) = (peak(&kept), peak(&recomputed));
     assert!(
-        with < without - 150.0,
+        with < without - 300.0,
         "peak host memory {with:.0} MiB with checkpointing against {without:.0} without"
     );
 }

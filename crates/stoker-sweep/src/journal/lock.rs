@@ -3,7 +3,8 @@
 //! - [`JournalLock`]: Optuna's own `JournalFileSymlinkLock`, held while reading new lines and
 //!   appending: a symlink `<journal>.lock` to the journal, made atomically by `symlink(2)`;
 //!   released by renaming it to a unique name and removing that. A lock whose journal has not
-//!   changed for 30 s is taken to belong to a process that died and is broken, as Optuna does.
+//!   changed for 30 s is taken to belong to a process that died and is broken, as Optuna does
+//!   (which reads the journal's time through the link; this reads the journal's own).
 //!   Python workers, and optuna-dashboard (which writes too), take the same lock.
 //! - [`CoordinatorLock`]: stoker's own: an exclusive `flock` on `<journal>.coordinator` for the
 //!   life of a sweep, which the kernel drops when the process dies however it dies; so a second
@@ -14,7 +15,9 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use stoker::console;
 
 /// How long a lock may sit on an unchanged journal before it is broken (Optuna's
 /// `grace_period`).
@@ -51,29 +54,49 @@ impl JournalLock {
     /// Waits for the lock on `journal` (1 ms, doubling to 1 s between tries), breaking one that
     /// is stale.
     pub fn acquire(journal: &Path) -> io::Result<JournalLock> {
+        Self::acquire_with_grace(journal, GRACE)
+    }
+
+    /// [`JournalLock::acquire`], breaking a lock after `grace` without a write to the journal.
+    ///
+    /// Staleness is read from the journal itself, not through the link: a link made with a
+    /// relative path (Optuna's, or ours from a relative `output_dir`) points nowhere from its
+    /// own folder, and following it would never find the holder gone.
+    fn acquire_with_grace(journal: &Path, grace: Duration) -> io::Result<JournalLock> {
         let lock = with_suffix(journal, ".lock");
         let mut sleep = Duration::from_millis(1);
-        let mut unchanged_since: Option<(SystemTime, SystemTime)> = None;
+        let mut unchanged_since: Option<(Option<SystemTime>, Instant)> = None;
+        let mut warned = false;
         loop {
             match std::os::unix::fs::symlink(journal, &lock) {
                 Ok(()) => return Ok(JournalLock { lock }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
-            // The symlink's target is the journal: its modification time says whether the
-            // holder is still writing.
-            if let Ok(modified) = std::fs::metadata(&lock).and_then(|m| m.modified()) {
-                let now = SystemTime::now();
-                match unchanged_since {
-                    Some((seen, since)) if seen == modified => {
-                        if now.duration_since(since).unwrap_or_default() > GRACE {
-                            Self::release_path(&lock);
-                            unchanged_since = None;
-                            continue;
-                        }
+            let modified = std::fs::metadata(journal).and_then(|m| m.modified()).ok();
+            match unchanged_since {
+                Some((seen, since)) if seen == modified => {
+                    if since.elapsed() > grace {
+                        console::warn(format!(
+                            "breaking the lock {}: {} has not changed for {} s, so its holder died",
+                            lock.display(),
+                            journal.display(),
+                            grace.as_secs()
+                        ));
+                        Self::release_path(&lock);
+                        unchanged_since = None;
+                        continue;
                     }
-                    _ => unchanged_since = Some((modified, now)),
+                    if !warned && since.elapsed() > Duration::from_secs(10) {
+                        warned = true;
+                        console::note(format!(
+                            "waiting for the lock {} (another process is writing the study; a lock left by one that died is broken after {} s)",
+                            lock.display(),
+                            grace.as_secs()
+                        ));
+                    }
                 }
+                _ => unchanged_since = Some((modified, Instant::now())),
             }
             std::thread::sleep(sleep);
             sleep = (sleep * 2).min(Duration::from_secs(1));
@@ -137,6 +160,30 @@ mod tests {
         assert!(CoordinatorLock::try_acquire(&journal).unwrap().is_none());
         drop(first);
         assert!(CoordinatorLock::try_acquire(&journal).unwrap().is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_holder_is_broken_even_when_its_link_is_relative() {
+        let dir = std::env::temp_dir().join(format!("stoker-lock-stale-{}", unique()));
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        std::fs::write(dir.join("out/study.journal"), "").unwrap();
+        // What a holder killed with SIGKILL leaves when the journal's path was relative: a link
+        // whose target, read from its own folder, does not exist.
+        std::os::unix::fs::symlink("out/study.journal", dir.join("out/study.journal.lock"))
+            .unwrap();
+        assert!(std::fs::metadata(dir.join("out/study.journal.lock")).is_err());
+        let (done, finished) = std::sync::mpsc::channel();
+        let journal = dir.join("out/study.journal");
+        std::thread::spawn(move || {
+            let taken = JournalLock::acquire_with_grace(&journal, Duration::from_millis(300));
+            let _ = done.send(taken.map(|held| held.lock.clone()));
+        });
+        let taken = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the stale lock was never broken")
+            .unwrap();
+        assert_eq!(taken, dir.join("out/study.journal.lock"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

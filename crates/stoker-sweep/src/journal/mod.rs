@@ -46,6 +46,9 @@ impl Journal {
             .append(true)
             .open(path)
             .map_err(|e| io_error(path, "create the study journal", e))?;
+        // The lock links to this path: absolute, it resolves from the link's own folder, so
+        // Optuna's workers can tell a lock left by a dead holder too.
+        let path = &std::path::absolute(path).map_err(|e| io_error(path, "locate", e))?;
         let worker_id = format!(
             "stoker-{}-{}",
             std::process::id(),

@@ -32,7 +32,8 @@ trainer: {{name: Default_trainer, args: {{max_epochs: 3, test_after_fit: true}}}
 }
 
 /// 500 training samples (x float64 [500, 6], labels int32 by the sign of two sums), written as
-/// one .npz, the same split into a folder of three shards, and compressed; 120 test samples.
+/// one .npz, the same split into a folder of three shards, as a folder of `.npy` arrays
+/// (`np.save`), and compressed; 120 test samples.
 fn data(scratch: &Scratch) {
     let labels = "arrays['y'] = ((x[:, :3].sum(1) > 0).astype(np.int32) + (x[:, 3:].sum(1) > 1).astype(np.int32))\n";
     npz(
@@ -56,7 +57,9 @@ fn data(scratch: &Scratch) {
              os.makedirs('shards', exist_ok=True)\n\
              for i, (a, b) in enumerate([(0, 170), (170, 333), (333, 500)]):\n\
              \x20   np.savez(f'shards/part_{i}.npz', x=d['x'][a:b], y=d['y'][a:b])\n\
-             np.savez_compressed('train_compressed.npz', x=d['x'], y=d['y'])\n",
+             np.savez_compressed('train_compressed.npz', x=d['x'], y=d['y'])\n\
+             os.makedirs('npy', exist_ok=True)\n\
+             np.save('npy/x.npy', d['x']); np.save('npy/y.npy', d['y'])\n",
         )
         .expect_code(0);
 }
@@ -109,6 +112,8 @@ fn in_memory_in_place_sharded_and_with_workers_train_the_same_run() {
         ("train.npz", "in_memory: false"),
         ("shards", "in_memory: false"),
         ("shards", "in_memory: true"),
+        ("npy", "in_memory: false"),
+        ("npy", "in_memory: true"),
         // Compressed: read whole, the way every file was read before.
         ("train_compressed.npz", "in_memory: auto"),
     ];
@@ -187,6 +192,26 @@ fn files_that_cannot_be_read_in_place_or_shards_that_disagree_are_refused_before
         );
     }
     std::fs::remove_file(scratch.path("shards/part_9.npz")).unwrap();
+    // A folder of .npy arrays whose labels stop short (the last 5 samples missing), or lack one.
+    scratch
+        .python("import numpy as np\nnp.save('npy/y.npy', np.load('npy/y.npy')[:-5])\n")
+        .expect_code(0);
+    scratch.write("c.yaml", &config("npy", "test.npz", "    in_memory: false"));
+    let run = scratch.stoker(&["train", "c.yaml"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("495") && run.stderr.contains("500"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(scratch.path("npy/y.npy")).unwrap();
+    let run = scratch.stoker(&["train", "c.yaml"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("npy") && run.stderr.contains("y.npy"),
+        "{}",
+        run.stderr
+    );
     // A shard whose array stops short of what its header promises (a copy that did not
     // finish): rewritten as an archive whose x.npy lacks its last 100 bytes.
     scratch

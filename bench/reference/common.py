@@ -45,9 +45,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG_EVERY = 50
 
 
-def parse_args(doc, epochs):
-    """The common command line; `epochs` is the config's max_epochs."""
+def parse_args(doc, epochs, extra=None):
+    """The common command line; `epochs` is the config's max_epochs; `extra(parser)` adds a
+    workload's own arguments."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    if extra:
+        extra(parser)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--limit-batches", type=int, help="at most this many steps per epoch")

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use stoker::checkpoint;
 use stoker::config::ConfigError;
 use stoker::console;
-use stoker::data::Split;
+use stoker::data::{Split, named_sets};
 use stoker::training::predict::predict as write_predictions;
 use stoker::training::{TrainerValidation, evaluate};
 use stoker_run::train::describe as describe_parts;
@@ -185,16 +185,19 @@ fn with_weights(config: &Path, ckpt: &Path, sets: &[String]) -> Result<Assembled
     Ok(assembled)
 }
 
-/// `stoker eval CONFIG --ckpt PATH [--split val | test_<name>] [--json]`.
+/// `stoker eval CONFIG --ckpt PATH [--split val | test | val_<name> | test_<name>] [--json]`.
 pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json: bool) -> i32 {
     if json {
         // stdout is the JSON object alone.
         console::notes_to_stderr();
     }
-    // `test_<name>`: a named test set of the data.
-    let named = split_text.strip_prefix("test_");
+    // `val_<name>`, `test_<name>`: a named validation or test set of the data.
+    let named = [Split::Val, Split::Test].into_iter().find_map(|split| {
+        let name = split_text.strip_prefix(&format!("{split}_"))?;
+        Some((split, name))
+    });
     let split = match named {
-        Some(_) => Split::Test,
+        Some((split, _)) => split,
         None => match parse_split(split_text) {
             Ok(s) => s,
             Err(code) => return code,
@@ -208,31 +211,39 @@ pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json:
         Ok(a) => a,
         Err(code) => return code,
     };
-    let tests = parts.data.named_tests();
+    let sets = named_sets(parts.data.as_ref(), split);
+    let set_names =
+        || -> Vec<String> { sets.iter().map(|(n, _)| format!("{split}_{n}")).collect() };
     let data = match named {
         None => parts.data.as_ref(),
-        Some(name) => match tests.iter().find(|(n, _)| *n == name) {
+        Some((_, name)) => match sets.iter().find(|(n, _)| *n == name) {
             Some((_, data)) => *data,
             None => {
-                let names: Vec<String> = tests.iter().map(|(n, _)| format!("test_{n}")).collect();
+                let names: Vec<String> = Split::ALL
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain([Split::Val, Split::Test].iter().flat_map(|s| {
+                        named_sets(parts.data.as_ref(), *s)
+                            .into_iter()
+                            .map(move |(n, _)| format!("{s}_{n}"))
+                    }))
+                    .collect();
                 eprintln!(
-                    "error: unknown split `{split_text}`\n hint: use train, val, test{}",
-                    names.iter().map(|n| format!(", {n}")).collect::<String>()
+                    "error: unknown split `{split_text}`\n hint: use {}",
+                    names.join(", ")
                 );
                 return EXIT_BAD_INPUT;
             }
         },
     };
-    if data.info().len(split) == 0 {
-        let hint = match tests.is_empty() {
+    let validates = split == Split::Val && named.is_none() && !sets.is_empty();
+    if data.info().len(split) == 0 && !validates {
+        let hint = match sets.is_empty() {
             true => "pick another --split".to_string(),
-            false => {
-                let names: Vec<String> = tests.iter().map(|(n, _)| format!("test_{n}")).collect();
-                format!(
-                    "this config's test sets are named: --split {}",
-                    names.join(" | ")
-                )
-            }
+            false => format!(
+                "this config's {split} sets are named: --split {}",
+                set_names().join(" | ")
+            ),
         };
         eprintln!("error: the {split_text} split of this config is empty\n hint: {hint}");
         return EXIT_BAD_INPUT;
@@ -244,14 +255,19 @@ pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json:
         data,
         split,
         parts.loss.as_ref(),
-        parts.metrics.of(split),
+        &mut parts.metrics,
         None,
     )
     .map(|values| match named {
         // test_loss -> test_<name>_loss
-        Some(name) => values
+        Some((split, name)) => values
             .into_iter()
-            .map(|(k, v)| (format!("test_{name}_{}", &k["test_".len()..]), v))
+            .map(|(k, v)| {
+                (
+                    format!("{split}_{name}_{}", &k[split.as_str().len() + 1..]),
+                    v,
+                )
+            })
             .collect(),
         None => values,
     });

@@ -188,6 +188,29 @@ pub trait DataModule: Send + Sync {
     fn named_tests(&self) -> Vec<(&str, &dyn DataModule)> {
         Vec::new()
     }
+
+    /// Named validation sets in place of the validation split (`val: {near: ..., far: ...}`):
+    /// each a data module whose validation split is that set, over the same tensors and
+    /// normalized as this one. Each validation logs every set as `val_<name>_<metric>`, and
+    /// `val_<metric>` over all of them together. None by default.
+    fn named_vals(&self) -> Vec<(&str, &dyn DataModule)> {
+        Vec::new()
+    }
+}
+
+/// Whether `data` has anything to validate on: a validation split or named validation sets.
+pub fn has_validation(data: &dyn DataModule) -> bool {
+    data.info().len(Split::Val) > 0 || !data.named_vals().is_empty()
+}
+
+/// The named sets of `split` ([`DataModule::named_vals`] for validation,
+/// [`DataModule::named_tests`] for test; none for training).
+pub fn named_sets(data: &dyn DataModule, split: Split) -> Vec<(&str, &dyn DataModule)> {
+    match split {
+        Split::Train => Vec::new(),
+        Split::Val => data.named_vals(),
+        Split::Test => data.named_tests(),
+    }
 }
 
 /// Normalization statistics as a data module reports them.

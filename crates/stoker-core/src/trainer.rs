@@ -28,6 +28,9 @@ pub struct SplitMetrics {
     pub val: Vec<Box<dyn Metric>>,
     /// Metrics of the test split.
     pub test: Vec<Box<dyn Metric>>,
+    /// Metrics of each named validation set ([`DataModule::named_vals`]), in order; `val`
+    /// accumulates over all of them together.
+    pub named_val: Vec<Vec<Box<dyn Metric>>>,
 }
 
 impl SplitMetrics {

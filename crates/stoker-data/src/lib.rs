@@ -2,7 +2,7 @@
 //!
 //! - `TensorFile`: tensors chosen by name from `.npz`, `.safetensors` or `.csv` files, optionally
 //!   normalized with statistics fitted on the training split (`stoker::dataset::normalize`),
-//!   with named test sets beside the splits ([`named_tests`]).
+//!   with named validation and test sets ([`named_sets`]).
 //! - `SyntheticRegression`, `SyntheticClassification`: generated from the seed.
 //! - Augmentations of training batches ([`augment`]): `gaussian_noise`, `amplitude_scale`,
 //!   `time_shift`, `time_masking`; [`patch`]: `patch_dropout`, `patch_shuffle`, `cutout`,
@@ -16,7 +16,7 @@
 
 pub mod augment;
 pub mod mix;
-pub mod named_tests;
+pub mod named_sets;
 pub mod patch;
 pub mod rand_augment;
 pub mod synthetic;

@@ -15,23 +15,28 @@ use stoker::dataset::finite::check_finite;
 use stoker::dataset::host::{HostData, HostTensor};
 use stoker::dataset::in_memory::{BatchOptions, InMemoryData, split_indices};
 
-use crate::named_tests::WithNamedTests;
+use crate::named_sets::WithNamedSets;
 
-/// The test data: one file (the test split), or named files (test sets logged by name).
+/// The validation or test data: one file (the split), or named files (sets logged by name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum TestFiles {
-    /// One file: the test split.
+pub enum SplitFiles {
+    /// One file: the split.
     File(PathBuf),
     /// Named files, in order: `{16: a.npz, 32: b.npz}`.
     Named(serde_yaml::Mapping),
 }
 
-impl TestFiles {
-    /// The named files as `(name, path)`, checked: names of letters, digits, `-` and `_`.
+impl SplitFiles {
+    /// The named files of argument `split` (`val` or `test`) as `(name, path)`, checked: names
+    /// of letters, digits, `-` and `_`; none for a single file.
     pub(crate) fn named(
-        mapping: &serde_yaml::Mapping,
+        files: Option<&SplitFiles>,
+        split: &str,
     ) -> Result<Vec<(String, PathBuf)>, BuildError> {
+        let Some(SplitFiles::Named(mapping)) = files else {
+            return Ok(Vec::new());
+        };
         let mut out: Vec<(String, PathBuf)> = Vec::new();
         for (key, value) in mapping {
             let name = match key {
@@ -45,26 +50,34 @@ impl TestFiles {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
                 return Err(BuildError::at(
-                    "test",
-                    format!("`{name}` cannot name a test set"),
+                    split,
+                    format!("`{name}` cannot name a {split} set"),
                 )
-                .hint("use letters, digits, `-` and `_`: the set is logged as test_<name>_<metric>"));
+                .hint(format!("use letters, digits, `-` and `_`: the set is logged as {split}_<name>_<metric>")));
             }
             let Some(path) = value.as_str() else {
                 return Err(BuildError::at(
-                    format!("test.{name}"),
+                    format!("{split}.{name}"),
                     "must be the path of a file",
                 ));
             };
             if out.iter().any(|(n, _)| *n == name) {
-                return Err(BuildError::at("test", format!("`{name}` is named twice")));
+                return Err(BuildError::at(split, format!("`{name}` is named twice")));
             }
             out.push((name, PathBuf::from(path)));
         }
         if out.is_empty() {
-            return Err(BuildError::at("test", "names no test file"));
+            return Err(BuildError::at(split, format!("names no {split} file")));
         }
         Ok(out)
+    }
+
+    /// The single file, if that is what was given.
+    pub(crate) fn file(files: Option<&SplitFiles>) -> Option<&Path> {
+        match files {
+            Some(SplitFiles::File(path)) => Some(path),
+            _ => None,
+        }
     }
 }
 
@@ -75,12 +88,12 @@ impl TestFiles {
 pub struct TensorFileSpec {
     /// The training file (.npz or .safetensors), relative to the current directory.
     pub train: PathBuf,
-    /// The validation file; without one, `val_fraction` of the training file is held out.
+    /// The validation file, or named validation files (`{near: near.npz, far: far.npz}`: each validation logs every set as val_<name>_<metric>, and val_<metric> over all of them together); without one, `val_fraction` of the training file is held out.
     #[serde(default)]
-    pub val: Option<PathBuf>,
+    pub val: Option<SplitFiles>,
     /// The test file, or named test files (`{16: darcy_test_16.npz, 32: darcy_test_32.npz}`, each evaluated by test_after_fit and logged as test_<name>_<metric>); without one, `test_fraction` of the training file is held out.
     #[serde(default)]
-    pub test: Option<TestFiles>,
+    pub test: Option<SplitFiles>,
     /// Names of the input tensors in the files.
     pub inputs: Vec<String>,
     /// Names of the target tensors in the files.
@@ -342,40 +355,47 @@ impl DataSpec for TensorFileSpec {
             }
         };
         let mut train = take(&train_rows);
-        let mut val = match &self.val {
-            Some(path) => self.load("val", path)?,
-            None => take(&val_rows),
+        let named_vals = SplitFiles::named(self.val.as_ref(), "val")?;
+        let named_tests = SplitFiles::named(self.test.as_ref(), "test")?;
+        let mut val = match (&self.val, SplitFiles::file(self.val.as_ref())) {
+            (_, Some(path)) => self.load("val", path)?,
+            (Some(_), None) => Vec::new(),
+            (None, None) => take(&val_rows),
         };
-        let named = match &self.test {
-            Some(TestFiles::Named(mapping)) => TestFiles::named(mapping)?,
-            _ => Vec::new(),
-        };
-        let mut test = match &self.test {
-            Some(TestFiles::File(path)) => self.load("test", path)?,
-            Some(TestFiles::Named(_)) => Vec::new(),
-            None => take(&test_rows),
+        let mut test = match (&self.test, SplitFiles::file(self.test.as_ref())) {
+            (_, Some(path)) => self.load("test", path)?,
+            (Some(_), None) => Vec::new(),
+            (None, None) => take(&test_rows),
         };
         let stats = self.fit_normalization(&train)?;
         self.encode(&stats, "train", &mut train)?;
         self.encode(&stats, "val", &mut val)?;
         self.encode(&stats, "test", &mut test)?;
-        let main = self.module([train, val, test], stats.clone(), ctx)?;
-        if named.is_empty() {
-            return Ok(main);
+        // No training rows in a named set's module, but the tensors' shapes, which a module
+        // describes itself by.
+        let shapes = |tensors: &[HostTensor]| tensors.iter().map(|t| t.rows(&[])).collect();
+        let mut sets = WithNamedSets {
+            main: self.module([train, val, test], stats.clone(), ctx)?,
+            vals: Vec::new(),
+            tests: Vec::new(),
+        };
+        for (name, path) in named_vals {
+            let at = format!("val.{name}");
+            let mut tensors = self.load(&at, &path)?;
+            self.encode(&stats, &at, &mut tensors)?;
+            let module =
+                self.module([shapes(&tensors), tensors, Vec::new()], stats.clone(), ctx)?;
+            sets.vals.push((name, module));
         }
-        let mut sets = Vec::new();
-        for (name, path) in named {
+        for (name, path) in named_tests {
             let at = format!("test.{name}");
             let mut tensors = self.load(&at, &path)?;
             self.encode(&stats, &at, &mut tensors)?;
-            // No training rows, but the tensors' shapes, which the module describes itself by.
-            let shapes = tensors.iter().map(|t| t.rows(&[])).collect();
-            sets.push((
-                name,
-                self.module([shapes, Vec::new(), tensors], stats.clone(), ctx)?,
-            ));
+            let module =
+                self.module([shapes(&tensors), Vec::new(), tensors], stats.clone(), ctx)?;
+            sets.tests.push((name, module));
         }
-        Ok(Box::new(WithNamedTests { main, named: sets }))
+        Ok(sets.into_module())
     }
 }
 

@@ -17,8 +17,8 @@ use stoker::dataset::upload::{Pieces, upload_rows};
 use stoker::error::BuildError;
 use stoker::spec::BuildContext;
 
-use crate::named_tests::WithNamedTests;
-use crate::tensor_file::{InMemory, TensorFileSpec, TestFiles};
+use crate::named_sets::WithNamedSets;
+use crate::tensor_file::{InMemory, SplitFiles, TensorFileSpec};
 
 /// The bytes read at a time while fitting normalization statistics on mapped data.
 const STATS_CHUNK_BYTES: usize = 16 << 20;
@@ -40,7 +40,8 @@ pub(crate) struct Sources {
     train: Vec<Sharded>,
     val: Option<Vec<Sharded>>,
     test: Option<Vec<Sharded>>,
-    named: Vec<(String, Vec<Sharded>)>,
+    named_vals: Vec<(String, Vec<Sharded>)>,
+    named_tests: Vec<(String, Vec<Sharded>)>,
 }
 
 impl Sources {
@@ -49,7 +50,8 @@ impl Sources {
         let all = std::iter::once(&self.train)
             .chain(&self.val)
             .chain(&self.test)
-            .chain(self.named.iter().map(|(_, t)| t));
+            .chain(self.named_vals.iter().map(|(_, t)| t))
+            .chain(self.named_tests.iter().map(|(_, t)| t));
         all.flatten().map(Sharded::held_bytes).sum()
     }
 }
@@ -147,22 +149,26 @@ impl TensorFileSpec {
             )
             .hint("set in_memory: true, or store the stacked tensor in the file"));
         }
-        let (mut test, mut named) = (None, Vec::new());
-        match &self.test {
-            Some(TestFiles::File(path)) => test = Some(self.open("test", path)?),
-            Some(TestFiles::Named(mapping)) => {
-                for (name, path) in TestFiles::named(mapping)? {
-                    let tensors = self.open(&format!("test.{name}"), &path)?;
-                    named.push((name, tensors));
-                }
-            }
-            None => {}
-        }
+        let named = |split: &str, files: Option<&SplitFiles>| {
+            SplitFiles::named(files, split)?
+                .into_iter()
+                .map(|(name, path)| {
+                    let tensors = self.open(&format!("{split}.{name}"), &path)?;
+                    Ok((name, tensors))
+                })
+                .collect::<Result<Vec<_>, BuildError>>()
+        };
+        let single = |split: &str, files: Option<&SplitFiles>| {
+            SplitFiles::file(files)
+                .map(|path| self.open(split, path))
+                .transpose()
+        };
         Ok(Sources {
             train: self.open("train", &self.train)?,
-            val: self.val.as_ref().map(|p| self.open("val", p)).transpose()?,
-            test,
-            named,
+            val: single("val", self.val.as_ref())?,
+            test: single("test", self.test.as_ref())?,
+            named_vals: named("val", self.val.as_ref())?,
+            named_tests: named("test", self.test.as_ref())?,
         })
     }
 
@@ -178,7 +184,8 @@ impl TensorFileSpec {
             train: train_tensors,
             val,
             test,
-            named,
+            named_vals,
+            named_tests,
         } = sources;
         let samples = train_tensors.first().map_or(0, Sharded::samples);
         let [train_rows, val_rows, test_rows] =
@@ -194,11 +201,12 @@ impl TensorFileSpec {
         };
         let val = match val {
             Some(tensors) => MappedSplit::whole(tensors),
-            None => part(val_rows),
+            None if named_vals.is_empty() => part(val_rows),
+            None => part(Vec::new()),
         };
         let test = match test {
             Some(tensors) => MappedSplit::whole(tensors),
-            None if named.is_empty() => part(test_rows),
+            None if named_tests.is_empty() => part(test_rows),
             None => part(Vec::new()),
         };
         let stats = self
@@ -217,29 +225,32 @@ impl TensorFileSpec {
                     .map_err(|e| BuildError::at(&at, e))
             })
             .collect::<Result<Vec<Stats>, BuildError>>()?;
-        let main = self.mapped_module([train, val, test], &stats, ctx, in_memory)?;
-        if named.is_empty() {
-            return Ok(main);
+        let mut sets = WithNamedSets {
+            main: self.mapped_module([train, val, test], &stats, ctx, in_memory)?,
+            vals: Vec::new(),
+            tests: Vec::new(),
+        };
+        // A named set's module: no training rows, but the tensors' shapes, which a module
+        // describes itself by; the set as its validation or test split.
+        let shapes = |tensors: &[Sharded]| MappedSplit {
+            tensors: tensors.to_vec(),
+            rows: Some(Vec::new()),
+        };
+        let none = || MappedSplit {
+            tensors: Vec::new(),
+            rows: None,
+        };
+        for (name, tensors) in named_vals {
+            let splits = [shapes(&tensors), MappedSplit::whole(tensors), none()];
+            let module = self.mapped_module(splits, &stats, ctx, in_memory)?;
+            sets.vals.push((name, module));
         }
-        let mut sets = Vec::new();
-        for (name, tensors) in named {
-            let shapes = MappedSplit {
-                tensors: tensors.clone(),
-                rows: Some(Vec::new()),
-            };
-            let empty = MappedSplit {
-                tensors: Vec::new(),
-                rows: None,
-            };
-            let module = self.mapped_module(
-                [shapes, empty, MappedSplit::whole(tensors)],
-                &stats,
-                ctx,
-                in_memory,
-            )?;
-            sets.push((name, module));
+        for (name, tensors) in named_tests {
+            let splits = [shapes(&tensors), none(), MappedSplit::whole(tensors)];
+            let module = self.mapped_module(splits, &stats, ctx, in_memory)?;
+            sets.tests.push((name, module));
         }
-        Ok(Box::new(WithNamedTests { main, named: sets }))
+        Ok(sets.into_module())
     }
 
     fn mapped_module(

@@ -297,6 +297,40 @@ pub fn open_npz(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>, String
         .collect()
 }
 
+/// Maps the `.npy` array at `path` (what `np.save` writes) as the tensor `name`.
+pub fn open_npy(path: &Path, name: &str) -> Result<MappedTensor, String> {
+    let (map, handle) = map(path)?;
+    let (dtype, shape, data) =
+        npy_header(&map[..]).map_err(|e| format!("{}: {e}", path.display()))?;
+    MappedTensor {
+        file: path.to_path_buf(),
+        name: name.to_string(),
+        shape,
+        dtype,
+        map,
+        handle,
+        offset: data,
+    }
+    .checked()
+}
+
+/// Maps the arrays `names` of a folder of `.npy` files, one file per array: `<name>.npy`.
+fn open_npy_folder(dir: &Path, names: &[&str]) -> Result<Vec<MappedTensor>, String> {
+    names
+        .iter()
+        .map(|name| {
+            let file = dir.join(format!("{name}.npy"));
+            if !file.is_file() {
+                return Err(format!(
+                    "{}: no array `{name}`: a folder of .npy arrays holds one file per array, named after it ({name}.npy)",
+                    dir.display()
+                ));
+            }
+            open_npy(&file, name)
+        })
+        .collect()
+}
+
 /// Maps the tensors `names` of a `.safetensors` file.
 pub fn open_safetensors(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>, String> {
     let (map, handle) = map(path)?;
@@ -330,14 +364,23 @@ pub fn open_safetensors(path: &Path, names: &[&str]) -> Result<Vec<MappedTensor>
         .collect()
 }
 
-/// Whether `path` can be read in place: a folder of shards, a `.safetensors` file, or an
-/// `.npz` file (whose arrays must also be uncompressed).
+/// Whether `path` can be read in place: a folder (of shards, or of `.npy` arrays), a
+/// `.safetensors` file, or an `.npz` file (whose arrays must also be uncompressed).
 pub fn mappable(path: &Path) -> bool {
     path.is_dir()
         || matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("npz" | "safetensors")
         )
+}
+
+/// Whether a folder holds `.npy` arrays (one file per array) rather than shards.
+fn holds_npy(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().extension().is_some_and(|x| x == "npy"))
+    })
 }
 
 /// The shard files of a folder: its `.npz` and `.safetensors` files, by name.
@@ -355,7 +398,7 @@ pub fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     files.sort();
     if files.is_empty() {
         return Err(format!(
-            "{}: the folder holds no .npz or .safetensors shards",
+            "{}: the folder holds no .npz or .safetensors shards, nor .npy arrays",
             dir.display()
         ));
     }
@@ -372,9 +415,23 @@ pub struct Sharded {
 }
 
 impl Sharded {
-    /// The tensors `names` of `path` (a file, or a folder of shard files), each checked to agree
-    /// across shards in element type and sample shape.
+    /// The tensors `names` of `path` (a file, a folder of shard files, or a folder of `.npy`
+    /// arrays), each checked to agree across shards in element type and sample shape.
     pub fn open(path: &Path, names: &[&str]) -> Result<Vec<Sharded>, String> {
+        if path.is_dir() && holds_npy(path) {
+            if let Ok(shards) = shard_files(path) {
+                return Err(format!(
+                    "{}: the folder holds both .npy arrays and shards ({}): keep one layout per folder",
+                    path.display(),
+                    shards[0].display()
+                ));
+            }
+            let tensors = open_npy_folder(path, names)?;
+            return Ok(tensors
+                .into_iter()
+                .map(|t| Sharded::whole(vec![t]))
+                .collect());
+        }
         let files = if path.is_dir() {
             shard_files(path)?
         } else {
@@ -412,13 +469,18 @@ impl Sharded {
                         ));
                     }
                 }
-                let mut starts = vec![0];
-                for s in &shards {
-                    starts.push(starts.last().copied().unwrap_or(0) + s.samples());
-                }
-                Ok(Sharded { shards, starts })
+                Ok(Sharded::whole(shards))
             })
             .collect()
+    }
+
+    /// The tensor made of `shards`, in order.
+    fn whole(shards: Vec<MappedTensor>) -> Sharded {
+        let mut starts = vec![0];
+        for s in &shards {
+            starts.push(starts.last().copied().unwrap_or(0) + s.samples());
+        }
+        Sharded { shards, starts }
     }
 
     /// The tensor's name.

@@ -159,12 +159,21 @@ pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
         train: Vec::new(),
         val: Vec::new(),
         test: Vec::new(),
+        named_val: Vec::new(),
     };
     for split in Split::ALL {
         for metric in &experiment.metrics {
             let m = built(&experiment, metric, metric.spec.build(&ctx))?;
             metrics.of(split).push(m);
         }
+    }
+    for _ in data.named_vals() {
+        let set = experiment
+            .metrics
+            .iter()
+            .map(|metric| built(&experiment, metric, metric.spec.build(&ctx)))
+            .collect::<Result<Vec<_>, _>>()?;
+        metrics.named_val.push(set);
     }
     let optimizer = built(
         &experiment,

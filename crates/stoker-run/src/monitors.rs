@@ -3,7 +3,7 @@
 //! mistake would surface only after an epoch of training.
 
 use stoker::config::{ConfigError, PathStep};
-use stoker::data::Split;
+use stoker::data::{Split, has_validation};
 use stoker::experiment::Experiment;
 use stoker::trainer::{Trainer, TrainingParts};
 
@@ -43,15 +43,19 @@ fn monitors_in(
 }
 
 /// The names each epoch logs: the metrics' names (`metric_names`, from the trial batch)
-/// prefixed with the training split's and, when the data has one, the validation split's.
+/// prefixed with the training split's and, when the data validates, the validation split's and
+/// each named validation set's (`val_<name>`).
 pub fn epoch_names(metric_names: &[String], parts: &TrainingParts) -> Vec<String> {
-    let mut splits = vec![Split::Train];
-    if parts.data.info().len(Split::Val) > 0 {
-        splits.push(Split::Val);
+    let mut prefixes = vec![Split::Train.to_string()];
+    if has_validation(parts.data.as_ref()) {
+        prefixes.push(Split::Val.to_string());
     }
-    let mut names: Vec<String> = splits
+    for (name, _) in parts.data.named_vals() {
+        prefixes.push(format!("val_{name}"));
+    }
+    let mut names: Vec<String> = prefixes
         .iter()
-        .flat_map(|split| metric_names.iter().map(move |n| format!("{split}_{n}")))
+        .flat_map(|prefix| metric_names.iter().map(move |n| format!("{prefix}_{n}")))
         .collect();
     // ModelCheckpoint ranks by `epoch` and `step` too.
     names.extend(["train_loss_step", "lr", "epoch", "step"].map(String::from));
@@ -104,7 +108,7 @@ pub fn check(
         if known {
             continue;
         }
-        let why = if name.starts_with("val_") && parts.data.info().len(Split::Val) == 0 {
+        let why = if name.starts_with("val_") && !has_validation(parts.data.as_ref()) {
             " (the data has no validation split)"
         } else {
             ""

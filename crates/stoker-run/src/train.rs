@@ -116,20 +116,21 @@ fn unwritten(message: impl Into<String>) -> RunError {
 
 /// One line about the run: name, trainer, device, model size, data sizes.
 pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
-    use stoker::data::Split;
+    use stoker::data::{Split, named_sets};
     let info = parts.data.info();
-    let named: Vec<String> = parts
-        .data
-        .named_tests()
-        .iter()
-        .map(|(name, data)| format!(", test {name} {}", data.info().len(Split::Test)))
-        .collect();
-    let test = match named.is_empty() {
-        true => format!(", test {}", info.len(Split::Test)),
-        false => named.concat(),
+    // A split's size, or its named sets' (`val near 64, val far 48`).
+    let sizes = |split: Split| {
+        let named: Vec<String> = named_sets(parts.data.as_ref(), split)
+            .iter()
+            .map(|(name, data)| format!("{split} {name} {}", data.info().len(split)))
+            .collect();
+        match named.is_empty() {
+            true => format!("{split} {}", info.len(split)),
+            false => named.join(", "),
+        }
     };
     format!(
-        "{}: {} on {} | model {} ({} parameters) | data {} (train {}, val {}{test} samples)",
+        "{}: {} on {} | model {} ({} parameters) | data {} (train {}, {}, {} samples)",
         e.name,
         e.trainer.name,
         describe_device(e.environment.device),
@@ -137,7 +138,8 @@ pub fn describe(e: &Experiment, parts: &TrainingParts) -> String {
         parts.model.num_params(),
         e.data.name,
         info.len(Split::Train),
-        info.len(Split::Val),
+        sizes(Split::Val),
+        sizes(Split::Test),
     )
 }
 

@@ -4,7 +4,7 @@
 use stoker::burn::optim::ModuleOptimizer;
 use stoker::burn::tensor::Bytes;
 use stoker::callback::{Callback, Control, HookContext};
-use stoker::data::{Order, Shard, Split};
+use stoker::data::{DataModule, Order, Shard, Split, has_validation};
 use stoker::error::{Result, StokerError};
 use stoker::logger::RunInfo;
 use stoker::precision::Precision;
@@ -73,7 +73,7 @@ impl<'r> Fit<'r> {
         if let Some(r) = resume.as_mut() {
             parts.optimizer = resumed_optimizer(parts.optimizer, r)?;
         }
-        let has_val = parts.data.info().len(Split::Val) > 0;
+        let has_val = has_validation(parts.data.as_ref());
         let callbacks = std::mem::take(&mut parts.callbacks);
         let loggers = parts.loggers.clone();
         let fit = Fit {
@@ -189,31 +189,37 @@ impl<'r> Fit<'r> {
         Ok(self.args.train_batches(all))
     }
 
-    /// The batches of `split` an evaluation runs.
-    pub fn eval_batches(&self, split: Split) -> Result<usize> {
-        let all = self
-            .strategy
-            .epoch(self.parts.data.as_ref(), split, 0, Order::Sequential)?
-            .len();
-        Ok(self.args.eval_batches(split, all))
-    }
-
     /// The batches of `split` an evaluation runs over all processes together (the whole
     /// split, limited): what decides whether it runs, the same on every process. A process's
     /// own share ([`eval_batches`](Self::eval_batches)) may be empty when the split has fewer
     /// samples than processes; it then takes part with no batch.
+    /// For validation with named sets, the sum over the sets, each limited on its own.
     pub fn eval_batches_of_all(&self, split: Split) -> Result<usize> {
-        let all = self
-            .parts
-            .data
-            .epoch(split, 0, Order::Sequential, Shard::WHOLE)?
-            .len();
-        Ok(self.args.eval_batches(split, all))
+        let mut total = 0;
+        for (_, data) in self.eval_sets(split) {
+            let all = data.epoch(split, 0, Order::Sequential, Shard::WHOLE)?.len();
+            total += self.args.eval_batches(split, all);
+        }
+        Ok(total)
+    }
+
+    /// What an evaluation of `split` runs on: validation's named sets, if the data has any
+    /// (`val_<name>`), or else the split itself (no name).
+    pub fn eval_sets(&self, split: Split) -> Vec<(Option<&str>, &dyn DataModule)> {
+        let data = self.parts.data.as_ref();
+        let named = match split {
+            Split::Val => data.named_vals(),
+            _ => Vec::new(),
+        };
+        if named.is_empty() {
+            return vec![(None, data)];
+        }
+        named.into_iter().map(|(n, d)| (Some(n), d)).collect()
     }
 
     /// Whether there is validation to run (on every process alike).
     pub fn has_val(&self) -> Result<bool> {
-        Ok(self.parts.data.info().len(Split::Val) > 0 && self.eval_batches_of_all(Split::Val)? > 0)
+        Ok(has_validation(self.parts.data.as_ref()) && self.eval_batches_of_all(Split::Val)? > 0)
     }
 }
 

@@ -18,6 +18,7 @@
 mod measure;
 mod report;
 mod stats;
+mod stream_data;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,36 +34,49 @@ use stats::steps_per_second;
 /// One benchmark workload.
 #[derive(Debug)]
 pub struct Workload {
-    /// Its name on the command line, of `bench/configs/<name>.yaml` and
-    /// `bench/reference/<name>.py`.
+    /// Its name on the command line and in the table.
     pub name: &'static str,
+    /// The stem of `bench/configs/<file>.yaml` and `bench/reference/<file>.py`.
+    pub file: &'static str,
     /// Whether a PyTorch reference exists (the no-op workload measures stoker alone).
     pub has_reference: bool,
+    /// The rows of the generated data it reads in place (`stream_data`), if any.
+    pub stream_rows: Option<usize>,
+}
+
+const fn workload(name: &'static str, has_reference: bool) -> Workload {
+    Workload {
+        name,
+        file: name,
+        has_reference,
+        stream_rows: None,
+    }
 }
 
 /// Every workload, in table order.
-pub const WORKLOADS: [Workload; 5] = [
+pub const WORKLOADS: [Workload; 7] = [
+    workload("mlp", true),
+    workload("fno2d", true),
+    workload("cnn1d", true),
+    workload("decoder", true),
+    workload("noop", false),
+    // Data read in place at two sizes: speed and memory should not depend on the size.
     Workload {
-        name: "mlp",
+        name: "stream1g",
+        file: "stream",
         has_reference: true,
+        stream_rows: Some(131_072),
     },
     Workload {
-        name: "fno2d",
+        name: "stream8g",
+        file: "stream",
         has_reference: true,
-    },
-    Workload {
-        name: "cnn1d",
-        has_reference: true,
-    },
-    Workload {
-        name: "decoder",
-        has_reference: true,
-    },
-    Workload {
-        name: "noop",
-        has_reference: false,
+        stream_rows: Some(1_048_576),
     },
 ];
+
+/// The data workers of both sides of the stream workloads.
+const STREAM_WORKERS: usize = 2;
 
 /// The command line.
 #[derive(Debug)]
@@ -80,7 +94,8 @@ struct Options {
 const PRECISIONS: [&str; 3] = ["32-true", "bf16-mixed", "16-mixed"];
 
 const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--short]
-workloads: mlp fno2d cnn1d decoder noop (default: all)
+workloads: mlp fno2d cnn1d decoder noop (the default), stream1g stream8g (`stream`: both;
+  they generate 1.07 and 8.6 GB of data under target/bench-data once)
 --threads T: threads per process (default: the cores shared out over the processes)
 --nproc P: data-parallel training with P processes on each side (default 1)
 --precision P: 32-true (default), bf16-mixed or 16-mixed on both sides (PyTorch: torch.autocast)";
@@ -138,6 +153,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--short" => options.short = true,
             "-h" | "--help" => return Err(USAGE.into()),
+            "stream" => options
+                .workloads
+                .extend(WORKLOADS.iter().filter(|w| w.stream_rows.is_some())),
             name => {
                 let workload = WORKLOADS
                     .iter()
@@ -148,7 +166,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     if options.workloads.is_empty() {
-        options.workloads = WORKLOADS.iter().collect();
+        // The stream workloads write gigabytes of data: asked for by name, except in short mode
+        // (CI), where they read a small data set.
+        options.workloads = WORKLOADS
+            .iter()
+            .filter(|w| options.short || w.stream_rows.is_none())
+            .collect();
     }
     if options.threads == 0 {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -206,7 +229,7 @@ fn run_stoker(
     options: &Options,
     scratch: &Path,
 ) -> Result<Sample, String> {
-    let config = format!("bench/configs/{}.yaml", workload.name);
+    let config = format!("bench/configs/{}.yaml", workload.file);
     let mut command = Command::new(binary);
     command
         .current_dir(workspace_root())
@@ -220,6 +243,14 @@ fn run_stoker(
         "--set",
         &format!("trainer.args.precision={}", options.precision),
     ]);
+    if let Some(data) = stream_folder(workload, options)? {
+        command
+            .args(["--set", &format!("data.args.train={}", data.display())])
+            .args([
+                "--set",
+                &format!("trainer.args.num_workers={STREAM_WORKERS}"),
+            ]);
+    }
     if options.short {
         command.args([
             "--set",
@@ -262,8 +293,21 @@ fn run_stoker(
     )
 }
 
+/// The folder of a stream workload's data (generated when missing); `None` for the others.
+fn stream_folder(workload: &Workload, options: &Options) -> Result<Option<PathBuf>, String> {
+    let Some(rows) = workload.stream_rows else {
+        return Ok(None);
+    };
+    let rows = if options.short {
+        stream_data::SHORT_ROWS
+    } else {
+        rows
+    };
+    stream_data::ensure(&env::target_dir().join("bench-data"), rows).map(Some)
+}
+
 fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Result<Sample, String> {
-    let script = format!("bench/reference/{}.py", workload.name);
+    let script = format!("bench/reference/{}.py", workload.file);
     let mut command = Command::new(torch.python());
     command.current_dir(workspace_root());
     if options.nproc > 1 {
@@ -281,6 +325,12 @@ fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Resul
         .args(["--threads", &options.threads.to_string()])
         .args(["--precision", &options.precision])
         .args(short_args(options));
+    if let Some(data) = stream_folder(workload, options)? {
+        command
+            .arg("--data")
+            .arg(data)
+            .args(["--workers", &STREAM_WORKERS.to_string()]);
+    }
     let what = format!("PyTorch {script}");
     let finished = run_measured(command, torch, options, &what)?;
     let line = finished
@@ -346,12 +396,14 @@ fn check_same(workload: &Workload, stoker: &Sample, torch: &Sample) -> Result<()
     if stoker.parameters != torch.parameters || stoker.steps_per_epoch != torch.steps_per_epoch {
         return Err(format!(
             "workload {}: stoker trains {} parameters in {} steps per epoch, the PyTorch reference {} in {}: \
-             bench/configs/{0}.yaml and bench/reference/{0}.py must describe the same model and data",
+             bench/configs/{}.yaml and bench/reference/{}.py must describe the same model and data",
             workload.name,
             stoker.parameters,
             stoker.steps_per_epoch,
             torch.parameters,
-            torch.steps_per_epoch
+            torch.steps_per_epoch,
+            workload.file,
+            workload.file
         ));
     }
     Ok(())
@@ -443,6 +495,20 @@ mod tests {
         assert_eq!((o.repeat, o.device.as_str()), (5, "cuda"));
         let all = parse(&args(&["--short", "--repeat", "4"])).unwrap();
         assert_eq!(all.workloads.len(), WORKLOADS.len());
+        let default: Vec<_> = parse(&args(&[]))
+            .unwrap()
+            .workloads
+            .iter()
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(default, ["mlp", "fno2d", "cnn1d", "decoder", "noop"]);
+        let stream: Vec<_> = parse(&args(&["stream"]))
+            .unwrap()
+            .workloads
+            .iter()
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(stream, ["stream1g", "stream8g"]);
         assert_eq!(all.repeat, 1, "short mode runs once");
         assert!(
             parse(&args(&["resnet"]))
@@ -465,11 +531,11 @@ mod tests {
         let root = workspace_root();
         for w in &WORKLOADS {
             assert!(
-                root.join(format!("bench/configs/{}.yaml", w.name))
+                root.join(format!("bench/configs/{}.yaml", w.file))
                     .is_file()
             );
             assert_eq!(
-                root.join(format!("bench/reference/{}.py", w.name))
+                root.join(format!("bench/reference/{}.py", w.file))
                     .is_file(),
                 w.has_reference,
                 "{}",

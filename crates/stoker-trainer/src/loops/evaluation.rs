@@ -6,19 +6,23 @@ use std::collections::BTreeMap;
 
 use stoker::checkpoint;
 use stoker::console;
-use stoker::data::{DataModule, EpochBatches, Order, Shard, Split};
+use stoker::data::{DataModule, EpochBatches, Order, Split};
 use stoker::error::{Result, StokerError};
 use stoker::loss::Loss;
 use stoker::metric::{Metric, StepView};
 use stoker::model::DynModel;
 use stoker::precision::Precision;
+use stoker::strategy::Strategy;
+use stoker::trainer::SplitMetrics;
 
 use crate::callbacks::progress_bar::format_value;
 use crate::context::Fit;
 use crate::precision::full::FullPrecision;
 use crate::step::{TrainingStep, ValidationContext};
+use crate::strategy::single_device::SingleDevice;
 
 /// What an evaluation runs on.
+#[derive(Clone, Copy)]
 pub struct Evaluation<'a> {
     /// The evaluation copy of the model.
     pub model: &'a dyn DynModel,
@@ -39,13 +43,25 @@ impl Evaluation<'_> {
     pub fn run(
         &self,
         step: &mut dyn TrainingStep,
-        mut batches: Box<dyn EpochBatches + '_>,
+        batches: Box<dyn EpochBatches + '_>,
         metrics: &mut [Box<dyn Metric>],
         limit: usize,
     ) -> Result<()> {
         for metric in metrics.iter_mut() {
             metric.reset();
         }
+        self.accumulate(step, batches, &mut [metrics], limit)
+    }
+
+    /// Runs the first `limit` of `batches` through `step`, adding each batch to every metric
+    /// set of `sinks` (a named validation set's and the union's), none reset.
+    pub fn accumulate(
+        &self,
+        step: &mut dyn TrainingStep,
+        mut batches: Box<dyn EpochBatches + '_>,
+        sinks: &mut [&mut [Box<dyn Metric>]],
+        limit: usize,
+    ) -> Result<()> {
         let split = self.split;
         for index in 0..limit.min(batches.len()) {
             let at = |e: StokerError| StokerError::msg(format!("{split} batch {index}: {e}"));
@@ -73,7 +89,7 @@ impl Evaluation<'_> {
                 output,
                 loss: &loss,
             };
-            for metric in metrics.iter_mut() {
+            for metric in sinks.iter_mut().flat_map(|set| set.iter_mut()) {
                 metric.update(&view).map_err(at)?;
             }
         }
@@ -81,20 +97,20 @@ impl Evaluation<'_> {
     }
 }
 
-/// Evaluates the first `limit` batches of `split` (all when `None`) with `step`'s validation
-/// step (the experiment's trainer's, [`TrainerValidation`](crate::TrainerValidation)) and
-/// returns the metrics prefixed with the split's name (`val_loss`): what `stoker eval` prints.
+/// Evaluates the first `limit` batches of `split` (all when `None`; with named validation
+/// sets, of each) with `step`'s validation step (the experiment's trainer's,
+/// [`TrainerValidation`](crate::TrainerValidation)) and returns the metrics prefixed with the
+/// split's name (`val_loss`, and `val_<name>_loss` for each named set): what `stoker eval`
+/// prints.
 pub fn evaluate(
     step: &mut dyn TrainingStep,
     model: &dyn DynModel,
     data: &dyn DataModule,
     split: Split,
     loss: &dyn Loss,
-    metrics: &mut [Box<dyn Metric>],
+    metrics: &mut SplitMetrics,
     limit: Option<usize>,
 ) -> Result<Vec<(String, f64)>> {
-    let batches = data.epoch(split, 0, Order::Sequential, Shard::WHOLE)?;
-    let limit = limit.unwrap_or(usize::MAX);
     let evaluation = Evaluation {
         model,
         data,
@@ -103,8 +119,56 @@ pub fn evaluate(
         position: (0, 0),
         precision: &FullPrecision,
     };
-    evaluation.run(step, batches, metrics, limit)?;
-    collect(split, metrics)
+    let limit = limit.unwrap_or(usize::MAX);
+    evaluate_sets(evaluation, step, &mut SingleDevice, metrics, |n| {
+        n.min(limit)
+    })
+}
+
+/// `base.split` through `step`, reduced over the processes by `strategy`; its values. With
+/// named validation sets (validation only), each set runs into its own metrics
+/// (`val_<name>_*`) and into the split's, which so cover every set together (`val_*`).
+/// `limit` gives the batches to run of a set of so many.
+fn evaluate_sets(
+    base: Evaluation<'_>,
+    step: &mut dyn TrainingStep,
+    strategy: &mut dyn Strategy,
+    metrics: &mut SplitMetrics,
+    limit: impl Fn(usize) -> usize,
+) -> Result<Vec<(String, f64)>> {
+    let split = base.split;
+    let named = match split {
+        Split::Val => base.data.named_vals(),
+        _ => Vec::new(),
+    };
+    for metric in metrics.of(split).iter_mut() {
+        metric.reset();
+    }
+    let mut named_values = Vec::new();
+    if named.is_empty() {
+        let batches = strategy.epoch(base.data, split, 0, Order::Sequential)?;
+        let n = limit(batches.len());
+        base.accumulate(step, batches, &mut [metrics.of(split)], n)?;
+    }
+    for (index, (name, data)) in named.into_iter().enumerate() {
+        let evaluation = Evaluation { data, ..base };
+        let batches = strategy.epoch(data, split, 0, Order::Sequential)?;
+        let n = limit(batches.len());
+        let own = &mut metrics.named_val[index];
+        for metric in own.iter_mut() {
+            metric.reset();
+        }
+        evaluation
+            .accumulate(step, batches, &mut [&mut metrics.val, own], n)
+            .map_err(|e| StokerError::msg(format!("validation set `{name}`: {e}")))?;
+        strategy.reduce_metrics(own)?;
+        named_values.extend(collect_as(&format!("{split}_{name}"), own)?);
+    }
+    let all = metrics.of(split);
+    strategy.reduce_metrics(all)?;
+    let mut values = collect(split, all)?;
+    values.extend(named_values);
+    Ok(values)
 }
 
 /// Computes `metrics` and prefixes their names with the split's.
@@ -123,16 +187,14 @@ pub fn collect_as(prefix: &str, metrics: &mut [Box<dyn Metric>]) -> Result<Vec<(
     Ok(out)
 }
 
-/// The first `limit` batches of `split` through the fit's validation step, into the split's
-/// metrics.
-fn run_split(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<()> {
+/// [`evaluate_sets`] in the fit: at most `limit` batches of the split (or of each named
+/// validation set; `None`: as the trainer's limits say), on the evaluation copy of the model
+/// synchronized over the processes.
+fn run_split(fit: &mut Fit<'_>, split: Split, limit: Option<usize>) -> Result<Vec<(String, f64)>> {
     fit.strategy.sync_model(fit.parts.model.as_mut())?;
     let eval = fit.parts.model.for_eval();
     let parts = &mut fit.parts;
-    let batches = fit
-        .strategy
-        .epoch(parts.data.as_ref(), split, 0, Order::Sequential)?;
-    let evaluation = Evaluation {
+    let base = Evaluation {
         model: eval.as_ref(),
         data: parts.data.as_ref(),
         split,
@@ -140,55 +202,62 @@ fn run_split(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<()> {
         position: (fit.state.epoch, fit.state.global_step),
         precision: &*fit.precision,
     };
-    evaluation.run(&mut *fit.step, batches, parts.metrics.of(split), limit)
+    let args = fit.args;
+    evaluate_sets(
+        base,
+        &mut *fit.step,
+        &mut *fit.strategy,
+        &mut parts.metrics,
+        |n| {
+            let all = args.eval_batches(split, n);
+            limit.map_or(all, |l| l.min(all))
+        },
+    )
 }
 
-/// [`run_split`], then the metrics reduced over the processes, computed, their tables written.
-fn evaluate_in_fit(fit: &mut Fit<'_>, split: Split, limit: usize) -> Result<Vec<(String, f64)>> {
-    run_split(fit, split, limit)?;
+/// [`run_split`] with the trainer's limits, then the split's tables written.
+fn evaluate_in_fit(fit: &mut Fit<'_>, split: Split) -> Result<Vec<(String, f64)>> {
+    let values = run_split(fit, split, None)?;
     let metrics = fit.parts.metrics.of(split);
-    fit.strategy.reduce_metrics(metrics)?;
-    let values = collect(split, metrics)?;
     fit.logs
         .artifacts(&fit.run.dir, split, fit.state.global_step, metrics)?;
     Ok(values)
 }
 
-/// A few validation batches before training, to catch a bug in validation before hours of
-/// training (Lightning's sanity check); nothing is logged.
+/// A few validation batches before training (of each named set, if any), to catch a bug in
+/// validation before hours of training (Lightning's sanity check); nothing is logged.
 pub fn sanity_check(fit: &mut Fit<'_>) -> Result<()> {
     let steps = fit.args.num_sanity_val_steps;
-    if steps == 0 || fit.args.dev_run() || fit.parts.data.info().len(Split::Val) == 0 {
+    if steps == 0 || fit.args.dev_run() || !fit.has_val()? {
         return Ok(());
     }
-    let all = fit.eval_batches_of_all(Split::Val)?;
-    let n = if steps < 0 {
-        all
-    } else {
-        (steps as usize).min(all)
-    };
-    if n == 0 {
-        return Ok(());
-    }
-    run_split(fit, Split::Val, n)
-        .and_then(|()| collect(Split::Val, &mut fit.parts.metrics.val).map(|_| ()))
-        .map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
+    let n = usize::try_from(steps).ok();
+    run_split(fit, Split::Val, n).map_err(|e| StokerError::msg(format!("sanity check: {e}")))?;
     for metric in fit.parts.metrics.val.iter_mut() {
         metric.reset();
     }
-    console::note(format!(
-        "sanity check passed ({n} validation batch{})",
-        if n == 1 { "" } else { "es" }
-    ));
+    let sets = fit.eval_sets(Split::Val).len();
+    let ran = match n {
+        Some(n) if sets > 1 => format!("up to {n} batch{} of each of {sets} sets", plural(n)),
+        _ => {
+            let all = fit.eval_batches_of_all(Split::Val)?;
+            let ran = n.map_or(all, |n| n.min(all));
+            format!("{ran} validation batch{}", plural(ran))
+        }
+    };
+    console::note(format!("sanity check passed ({ran})"));
     Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "es" }
 }
 
 /// Validation in the middle or at the end of an epoch of `n` batches: its values are logged at
 /// the current step and shown on the epoch line.
 pub fn validate(fit: &mut Fit<'_>, n: usize) -> Result<()> {
     fit.hook(n, |c, ctx| c.on_validation_start(ctx))?;
-    let limit = fit.eval_batches(Split::Val)?;
-    let values = evaluate_in_fit(fit, Split::Val, limit)?;
+    let values = evaluate_in_fit(fit, Split::Val)?;
     let epoch_values = &mut fit.logs.epoch_values;
     epoch_values.retain(|(n, _)| !n.starts_with("val_"));
     epoch_values.extend(values.iter().cloned());
@@ -222,8 +291,7 @@ pub fn test_after_fit(fit: &mut Fit<'_>) -> Result<BTreeMap<String, f64>> {
     };
     let mut all = Vec::new();
     if has_test {
-        let limit = fit.eval_batches(Split::Test)?;
-        all.push((String::new(), evaluate_in_fit(fit, Split::Test, limit)?));
+        all.push((String::new(), evaluate_in_fit(fit, Split::Test)?));
     }
     for index in 0..named {
         all.push(evaluate_named_test(fit, index)?);

@@ -409,6 +409,7 @@ pub fn fit(
             train: metrics(),
             val: metrics(),
             test: metrics(),
+            named_val: Vec::new(),
         },
         optimizer: SgdConfig::new().init(),
         optimizer_name: "sgd".into(),

@@ -180,12 +180,18 @@ fn each_named_validation_set_is_logged_by_name_and_val_covers_them_all() {
     data(&in_place);
     let (in_place_dir, _) = train_ok(
         &in_place,
-        &val_config("{near: near.npz, far: far.npz}")
-            .replace("    batch_size: 32\n", "    batch_size: 32\n    in_memory: false\n"),
+        &val_config("{near: near.npz, far: far.npz}").replace(
+            "    batch_size: 32\n",
+            "    batch_size: 32\n    in_memory: false\n",
+        ),
         &[],
     );
     for name in ["val_near_mse", "val_far_mse", "val_mse"] {
-        assert_eq!(column(&in_place_dir, name), column(&run_dir, name), "{name}");
+        assert_eq!(
+            column(&in_place_dir, name),
+            column(&run_dir, name),
+            "{name}"
+        );
     }
     // The best checkpoint is the one of the lowest `val_far_mse`.
     let rows: Vec<_> = csv_rows(&run_dir)

@@ -5,8 +5,9 @@ The data is a folder of two .npy files that `cargo xtask bench` generates (x: fl
 when the data is larger than memory: np.load(mmap_mode="r"), a Dataset whose item is a whole
 batch of rows (one fancy-indexing read per batch, not 256 single-row reads), and a DataLoader
 over a shuffled BatchSampler with the same workers (persistent, prefetch_factor 2) and batch
-size as stoker. MLP sizes [2048, 64, 1] with ReLU, MSE, Adam lr 1e-3; --limit-batches steps per
-epoch; the loss read every 50 steps, as stoker logs it.
+size as stoker. MLP sizes [2048, 64, 1] with ReLU, MSE, Adam lr 1e-3; 500 steps per epoch (the
+config's limit_train_batches; --limit-batches sets it); the loss read every 50 steps, as stoker
+logs it.
 
 Stdout gets one JSON line, as common.py's `train` prints it.
 """
@@ -62,9 +63,7 @@ def main():
         prefetch_factor=2 if args.workers > 0 else None,
         pin_memory=device.type == "cuda",
     )
-    steps = len(sampler)
-    if args.limit_batches:
-        steps = min(steps, args.limit_batches)
+    steps = min(len(sampler), args.limit_batches or 500)
     epoch_seconds, loss, step = [], None, 0
     for epoch in range(args.epochs):
         sync(device)

@@ -4,7 +4,7 @@
 //! cargo xtask train CONFIG [--set KEY=VALUE]... [--output-dir DIR]
 //! cargo xtask check CONFIG [--set KEY=VALUE]...
 //! cargo xtask list [KIND]
-//! cargo xtask eval CONFIG --ckpt PATH [--split val|test|train] [--json]
+//! cargo xtask eval CONFIG --ckpt PATH [--split val|test|train|val_<name>|test_<name>] [--json]
 //! cargo xtask predict CONFIG --ckpt PATH [--split S] [--output F]
 //! cargo xtask stats CONFIG [--set KEY=VALUE]... [--output FILE]
 //! cargo xtask lr-find CONFIG [--set KEY=VALUE]... [--min-lr L] [--max-lr L] [--num-training N]

@@ -7,6 +7,7 @@ use stoker::burn::tensor::{Device, Int, Tensor, TensorData};
 use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Shard, Split, TensorInfo};
 use stoker::error::{Result, StokerError};
 use stoker::rng::{Rng, derive_seed};
+use stoker_native::pinned;
 
 use crate::host::{HostData, HostTensor};
 use crate::shard::{evaluation_rows, training_rows};
@@ -74,15 +75,25 @@ macro_rules! by_rank {
     };
 }
 
-/// A host tensor on `device`.
-pub(crate) fn upload(tensor: &HostTensor, device: &Device) -> Result<BridgeTensor> {
-    let shape = tensor.shape.clone();
-    by_rank!(shape.len(), R => Ok(match &tensor.data {
-        HostData::F32(values) => Tensor::<R>::from_data(TensorData::new(values.clone(), shape), device).into_bridge(),
-        HostData::I64(values) => Tensor::<R, Int>::from_data(TensorData::new(values.clone(), shape), device).into_bridge(),
-    }), Err(StokerError::msg(format!(
-        "tensor `{}` has rank {} (samples included); at most {MAX_RANK} is supported",
-        tensor.name, tensor.shape.len()
+/// A host tensor on `device`; on a CUDA device through pinned memory, copied asynchronously
+/// (`stoker_native::pinned`).
+pub(crate) fn upload(tensor: HostTensor, device: &Device) -> Result<BridgeTensor> {
+    let HostTensor { name, shape, data } = tensor;
+    by_rank!(shape.len(), R => {
+        let dims: [usize; R] = shape.clone().try_into().expect("rank R");
+        Ok(match data {
+            HostData::F32(values) => match pinned::upload_f32(&values, dims, device) {
+                Some(t) => t.into_bridge(),
+                None => Tensor::<R>::from_data(TensorData::new(values, shape), device).into_bridge(),
+            },
+            HostData::I64(values) => match pinned::upload_i64(&values, dims, device) {
+                Some(t) => t.into_bridge(),
+                None => Tensor::<R, Int>::from_data(TensorData::new(values, shape), device).into_bridge(),
+            },
+        })
+    }, Err(StokerError::msg(format!(
+        "tensor `{name}` has rank {} (samples included); at most {MAX_RANK} is supported",
+        shape.len()
     ))))
 }
 
@@ -133,8 +144,8 @@ impl InMemoryData {
         let tensors: Vec<TensorInfo> = describe(reference).into_iter().map(|(t, _)| t).collect();
         let mut uploaded = Vec::new();
         let mut sizes = [0; 3];
-        for (i, split) in splits.iter().enumerate() {
-            let samples = check_split(Split::ALL[i], &describe(split), &tensors)?;
+        for (i, split) in splits.into_iter().enumerate() {
+            let samples = check_split(Split::ALL[i], &describe(&split), &tensors)?;
             sizes[i] = if split.is_empty() { 0 } else { samples };
             let mut on_device = Vec::new();
             if sizes[i] > 0 {

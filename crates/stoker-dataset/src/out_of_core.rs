@@ -193,7 +193,7 @@ impl EpochBatches for MappedEpoch<'_> {
                     .encode(&mut host, &self.split.to_string())
                     .map_err(StokerError::msg)?;
             }
-            batch.insert_bridge(tensor.name().to_string(), upload(&host, &self.data.device)?);
+            batch.insert_bridge(tensor.name().to_string(), upload(host, &self.data.device)?);
         }
         Ok(batch)
     }

@@ -68,7 +68,7 @@ pub fn upload_rows(
         if let Some(stats) = pieces.stats {
             stats.encode(&mut host, pieces.split)?;
         }
-        upload(&host, device).map_err(|e| e.to_string())
+        upload(host, device).map_err(|e| e.to_string())
     };
     crate::by_rank!(shape.len(), R => {
         let dims: [usize; R] = shape.clone().try_into().expect("rank R");

@@ -44,6 +44,7 @@ mod island;
 mod linear;
 pub mod nn;
 mod norm;
+pub mod pinned;
 mod pool;
 mod relu;
 

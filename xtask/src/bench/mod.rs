@@ -455,14 +455,22 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     if options.short {
         eprintln!("bench: short mode (2 epochs of 5 steps, one repeat): results not written");
     } else {
-        let path = results_path(&options.device, options.nproc, &options.precision)?;
+        let stream = options.workloads.iter().all(|w| w.stream_rows.is_some());
+        let path = results_path(&options.device, options.nproc, &options.precision, stream)?;
         std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(0)
 }
 
-fn results_path(device: &str, nproc: usize, precision: &str) -> Result<PathBuf, String> {
+/// `bench/results/<date>-<device>[-nproc<P>][-<precision>][-stream].md`: `-stream` when only
+/// stream workloads ran, so that they do not overwrite the day's table of the others.
+fn results_path(
+    device: &str,
+    nproc: usize,
+    precision: &str,
+    stream: bool,
+) -> Result<PathBuf, String> {
     let dir = workspace_root().join("bench").join("results");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let processes = match nproc {
@@ -473,8 +481,9 @@ fn results_path(device: &str, nproc: usize, precision: &str) -> Result<PathBuf, 
         "32-true" => String::new(),
         other => format!("-{other}"),
     };
+    let stream = if stream { "-stream" } else { "" };
     Ok(dir.join(format!(
-        "{}-{device}{processes}{precision}.md",
+        "{}-{device}{processes}{precision}{stream}.md",
         report::today()
     )))
 }

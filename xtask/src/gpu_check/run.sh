@@ -61,12 +61,15 @@ for device in "$DEVICE" cpu; do
 done
 train "quickstart-$DEVICE-bf16-mixed" "$DEVICE" quickstart.yaml --set trainer.args.precision=bf16-mixed
 train "darcy_fno-$DEVICE-bf16-mixed" "$DEVICE" darcy_fno.yaml --set trainer.args.max_epochs=10 --set trainer.args.precision=bf16-mixed
+# Read in place by two workers, each batch through pinned memory and an asynchronous copy.
+train "darcy_fno-$DEVICE-in-place" "$DEVICE" darcy_fno.yaml --set trainer.args.max_epochs=10 --set data.args.in_memory=false --set trainer.args.num_workers=2
 
 if [ "$QUICK" = 1 ]; then
     step bench 300 ./xtask bench --device "$DEVICE" --short
 else
     step bench 240 ./xtask bench --device "$DEVICE" --repeat 3
     step bench-bf16-mixed 120 ./xtask bench --device "$DEVICE" --precision bf16-mixed --repeat 1
+    step bench-stream 150 ./xtask bench stream1g --device "$DEVICE" --repeat 1
 fi
 cp bench/results/*.md "$OUT/" 2>/dev/null
 

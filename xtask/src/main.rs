@@ -14,7 +14,7 @@
 //! cargo xtask compare RUN_DIR... [--output FILE]
 //! cargo xtask test [NEXTEST ARGS]...
 //! cargo xtask example NAME [ARGS]...
-//! cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--short]
+//! cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--workers N] [--short]
 //! cargo xtask gpu-pack [DIR]
 //! cargo xtask setup
 //! cargo xtask new-plugin NAME
@@ -52,7 +52,7 @@ commands:
   compare RUN_DIR... [--output F]                        overlay several runs in one report
   test [ARGS]...                                         run every test (args go to cargo nextest)
   example NAME [ARGS]...                                 run examples/NAME.rs (the library API)
-  bench [WORKLOAD...] [--device D] [--repeat N] [--threads T] [--nproc P] [--short]
+  bench [WORKLOAD...] [--device D] [--repeat N] [--threads T] [--nproc P] [--precision P] [--workers N] [--short]
                                                          stoker vs plain PyTorch, speed and memory
   gpu-pack [DIR]                                         pack the binary, configs, data and the GPU check
                                                          (DIR/run.sh) for a machine without Rust

@@ -80,6 +80,11 @@ impl Dtype {
         }
     }
 
+    /// float32 in this machine's byte order: its bytes are the values.
+    fn is_native_f32(&self) -> bool {
+        self.code == 'f' && self.size == 4 && self.big == cfg!(target_endian = "big")
+    }
+
     fn bytes<const N: usize>(&self, raw: &[u8]) -> [u8; N] {
         let mut b = [0u8; N];
         b.copy_from_slice(&raw[..N]);
@@ -635,20 +640,36 @@ impl Sharded {
                 count += 1;
             }
             let n = shard.row_bytes();
-            buffer.resize(count * n, 0);
-            shard
-                .handle
-                .read_exact_at(&mut buffer, (shard.offset + local * n) as u64)
-                .map_err(|e| {
-                    format!(
-                        "{}: cannot read `{}` at sample {local}: {e}",
-                        shard.file.display(),
-                        shard.name
-                    )
-                })?;
-            match self.kind() {
-                ElementKind::Float => shard.dtype.floats(&buffer, &mut floats),
-                ElementKind::Int => shard.dtype.ints(&buffer, &mut ints),
+            let read = |into: &mut [u8]| {
+                shard
+                    .handle
+                    .read_exact_at(into, (shard.offset + local * n) as u64)
+                    .map_err(|e| {
+                        format!(
+                            "{}: cannot read `{}` at sample {local}: {e}",
+                            shard.file.display(),
+                            shard.name
+                        )
+                    })
+            };
+            if shard.dtype.is_native_f32() {
+                // float32 as this machine stores it: read straight into the batch's values.
+                let start = floats.len();
+                floats.resize(start + count * width, 0.0);
+                let values = &mut floats[start..];
+                // SAFETY: the bytes of the f32 values just added, which every bit pattern is
+                // a valid value of; `n` is `width` 4-byte elements, so the lengths agree.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), count * n)
+                };
+                read(bytes)?;
+            } else {
+                buffer.resize(count * n, 0);
+                read(&mut buffer)?;
+                match self.kind() {
+                    ElementKind::Float => shard.dtype.floats(&buffer, &mut floats),
+                    ElementKind::Int => shard.dtype.ints(&buffer, &mut ints),
+                }
             }
             i += count;
         }

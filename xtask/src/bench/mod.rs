@@ -1,4 +1,4 @@
-//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--short]`:
+//! `cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--workers N] [--short]`:
 //! stoker's training (the `stoker train` command `cargo xtask train` runs, on a config in
 //! `bench/configs/`) side by side with a plain PyTorch loop of the same model, data, batch size and
 //! optimizer (`bench/reference/`), alternately, `--repeat` times each, on the same number of
@@ -11,6 +11,9 @@
 //! `--precision bf16-mixed | 16-mixed` trains stoker with `trainer.args.precision` and PyTorch
 //! under `torch.autocast` (with a GradScaler for 16-mixed); the table goes to
 //! `bench/results/<date>-<device>-<precision>.md`.
+//! `stream` (`stream1g`, `stream8g`): an MLP on generated `.npy` data read in place, each side
+//! with `--workers N` data workers (default 2); the table goes to
+//! `bench/results/<date>-<device>-stream[-workers<N>].md`.
 //! `--short` (what CI runs) takes one repeat of 2 epochs of 5 steps and writes nothing: it keeps
 //! the comparison code working and checks that both sides train the same model (parameter count
 //! and steps per epoch), without judging speed.
@@ -75,7 +78,7 @@ pub const WORKLOADS: [Workload; 7] = [
     },
 ];
 
-/// The data workers of both sides of the stream workloads.
+/// The data workers of both sides of the stream workloads, unless `--workers` says otherwise.
 const STREAM_WORKERS: usize = 2;
 
 /// The command line.
@@ -88,17 +91,20 @@ struct Options {
     nproc: usize,
     precision: String,
     short: bool,
+    /// The data workers of the stream workloads.
+    workers: usize,
 }
 
 /// The precisions both sides can train in.
 const PRECISIONS: [&str; 3] = ["32-true", "bf16-mixed", "16-mixed"];
 
-const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--short]
+const USAGE: &str = "usage: cargo xtask bench [WORKLOAD...] [--device cpu|cuda] [--repeat N] [--threads T] [--nproc P] [--precision P] [--workers N] [--short]
 workloads: mlp fno2d cnn1d decoder noop (the default), stream1g stream8g (`stream`: both;
   they generate 1.07 and 8.6 GB of data under target/bench-data once)
 --threads T: threads per process (default: the cores shared out over the processes)
 --nproc P: data-parallel training with P processes on each side (default 1)
---precision P: 32-true (default), bf16-mixed or 16-mixed on both sides (PyTorch: torch.autocast)";
+--precision P: 32-true (default), bf16-mixed or 16-mixed on both sides (PyTorch: torch.autocast)
+--workers N: data workers of both sides of the stream workloads (default 2)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -109,6 +115,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         nproc: 1,
         precision: "32-true".into(),
         short: false,
+        workers: STREAM_WORKERS,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -152,6 +159,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 }
             }
             "--short" => options.short = true,
+            "--workers" => {
+                options.workers = value("--workers")?
+                    .parse()
+                    .map_err(|_| format!("--workers needs a number\n{USAGE}"))?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             "stream" => options
                 .workloads
@@ -248,7 +260,7 @@ fn run_stoker(
             .args(["--set", &format!("data.args.train={}", data.display())])
             .args([
                 "--set",
-                &format!("trainer.args.num_workers={STREAM_WORKERS}"),
+                &format!("trainer.args.num_workers={}", options.workers),
             ]);
     }
     if options.short {
@@ -329,7 +341,7 @@ fn run_reference(torch: &Torch, workload: &Workload, options: &Options) -> Resul
         command
             .arg("--data")
             .arg(data)
-            .args(["--workers", &STREAM_WORKERS.to_string()]);
+            .args(["--workers", &options.workers.to_string()]);
     }
     let what = format!("PyTorch {script}");
     let finished = run_measured(command, torch, options, &what)?;
@@ -455,21 +467,26 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     if options.short {
         eprintln!("bench: short mode (2 epochs of 5 steps, one repeat): results not written");
     } else {
-        let stream = options.workloads.iter().all(|w| w.stream_rows.is_some());
-        let path = results_path(&options.device, options.nproc, &options.precision, stream)?;
+        let stream = match options.workers {
+            _ if options.workloads.iter().any(|w| w.stream_rows.is_none()) => String::new(),
+            STREAM_WORKERS => "-stream".to_string(),
+            n => format!("-stream-workers{n}"),
+        };
+        let path = results_path(&options.device, options.nproc, &options.precision, &stream)?;
         std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(0)
 }
 
-/// `bench/results/<date>-<device>[-nproc<P>][-<precision>][-stream].md`: `-stream` when only
-/// stream workloads ran, so that they do not overwrite the day's table of the others.
+/// `bench/results/<date>-<device>[-nproc<P>][-<precision>]<stream>.md`; `stream` is
+/// `-stream[-workers<N>]` when only stream workloads ran, so that they do not overwrite the
+/// day's table of the others.
 fn results_path(
     device: &str,
     nproc: usize,
     precision: &str,
-    stream: bool,
+    stream: &str,
 ) -> Result<PathBuf, String> {
     let dir = workspace_root().join("bench").join("results");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -481,7 +498,6 @@ fn results_path(
         "32-true" => String::new(),
         other => format!("-{other}"),
     };
-    let stream = if stream { "-stream" } else { "" };
     Ok(dir.join(format!(
         "{}-{device}{processes}{precision}{stream}.md",
         report::today()
@@ -533,6 +549,8 @@ mod tests {
         assert_eq!(mixed.precision, "bf16-mixed");
         assert_eq!(all.precision, "32-true");
         assert!(parse(&args(&["--precision", "fp8"])).is_err());
+        assert_eq!(all.workers, 2);
+        assert_eq!(parse(&args(&["stream", "--workers", "0"])).unwrap().workers, 0);
     }
 
     #[test]

@@ -65,6 +65,14 @@ fn shards_read_as_one_tensor_in_any_row_order() {
         floats(&sharded[0].gather(&[4]).unwrap())[..],
         [20.0, 20.5, 21.0]
     );
+    // A run of consecutive rows across the two shards, read straight into the values, then a
+    // row before them.
+    assert_eq!(
+        floats(&sharded[0].gather(&[3, 4, 5, 1]).unwrap())[..],
+        [
+            15.0, 15.5, 16.0, 20.0, 20.5, 21.0, 25.0, 25.5, 26.0, 5.0, 5.5, 6.0
+        ]
+    );
     assert_eq!(sharded[0].read_all(), single[0].read_all());
     assert_eq!(
         sharded[0].location(5),

@@ -436,6 +436,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
         options.repeat,
         options.short,
     );
+    table.stream_workers = options.workers;
     for workload in &options.workloads {
         let mut row = Row::new(workload.name);
         for repeat in 0..options.repeat {

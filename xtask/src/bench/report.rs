@@ -37,6 +37,8 @@ pub struct Table {
     precision: String,
     repeat: usize,
     short: bool,
+    /// The data workers of each side of the stream workloads.
+    pub stream_workers: usize,
     rows: Vec<Row>,
 }
 
@@ -109,6 +111,7 @@ impl Table {
             precision: precision.to_string(),
             repeat,
             short,
+            stream_workers: 0,
             rows: Vec::new(),
         }
     }
@@ -154,6 +157,19 @@ impl Table {
                  together (steps/epoch is each process's share); peak host memory is the \
                  largest process's.\n\n",
                 self.nproc
+            ));
+        }
+        if self.rows.iter().any(|r| r.name.starts_with("stream")) {
+            out.push_str(&format!(
+                "Stream workloads: the data is generated once as two `.npy` files (x float32 \
+                 [rows, 2048], y [rows, 1]; stream1g 131,072 rows, 1.07 GB; stream8g 1,048,576 \
+                 rows, 8.6 GB) and read in place by both sides with {} data worker(s): stoker \
+                 with `in_memory: false`, PyTorch with `np.load(mmap_mode=\"r\")` and a \
+                 DataLoader over a shuffled BatchSampler (one read per batch, persistent \
+                 workers). PyTorch's peak host memory is the largest of its processes (main or \
+                 worker), and the file pages a process has touched through its map count in it; \
+                 stoker reads rows with pread, so they do not.\n\n",
+                self.stream_workers
             ));
         }
         if self.precision != "32-true" {

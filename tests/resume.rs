@@ -537,7 +537,8 @@ fn kill_9_while_checkpoints_are_written_leaves_a_loadable_one() {
             .spawn()
             .unwrap();
         if round == 0 {
-            // The first round has nothing to resume from.
+            // The first round has nothing to resume from; it is killed only once it has
+            // written a checkpoint, however slowly a loaded machine starts it.
             child.kill().unwrap();
             child.wait().unwrap();
             child = scratch
@@ -546,6 +547,10 @@ fn kill_9_while_checkpoints_are_written_leaves_a_loadable_one() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
+            let started = std::time::Instant::now();
+            while !last.is_file() && started.elapsed() < Duration::from_secs(120) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL

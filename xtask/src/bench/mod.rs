@@ -551,7 +551,10 @@ mod tests {
         assert_eq!(all.precision, "32-true");
         assert!(parse(&args(&["--precision", "fp8"])).is_err());
         assert_eq!(all.workers, 2);
-        assert_eq!(parse(&args(&["stream", "--workers", "0"])).unwrap().workers, 0);
+        assert_eq!(
+            parse(&args(&["stream", "--workers", "0"])).unwrap().workers,
+            0
+        );
     }
 
     #[test]

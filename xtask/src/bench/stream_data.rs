@@ -128,10 +128,16 @@ mod tests {
         let target = f32::from_le_bytes(y[128..132].try_into().unwrap());
         assert_eq!(target, 2.0 * first_row.iter().sum::<f32>() / 16.0);
         // Complete files are kept as they are.
-        let modified = std::fs::metadata(dir.join("x.npy")).unwrap().modified().unwrap();
+        let modified = std::fs::metadata(dir.join("x.npy"))
+            .unwrap()
+            .modified()
+            .unwrap();
         ensure(&root, 5).unwrap();
         assert_eq!(
-            std::fs::metadata(dir.join("x.npy")).unwrap().modified().unwrap(),
+            std::fs::metadata(dir.join("x.npy"))
+                .unwrap()
+                .modified()
+                .unwrap(),
             modified
         );
         std::fs::remove_dir_all(root).unwrap();

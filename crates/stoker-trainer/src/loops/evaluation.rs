@@ -127,7 +127,7 @@ pub fn evaluate(
 
 /// `base.split` through `step`, reduced over the processes by `strategy`; its values. With
 /// named validation sets (validation only), each set runs into its own metrics
-/// (`val_<name>_*`) and into the split's, which so cover every set together (`val_*`).
+/// (`val_<name>_*`) and into the split's, which then cover every set together (`val_*`).
 /// `limit` gives the batches to run of a set of so many.
 fn evaluate_sets(
     base: Evaluation<'_>,
@@ -154,7 +154,11 @@ fn evaluate_sets(
         let evaluation = Evaluation { data, ..base };
         let batches = strategy.epoch(data, split, 0, Order::Sequential)?;
         let n = limit(batches.len());
-        let own = &mut metrics.named_val[index];
+        let own = metrics.named_val.get_mut(index).ok_or_else(|| {
+            StokerError::msg(format!(
+                "validation set `{name}` has no metrics of its own (SplitMetrics::named_val holds one set per named validation set)"
+            ))
+        })?;
         for metric in own.iter_mut() {
             metric.reset();
         }

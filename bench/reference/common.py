@@ -130,6 +130,11 @@ def train(name, model, optimizer, loss_fn, x, y, batch_size, args):
         dist.destroy_process_group()
         if rank != 0:
             return
+    print_result(name, parameters, batch_size, steps, epoch_seconds, device, loss)
+
+
+def print_result(name, parameters, batch_size, steps, epoch_seconds, device, loss):
+    """Prints the one JSON line the harness reads."""
     result = {
         "workload": name,
         "parameters": parameters,

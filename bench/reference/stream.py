@@ -9,11 +9,10 @@ size as stoker. MLP sizes [2048, 64, 1] with ReLU, MSE, Adam lr 1e-3; 500 steps 
 config's limit_train_batches; --limit-batches sets it); the loss read every 50 steps, as stoker
 logs it.
 
-Stdout gets one JSON line, as common.py's `train` prints it.
+Stdout gets one JSON line, common.py's `print_result`.
 """
 
 import itertools
-import json
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
-from common import LOG_EVERY, count_parameters, log, parse_args, sync
+from common import LOG_EVERY, count_parameters, log, parse_args, print_result, sync
 
 
 class MappedRows(Dataset):
@@ -82,16 +81,7 @@ def main():
         epoch_seconds.append(time.perf_counter() - started)
         log(f"stream: epoch {epoch + 1}/{args.epochs}  {steps} steps  loss {loss.item():.4f}  "
             f"{epoch_seconds[-1]:.3f}s")
-    result = {
-        "workload": "stream",
-        "parameters": count_parameters(model),
-        "batch_size": args.batch_size,
-        "steps_per_epoch": steps,
-        "epoch_seconds": epoch_seconds,
-        "peak_device_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
-        "final_loss": loss.item() if loss is not None else None,
-    }
-    print(json.dumps(result), flush=True)
+    print_result("stream", count_parameters(model), args.batch_size, steps, epoch_seconds, device, loss)
 
 
 if __name__ == "__main__":

@@ -212,8 +212,6 @@ pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json:
         Err(code) => return code,
     };
     let sets = named_sets(parts.data.as_ref(), split);
-    let set_names =
-        || -> Vec<String> { sets.iter().map(|(n, _)| format!("{split}_{n}")).collect() };
     let data = match named {
         None => parts.data.as_ref(),
         Some((_, name)) => match sets.iter().find(|(n, _)| *n == name) {
@@ -240,10 +238,13 @@ pub fn eval(config: &Path, ckpt: &Path, split_text: &str, sets: &[String], json:
     if data.info().len(split) == 0 && !validates {
         let hint = match sets.is_empty() {
             true => "pick another --split".to_string(),
-            false => format!(
-                "this config's {split} sets are named: --split {}",
-                set_names().join(" | ")
-            ),
+            false => {
+                let names: Vec<String> = sets.iter().map(|(n, _)| format!("{split}_{n}")).collect();
+                format!(
+                    "this config's {split} sets are named: --split {}",
+                    names.join(" | ")
+                )
+            }
         };
         eprintln!("error: the {split_text} split of this config is empty\n hint: {hint}");
         return EXIT_BAD_INPUT;

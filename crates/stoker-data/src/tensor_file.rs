@@ -357,15 +357,15 @@ impl DataSpec for TensorFileSpec {
         let mut train = take(&train_rows);
         let named_vals = SplitFiles::named(self.val.as_ref(), "val")?;
         let named_tests = SplitFiles::named(self.test.as_ref(), "test")?;
-        let mut val = match (&self.val, SplitFiles::file(self.val.as_ref())) {
-            (_, Some(path)) => self.load("val", path)?,
-            (Some(_), None) => Vec::new(),
-            (None, None) => take(&val_rows),
+        let mut val = match &self.val {
+            Some(SplitFiles::File(path)) => self.load("val", path)?,
+            Some(SplitFiles::Named(_)) => Vec::new(),
+            None => take(&val_rows),
         };
-        let mut test = match (&self.test, SplitFiles::file(self.test.as_ref())) {
-            (_, Some(path)) => self.load("test", path)?,
-            (Some(_), None) => Vec::new(),
-            (None, None) => take(&test_rows),
+        let mut test = match &self.test {
+            Some(SplitFiles::File(path)) => self.load("test", path)?,
+            Some(SplitFiles::Named(_)) => Vec::new(),
+            None => take(&test_rows),
         };
         let stats = self.fit_normalization(&train)?;
         self.encode(&stats, "train", &mut train)?;

@@ -4,7 +4,7 @@
 use stoker::burn::optim::ModuleOptimizer;
 use stoker::burn::tensor::Bytes;
 use stoker::callback::{Callback, Control, HookContext};
-use stoker::data::{DataModule, Order, Shard, Split, has_validation};
+use stoker::data::{Order, Shard, Split, has_validation};
 use stoker::error::{Result, StokerError};
 use stoker::logger::RunInfo;
 use stoker::precision::Precision;
@@ -15,6 +15,7 @@ use crate::args::LoopArgs;
 use crate::connectors::callbacks::CallbackConnector;
 use crate::connectors::logging::LogConnector;
 use crate::connectors::saves::SaveQueue;
+use crate::loops::evaluation::eval_sets;
 use crate::non_finite::LossWatch;
 use crate::profile::StepProfile;
 use crate::signals::Interrupt;
@@ -191,30 +192,16 @@ impl<'r> Fit<'r> {
 
     /// The batches of `split` an evaluation runs over all processes together (the whole
     /// split, limited): what decides whether it runs, the same on every process. A process's
-    /// own share ([`eval_batches`](Self::eval_batches)) may be empty when the split has fewer
-    /// samples than processes; it then takes part with no batch.
-    /// For validation with named sets, the sum over the sets, each limited on its own.
+    /// own share may be empty when the split has fewer samples than processes; it then takes
+    /// part with no batch. For validation with named sets, the sum over the sets, each limited
+    /// on its own.
     pub fn eval_batches_of_all(&self, split: Split) -> Result<usize> {
         let mut total = 0;
-        for (_, data) in self.eval_sets(split) {
+        for (_, data) in eval_sets(self.parts.data.as_ref(), split) {
             let all = data.epoch(split, 0, Order::Sequential, Shard::WHOLE)?.len();
             total += self.args.eval_batches(split, all);
         }
         Ok(total)
-    }
-
-    /// What an evaluation of `split` runs on: validation's named sets, if the data has any
-    /// (`val_<name>`), or else the split itself (no name).
-    pub fn eval_sets(&self, split: Split) -> Vec<(Option<&str>, &dyn DataModule)> {
-        let data = self.parts.data.as_ref();
-        let named = match split {
-            Split::Val => data.named_vals(),
-            _ => Vec::new(),
-        };
-        if named.is_empty() {
-            return vec![(None, data)];
-        }
-        named.into_iter().map(|(n, d)| (Some(n), d)).collect()
     }
 
     /// Whether there is validation to run (on every process alike).

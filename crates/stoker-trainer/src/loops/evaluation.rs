@@ -125,10 +125,23 @@ pub fn evaluate(
     })
 }
 
+/// What an evaluation of `split` of `data` runs on: validation's named sets, if the data has
+/// any (`val_<name>`), or else the split itself (no name).
+pub fn eval_sets(data: &dyn DataModule, split: Split) -> Vec<(Option<&str>, &dyn DataModule)> {
+    let named = match split {
+        Split::Val => data.named_vals(),
+        _ => Vec::new(),
+    };
+    if named.is_empty() {
+        return vec![(None, data)];
+    }
+    named.into_iter().map(|(n, d)| (Some(n), d)).collect()
+}
+
 /// `base.split` through `step`, reduced over the processes by `strategy`; its values. With
-/// named validation sets (validation only), each set runs into its own metrics
-/// (`val_<name>_*`) and into the split's, which then cover every set together (`val_*`).
-/// `limit` gives the batches to run of a set of so many.
+/// named validation sets ([`eval_sets`]), each set runs into its own metrics (`val_<name>_*`)
+/// and into the split's, which then cover every set together (`val_*`). `limit` gives the
+/// batches to run of a set of so many.
 fn evaluate_sets(
     base: Evaluation<'_>,
     step: &mut dyn TrainingStep,
@@ -137,23 +150,18 @@ fn evaluate_sets(
     limit: impl Fn(usize) -> usize,
 ) -> Result<Vec<(String, f64)>> {
     let split = base.split;
-    let named = match split {
-        Split::Val => base.data.named_vals(),
-        _ => Vec::new(),
-    };
     for metric in metrics.of(split).iter_mut() {
         metric.reset();
     }
     let mut named_values = Vec::new();
-    if named.is_empty() {
-        let batches = strategy.epoch(base.data, split, 0, Order::Sequential)?;
-        let n = limit(batches.len());
-        base.accumulate(step, batches, &mut [metrics.of(split)], n)?;
-    }
-    for (index, (name, data)) in named.into_iter().enumerate() {
+    for (index, (name, data)) in eval_sets(base.data, split).into_iter().enumerate() {
         let evaluation = Evaluation { data, ..base };
         let batches = strategy.epoch(data, split, 0, Order::Sequential)?;
         let n = limit(batches.len());
+        let Some(name) = name else {
+            evaluation.accumulate(step, batches, &mut [metrics.of(split)], n)?;
+            continue;
+        };
         let own = metrics.named_val.get_mut(index).ok_or_else(|| {
             StokerError::msg(format!(
                 "validation set `{name}` has no metrics of its own (SplitMetrics::named_val holds one set per named validation set)"
@@ -240,7 +248,7 @@ pub fn sanity_check(fit: &mut Fit<'_>) -> Result<()> {
     for metric in fit.parts.metrics.val.iter_mut() {
         metric.reset();
     }
-    let sets = fit.eval_sets(Split::Val).len();
+    let sets = eval_sets(fit.parts.data.as_ref(), Split::Val).len();
     let ran = match n {
         Some(n) if sets > 1 => format!("up to {n} batch{} of each of {sets} sets", plural(n)),
         _ => {

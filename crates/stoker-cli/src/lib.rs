@@ -12,6 +12,7 @@ pub mod data;
 pub mod launch;
 pub mod list;
 mod lr_find;
+mod malloc;
 pub mod report;
 pub mod stats;
 mod tune;
@@ -199,7 +200,9 @@ pub enum DataAction {
     },
 }
 
+/// Runs the command line this process was started with; returns the exit status.
 pub fn run() -> i32 {
+    malloc::keep_freed_blocks();
     let cli = Cli::parse();
     let duplicates = stoker::registry::duplicates();
     if !duplicates.is_empty() {

@@ -11,9 +11,16 @@ pub fn first_non_finite(tensor: &HostTensor) -> Option<(usize, Vec<usize>, f32, 
     let HostData::F32(values) = &tensor.data else {
         return None;
     };
+    first_non_finite_value(values, tensor.sample_shape())
+}
+
+/// [`first_non_finite`] of `values`, samples of `shape` one after the other.
+pub fn first_non_finite_value(
+    values: &[f32],
+    shape: &[usize],
+) -> Option<(usize, Vec<usize>, f32, usize)> {
     let first = values.iter().position(|v| !v.is_finite())?;
     let count = values[first..].iter().filter(|v| !v.is_finite()).count();
-    let shape = tensor.sample_shape();
     let width: usize = shape.iter().product();
     let (sample, mut within) = (first / width.max(1), first % width.max(1));
     let mut position = vec![0; shape.len()];

@@ -4,6 +4,7 @@
 //! pages the file in and out, so a data set larger than memory trains with the memory of the
 //! batches in flight.
 
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -176,6 +177,57 @@ impl MappedTensor {
             self.map
                 .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
         };
+    }
+
+    /// Rows `first..first + count` into `buffer` (replacing what it held), with `pread`.
+    fn read_rows(&self, first: usize, count: usize, buffer: &mut Vec<u8>) -> Result<(), String> {
+        let len = count * self.row_bytes();
+        buffer.clear();
+        buffer.reserve(len);
+        self.read_into(first, &mut buffer.spare_capacity_mut()[..len])?;
+        // SAFETY: read_into initialized the first `len` bytes.
+        unsafe { buffer.set_len(len) };
+        Ok(())
+    }
+
+    /// The bytes of the rows from `first` on into `into` (a whole number of rows), which it
+    /// initializes, with `pread`.
+    fn read_into(&self, first: usize, into: &mut [MaybeUninit<u8>]) -> Result<(), String> {
+        use std::os::fd::AsRawFd;
+        let offset = self.offset + first * self.row_bytes();
+        let mut done = 0;
+        while done < into.len() {
+            let rest = &mut into[done..];
+            // SAFETY: pread writes at most `rest.len()` bytes, into `rest`.
+            let n = unsafe {
+                libc::pread(
+                    self.handle.as_raw_fd(),
+                    rest.as_mut_ptr().cast(),
+                    rest.len(),
+                    (offset + done) as libc::off_t,
+                )
+            };
+            if n > 0 {
+                done += n as usize;
+                continue;
+            }
+            let error = match n {
+                0 => "the file ended early (was it truncated while training?)".to_string(),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    e.to_string()
+                }
+            };
+            return Err(format!(
+                "{}: cannot read `{}` at sample {first}: {error}",
+                self.file.display(),
+                self.name
+            ));
+        }
+        Ok(())
     }
 
     fn checked(self) -> Result<MappedTensor, String> {
@@ -613,74 +665,101 @@ impl Sharded {
         Some((st, bytes))
     }
 
-    /// The samples `rows`, in that order, as a host tensor. Scattered rows are read with
-    /// `pread`, one call per run of consecutive rows, not through the map: a fault on a mapped
-    /// page maps a whole large folio (up to 2 MiB) and costs a TLB flush to release, which made
-    /// reading a batch of scattered rows three times slower than reading them.
+    /// The samples `rows`, in that order, as a host tensor (floats by [`Self::gather_f32_into`]).
     pub fn gather(&self, rows: &[usize]) -> Result<HostTensor, String> {
-        use std::os::unix::fs::FileExt;
         let mut shape = vec![rows.len()];
         shape.extend_from_slice(self.sample_shape());
-        let width: usize = self.sample_shape().iter().product();
-        let mut floats = Vec::new();
-        let mut ints = Vec::new();
-        match self.kind() {
-            ElementKind::Float => floats.reserve_exact(rows.len() * width),
-            ElementKind::Int => ints.reserve_exact(rows.len() * width),
-        }
-        let mut buffer = Vec::new();
-        let mut i = 0;
-        while i < rows.len() {
-            let (shard, local) = self.locate(rows[i]);
-            let mut count = 1;
-            while i + count < rows.len()
-                && rows[i + count] == rows[i] + count
-                && local + count < shard.samples()
-            {
-                count += 1;
-            }
-            let n = shard.row_bytes();
-            let read = |into: &mut [u8]| {
-                shard
-                    .handle
-                    .read_exact_at(into, (shard.offset + local * n) as u64)
-                    .map_err(|e| {
-                        format!(
-                            "{}: cannot read `{}` at sample {local}: {e}",
-                            shard.file.display(),
-                            shard.name
-                        )
-                    })
-            };
-            if shard.dtype.is_native_f32() {
-                // float32 as this machine stores it: read straight into the batch's values.
-                let start = floats.len();
-                floats.resize(start + count * width, 0.0);
-                let values = &mut floats[start..];
-                // SAFETY: the bytes of the f32 values just added, which every bit pattern is
-                // a valid value of; `n` is `width` 4-byte elements, so the lengths agree.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), count * n)
-                };
-                read(bytes)?;
-            } else {
-                buffer.resize(count * n, 0);
-                read(&mut buffer)?;
-                match self.kind() {
-                    ElementKind::Float => shard.dtype.floats(&buffer, &mut floats),
-                    ElementKind::Int => shard.dtype.ints(&buffer, &mut ints),
-                }
-            }
-            i += count;
-        }
+        let total: usize = shape.iter().product();
         let data = match self.kind() {
-            ElementKind::Float => HostData::F32(floats),
-            ElementKind::Int => HostData::I64(ints),
+            ElementKind::Float => {
+                let mut values = Vec::with_capacity(total);
+                self.gather_f32_into(rows, &mut values.spare_capacity_mut()[..total])?;
+                // SAFETY: gather_f32_into initialized the first `total` values.
+                unsafe { values.set_len(total) };
+                HostData::F32(values)
+            }
+            ElementKind::Int => {
+                let mut values = Vec::with_capacity(total);
+                let mut buffer = Vec::new();
+                for (shard, local, count) in self.runs(rows) {
+                    shard.read_rows(local, count, &mut buffer)?;
+                    shard.dtype.ints(&buffer, &mut values);
+                }
+                HostData::I64(values)
+            }
         };
         Ok(HostTensor {
             name: self.name().to_string(),
             shape,
             data,
+        })
+    }
+
+    /// The samples `rows` of a float tensor, in that order, written into `out` (every value of
+    /// it: `out` holds `rows.len()` samples), which is returned initialized. Scattered rows are
+    /// read with `pread`, one call per run of consecutive rows, not through the map: a fault on
+    /// a mapped page maps a whole large folio (up to 2 MiB) and costs a TLB flush to release,
+    /// which made reading a batch of scattered rows three times slower than reading them.
+    /// Little-endian float32 is read straight into `out`; other float types are decoded.
+    pub fn gather_f32_into<'a>(
+        &self,
+        rows: &[usize],
+        out: &'a mut [MaybeUninit<f32>],
+    ) -> Result<&'a mut [f32], String> {
+        let width: usize = self.sample_shape().iter().product();
+        assert_eq!(
+            out.len(),
+            rows.len() * width,
+            "`{}`: the output holds {} values, {} samples of {width} were asked for",
+            self.name(),
+            out.len(),
+            rows.len()
+        );
+        let (mut buffer, mut decoded) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for (shard, local, count) in self.runs(rows) {
+            let piece = &mut out[at..at + count * width];
+            if shard.dtype.is_native_f32() {
+                // SAFETY: the same memory as bytes; every byte pattern is a valid f32.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        piece.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+                        std::mem::size_of_val(piece),
+                    )
+                };
+                shard.read_into(local, bytes)?;
+            } else {
+                shard.read_rows(local, count, &mut buffer)?;
+                decoded.clear();
+                shard.dtype.floats(&buffer, &mut decoded);
+                for (slot, &value) in piece.iter_mut().zip(&decoded) {
+                    slot.write(value);
+                }
+            }
+            at += count * width;
+        }
+        debug_assert_eq!(at, out.len());
+        // SAFETY: the runs cover `rows`, so every value of `out` was written above.
+        Ok(unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) })
+    }
+
+    /// `rows` as runs of consecutive rows within one shard: the shard, the run's first row in
+    /// it, and the run's length.
+    fn runs<'a>(
+        &'a self,
+        rows: &'a [usize],
+    ) -> impl Iterator<Item = (&'a MappedTensor, usize, usize)> + 'a {
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let &first = rows.get(i)?;
+            let (shard, local) = self.locate(first);
+            let mut count = 1;
+            while rows.get(i + count) == Some(&(first + count)) && local + count < shard.samples()
+            {
+                count += 1;
+            }
+            i += count;
+            Some((shard, local, count))
         })
     }
 }

@@ -159,6 +159,19 @@ impl Stats {
     /// Encodes a tensor of any split in place.
     pub fn encode(&self, tensor: &mut HostTensor, split: &str) -> std::result::Result<(), String> {
         let sample_shape = tensor.sample_shape().to_vec();
+        let HostData::F32(values) = &mut tensor.data else {
+            return Err(format!("`{}` holds integers", self.name));
+        };
+        self.encode_values(values, &sample_shape, split)
+    }
+
+    /// [`encode`](Self::encode) of `values`, samples of `sample_shape` one after the other.
+    pub fn encode_values(
+        &self,
+        values: &mut [f32],
+        sample_shape: &[usize],
+        split: &str,
+    ) -> std::result::Result<(), String> {
         if self.method == Method::GaussianPixel && sample_shape != self.shape {
             return Err(format!(
                 "per-pixel statistics of `{}` were fitted on samples of shape {:?}; the {split} split's are {:?}: use gaussian (one mean and std), gaussian_channel or min_max for data at other resolutions",
@@ -176,9 +189,6 @@ impl Stats {
             ));
         }
         let per_sample: usize = sample_shape.iter().product();
-        let HostData::F32(values) = &mut tensor.data else {
-            return Err(format!("`{}` holds integers", self.name));
-        };
         for (i, v) in values.iter_mut().enumerate() {
             let (shift, scale) = self.value_at(i, per_sample);
             *v = (*v - shift) / scale;

@@ -5,7 +5,12 @@
 
 use stoker::batch::Batch;
 use stoker::burn::tensor::Device;
-use stoker::data::{DataInfo, DataModule, EpochBatches, Order, Shard, Split, TensorInfo};
+use stoker::burn::tensor::Tensor;
+use stoker::burn::tensor::kind::BridgeTensor;
+use stoker::data::{
+    DataInfo, DataModule, ElementKind, EpochBatches, Order, Shard, Split, TensorInfo,
+};
+use stoker_native::filled::filled_f32;
 use stoker::error::{Result, StokerError};
 
 use crate::host::{HostData, HostTensor};
@@ -180,22 +185,55 @@ impl EpochBatches for MappedEpoch<'_> {
         };
         let mut batch = Batch::batch();
         for tensor in &split.tensors {
-            let mut host = tensor.gather(&rows).map_err(StokerError::msg)?;
-            if self.data.check_finite
-                && let Some(message) = crate::upload::non_finite(tensor, &rows, &host)
-            {
-                return Err(StokerError::msg(format!(
-                    "{message} (set allow_non_finite: true to train on non-finite values knowingly)"
-                )));
-            }
-            if let Some(stats) = self.data.stats.iter().find(|s| s.name == tensor.name()) {
-                stats
-                    .encode(&mut host, &self.split.to_string())
-                    .map_err(StokerError::msg)?;
-            }
-            batch.insert_bridge(tensor.name().to_string(), upload(host, &self.data.device)?);
+            let values = match tensor.kind() {
+                ElementKind::Float => self.read_floats(tensor, &rows)?,
+                ElementKind::Int => {
+                    let host = tensor.gather(&rows).map_err(StokerError::msg)?;
+                    upload(host, &self.data.device)?
+                }
+            };
+            batch.insert_bridge(tensor.name().to_string(), values);
         }
         Ok(batch)
+    }
+}
+
+impl MappedEpoch<'_> {
+    /// The float `tensor`'s `rows` on the device, checked and normalized: read straight into
+    /// LibTorch's memory where the device is LibTorch's, else into a host tensor uploaded after.
+    fn read_floats(&self, tensor: &Sharded, rows: &[usize]) -> Result<BridgeTensor> {
+        let split = self.split.to_string();
+        let prepare = |values: &mut [f32]| -> std::result::Result<(), String> {
+            if self.data.check_finite
+                && let Some(message) = crate::upload::non_finite_value(tensor, rows, values)
+            {
+                return Err(format!(
+                    "{message} (set allow_non_finite: true to train on non-finite values knowingly)"
+                ));
+            }
+            match self.data.stats.iter().find(|s| s.name == tensor.name()) {
+                Some(stats) => stats.encode_values(values, tensor.sample_shape(), &split),
+                None => Ok(()),
+            }
+        };
+        let mut shape = vec![rows.len()];
+        shape.extend_from_slice(tensor.sample_shape());
+        let device = &self.data.device;
+        let filled = crate::by_rank!(shape.len(), R => {
+            let dims: [usize; R] = shape.clone().try_into().expect("rank R");
+            filled_f32(dims, device, |out| prepare(tensor.gather_f32_into(rows, out)?))
+                .map(|t| t.map(Tensor::into_bridge))
+        }, None);
+        match filled {
+            Some(values) => values.map_err(StokerError::msg),
+            None => {
+                let mut host = tensor.gather(rows).map_err(StokerError::msg)?;
+                if let HostData::F32(values) = &mut host.data {
+                    prepare(values).map_err(StokerError::msg)?;
+                }
+                upload(host, device)
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use stoker::burn::tensor::kind::BridgeTensor;
 use stoker::burn::tensor::{Device, Int, Tensor, s};
 use stoker::data::ElementKind;
 
-use crate::host::HostTensor;
+use crate::host::{HostData, HostTensor};
 use crate::in_memory::{MAX_RANK, upload};
 use crate::mapped::Sharded;
 use crate::normalize::Stats;
@@ -28,7 +28,16 @@ pub struct Pieces<'a> {
 /// The first non-finite value of a piece read from `rows` of `tensor`, as a message naming the
 /// file, the tensor, the sample in that file and the position in the sample.
 pub fn non_finite(tensor: &Sharded, rows: &[usize], host: &HostTensor) -> Option<String> {
-    let (sample, position, value, _) = crate::finite::first_non_finite(host)?;
+    match &host.data {
+        HostData::F32(values) => non_finite_value(tensor, rows, values),
+        HostData::I64(_) => None,
+    }
+}
+
+/// [`non_finite`] of the values read from `rows` of `tensor`.
+pub fn non_finite_value(tensor: &Sharded, rows: &[usize], values: &[f32]) -> Option<String> {
+    let (sample, position, value, _) =
+        crate::finite::first_non_finite_value(values, tensor.sample_shape())?;
     let (file, sample) = tensor.location(rows[sample]);
     Some(format!(
         "`{}`: tensor `{}` holds {value} at sample {sample}, position {position:?}",

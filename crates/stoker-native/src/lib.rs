@@ -39,6 +39,7 @@ pub mod collective;
 mod conv;
 pub mod device;
 mod dispatch;
+pub mod filled;
 mod ffi;
 mod island;
 mod linear;

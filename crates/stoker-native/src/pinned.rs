@@ -18,14 +18,17 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::device::libtorch_cuda_index;
 
-fn on_cuda(host: tch::Tensor, shape: &[usize], index: usize) -> TchTensor {
+/// `host` (a CPU tensor of `shape`'s values) on CUDA device `index`, copied asynchronously
+/// through pinned memory.
+pub(crate) fn to_cuda(host: tch::Tensor, shape: &[usize], index: usize) -> TchTensor {
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
     let cuda = tch::Device::Cuda(index);
     let pinned = host.reshape(&dims).pin_memory(cuda);
     TchTensor::new(pinned.to_device_(cuda, pinned.kind(), true, false))
 }
 
-fn burn_tensor<const D: usize, K: burn::tensor::kind::Basic>(
+/// A Burn tensor (outside autodiff) of a LibTorch tensor.
+pub(crate) fn burn_tensor<const D: usize, K: burn::tensor::kind::Basic>(
     tensor: BackendTensor<burn::backend::LibTorch>,
 ) -> Tensor<D, K> {
     Tensor::from_dispatch(DispatchTensor {
@@ -42,8 +45,9 @@ pub fn upload_f32<const D: usize>(
     device: &Device,
 ) -> Option<Tensor<D>> {
     let index = libtorch_cuda_index(&device.clone().without_autodiff())?;
-    let tensor = on_cuda(tch::Tensor::from_slice(values), &shape, index);
-    Some(burn_tensor(BackendTensor::Float(tensor)))
+    let tensor = to_cuda(tch::Tensor::from_slice(values), &shape, index);
+    let tensor = burn_tensor(BackendTensor::Float(tensor));
+    Some(crate::filled::in_float_dtype_of(tensor, device))
 }
 
 /// [`upload_f32`] for integer values (class labels).
@@ -53,6 +57,6 @@ pub fn upload_i64<const D: usize>(
     device: &Device,
 ) -> Option<Tensor<D, Int>> {
     let index = libtorch_cuda_index(&device.clone().without_autodiff())?;
-    let tensor = on_cuda(tch::Tensor::from_slice(values), &shape, index);
+    let tensor = to_cuda(tch::Tensor::from_slice(values), &shape, index);
     Some(burn_tensor(BackendTensor::Int(tensor)))
 }

@@ -51,9 +51,21 @@ fn shards_read_as_one_tensor_in_any_row_order() {
     let sharded = Sharded::open(&dir, &["x", "y"]).unwrap();
     let single = Sharded::open(&whole.join("all.safetensors"), &["x", "y"]).unwrap();
     assert_eq!(sharded[0].samples(), 7);
+    // The same values stored as float64, decoded.
+    let wide = scratch("wide").join("w.safetensors");
+    let x64: Vec<u8> = (0..7 * 3)
+        .flat_map(|i| ((10 * (i / 3) + i % 3) as f64 * 0.5).to_le_bytes())
+        .collect();
+    let x64 = vec![("x", TensorView::new(Dtype::F64, vec![7, 3], &x64).unwrap())];
+    safetensors::serialize_to_file(x64, None, &wide).unwrap();
+    let wide = Sharded::open(&wide, &["x"]).unwrap();
     for rows in [vec![6, 0, 3, 4], vec![2], (0..7).collect()] {
         assert_eq!(
             sharded[0].gather(&rows).unwrap(),
+            single[0].gather(&rows).unwrap()
+        );
+        assert_eq!(
+            wide[0].gather(&rows).unwrap(),
             single[0].gather(&rows).unwrap()
         );
         assert_eq!(
@@ -139,9 +151,22 @@ fn statistics_streamed_in_pieces_equal_those_of_the_whole_tensor() {
     );
 }
 
+/// Burn's pure-Rust device (batches read into host memory, then uploaded) and LibTorch's CPU
+/// (batches read straight into LibTorch's tensors).
+#[allow(deprecated)] // burn-tch is deprecated upstream but is the backend this project targets
+fn devices() -> [(&'static str, Device); 2] {
+    [("flex", Device::flex()), ("libtorch", Device::libtorch())]
+}
+
 #[test]
 fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
-    let dir = scratch("batches");
+    for (name, device) in devices() {
+        batches_equal_in_memory_batches(name, device);
+    }
+}
+
+fn batches_equal_in_memory_batches(name: &str, device: Device) {
+    let dir = scratch(&format!("batches-{name}"));
     write(&dir.join("a.safetensors"), 0, 6);
     write(&dir.join("b.safetensors"), 6, 5);
     let tensors = Sharded::open(&dir, &["x", "y"]).unwrap();
@@ -156,7 +181,6 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
         seed: 5,
         eval_batch_size: Some(2),
     };
-    let device = Device::flex();
     let split = |rows: &Vec<usize>| MappedSplit {
         tensors: tensors.clone(),
         rows: Some(rows.clone()),
@@ -230,7 +254,7 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
                 assert_eq!(
                     values(&a.batch(i).unwrap()),
                     values(&b.batch(i).unwrap()),
-                    "{split} epoch {epoch} batch {i}"
+                    "{name}: {split} epoch {epoch} batch {i}"
                 );
             }
         }
@@ -239,7 +263,13 @@ fn mapped_batches_equal_in_memory_batches_shuffled_and_sharded() {
 
 #[test]
 fn a_non_finite_value_is_refused_naming_the_file_and_sample() {
-    let dir = scratch("nan");
+    for (name, device) in devices() {
+        non_finite_is_refused(name, device);
+    }
+}
+
+fn non_finite_is_refused(name: &str, device: Device) {
+    let dir = scratch(&format!("nan-{name}"));
     let x: Vec<u8> = [1.0f32, 2.0, f32::NAN, 4.0]
         .iter()
         .flat_map(|v| v.to_le_bytes())
@@ -261,7 +291,7 @@ fn a_non_finite_value_is_refused_naming_the_file_and_sample() {
     let data = MappedData::new(
         [MappedSplit::whole(x), empty(), empty()],
         options,
-        &Device::flex(),
+        &device,
         Vec::new(),
         false,
     )
@@ -274,6 +304,6 @@ fn a_non_finite_value_is_refused_naming_the_file_and_sample() {
         .to_string();
     assert!(
         error.contains("n.safetensors") && error.contains("NaN at sample 2, position [0]"),
-        "{error}"
+        "{name}: {error}"
     );
 }

@@ -71,6 +71,14 @@ fn the_gpu_check_packs_and_runs_from_its_folder() {
         "{summary}"
     );
     assert!(summary.contains("val_mse"), "{summary}");
+    // One rank through the launcher and the ddp strategy trains the single process's run.
+    let ddp = summary
+        .lines()
+        .find(|l| l.starts_with("| quickstart-cpu-ddp |"))
+        .unwrap_or_else(|| panic!("no ddp run: {summary}"));
+    let compared = ddp.matches("%)").count();
+    let same = ddp.matches("+0.0%)").count() + ddp.matches("-0.0%)").count();
+    assert!(compared > 0 && same == compared, "{ddp}");
     let bench = std::fs::read_to_string(out.join("bench.log")).unwrap();
     assert!(
         bench.contains("| mlp |") && bench.contains("| decoder |"),

@@ -7,8 +7,17 @@ use std::time::{Duration, SystemTime};
 
 /// The torch version every build and run of this project uses.
 pub const TORCH_VERSION: &str = "2.11.0";
-/// The Python packages installed beside it (numpy and safetensors serve the cross-check scripts).
-pub const PACKAGES: [&str; 3] = ["torch==2.11.0", "numpy", "safetensors"];
+/// The Python packages installed beside it: numpy and safetensors serve the cross-check scripts;
+/// CUDA's `crt` and `cccl` headers (3 MB, the versions of torch's CUDA 13.0 runtime) are what
+/// libtorch's NCCL process group header needs beyond the runtime and NCCL headers torch's wheel
+/// brings, for stoker's C++ shim to reach NCCL (data-parallel training on CUDA).
+pub const PACKAGES: [&str; 5] = [
+    "torch==2.11.0",
+    "numpy",
+    "safetensors",
+    "nvidia-cuda-crt==13.0.88",
+    "nvidia-cuda-cccl==13.0.85",
+];
 
 /// What `cargo xtask test` adds to the same environment: the readers and servers the tests check
 /// stoker's output against (TensorBoard's event reader, an MLflow tracking server, Optuna's

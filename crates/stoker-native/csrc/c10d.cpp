@@ -1,8 +1,10 @@
 // libtorch's c10d process groups for stoker's data-parallel training: the Gloo process group
-// PyTorch's DDP uses on CPU, with a FileStore or TCPStore rendezvous, and the collectives a
-// data-parallel step needs (all-reduce, broadcast, barrier). Nothing here is an implementation
-// of a collective: every call goes to c10d::ProcessGroupGloo, which the PyPI torch wheel exports
-// from libtorch_cpu.so. Gloo's own headers are vendored (vendor/gloo).
+// PyTorch's DDP uses on CPU and, in a build against a CUDA libtorch with NCCL's headers
+// (STOKER_NCCL, see build.rs), the NCCL one it uses on CUDA; a FileStore or TCPStore rendezvous;
+// and the collectives a data-parallel step needs (all-reduce, broadcast, barrier). Nothing here
+// is an implementation of a collective: every call goes to c10d::ProcessGroupGloo, which the
+// PyPI torch wheel exports from libtorch_cpu.so, or c10d::ProcessGroupNCCL (libtorch_cuda.so).
+// Gloo's own headers are vendored (vendor/gloo).
 //
 // Tensors cross as tch's handles (`torch::Tensor*`) and are changed in place. A C++ exception
 // (a timeout, a peer that died) comes back as a message the caller frees with
@@ -14,6 +16,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/custom_function.h>
+#ifdef STOKER_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -24,7 +29,10 @@
 using at::Tensor;
 
 struct StokerProcessGroup {
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::Backend> group;
+  // Where the group's collectives read their tensors: the CPU for Gloo, the process's GPU for
+  // NCCL (tensors elsewhere are copied there and back).
+  c10::Device device;
 };
 
 namespace {
@@ -41,9 +49,9 @@ template <typename F> char *guarded(F body) {
   }
 }
 
-// The tensors flattened into one contiguous buffer (one collective for all of them, as DDP's
-// gradient buckets); they must share a dtype.
-Tensor bucket_of(const Tensor *const *tensors, int n) {
+// The tensors flattened into one contiguous buffer on `device` (one collective for all of them,
+// as DDP's gradient buckets); they must share a dtype.
+Tensor bucket_of(const Tensor *const *tensors, int n, c10::Device device) {
   std::vector<Tensor> flat;
   flat.reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -51,7 +59,24 @@ Tensor bucket_of(const Tensor *const *tensors, int n) {
                 "every tensor of one collective must have the same dtype");
     flat.push_back(tensors[i]->reshape({-1}));
   }
-  return at::cat(flat);
+  return at::cat(flat).to(device);
+}
+
+// The rendezvous: a FileStore at `address` when `port` is 0, else a TCPStore at address:port
+// that rank 0 serves.
+c10::intrusive_ptr<c10d::Store> store_of(const char *address, int port, int rank, int world,
+                                         std::chrono::milliseconds timeout) {
+  if (port == 0) {
+    auto store = c10::make_intrusive<c10d::FileStore>(std::string(address), world);
+    store->setTimeout(timeout);
+    return store;
+  }
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = rank == 0;
+  options.numWorkers = static_cast<std::size_t>(world);
+  options.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(std::string(address), options);
 }
 
 // Copies the bucket's values back into the tensors it was made of.
@@ -70,7 +95,7 @@ namespace {
 
 // The process group `sync_batchnorm` reduces batch statistics over, set by the ddp strategy
 // for the length of a fit; none otherwise.
-c10::intrusive_ptr<c10d::ProcessGroupGloo> sync_group;
+c10::intrusive_ptr<c10d::Backend> sync_group;
 
 // Sums `x` over the processes of `sync_group` (a copy; `x` is left as it is).
 Tensor summed(const Tensor &x) {
@@ -103,18 +128,7 @@ char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
                            long long timeout_ms, StokerProcessGroup **out) {
   return guarded([&] {
     const auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10::intrusive_ptr<c10d::Store> store;
-    if (port == 0) {
-      store = c10::make_intrusive<c10d::FileStore>(std::string(address), world);
-      store->setTimeout(timeout);
-    } else {
-      c10d::TCPStoreOptions options;
-      options.port = static_cast<std::uint16_t>(port);
-      options.isServer = rank == 0;
-      options.numWorkers = static_cast<std::size_t>(world);
-      options.timeout = timeout;
-      store = c10::make_intrusive<c10d::TCPStore>(std::string(address), options);
-    }
+    auto store = store_of(address, port, rank, world, timeout);
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     // As torch.distributed: GLOO_SOCKET_IFNAME names the network interface to use (on
     // machines whose host name resolves to a loopback address, say).
@@ -124,9 +138,39 @@ char *stoker_c10d_gloo_new(const char *address, int port, int rank, int world,
             ? c10d::ProcessGroupGloo::createDeviceForInterface(std::string(interface))
             : c10d::ProcessGroupGloo::createDefaultDevice());
     auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
-    *out = new StokerProcessGroup{std::move(group)};
+    *out = new StokerProcessGroup{std::move(group), c10::Device(c10::kCPU)};
   });
 }
+
+// Whether this build has the NCCL process group.
+int stoker_c10d_has_nccl() {
+#ifdef STOKER_NCCL
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+#ifdef STOKER_NCCL
+// An NCCL process group of `world` processes, this one `rank`, on CUDA device `device`; the
+// rendezvous as for Gloo. NCCL's watchdog ends a collective that takes longer than `timeout_ms`.
+char *stoker_c10d_nccl_new(const char *address, int port, int rank, int world,
+                           long long timeout_ms, int device, StokerProcessGroup **out) {
+  return guarded([&] {
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    auto store = store_of(address, port, rank, world, timeout);
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    const c10::Device cuda(c10::kCUDA, static_cast<c10::DeviceIndex>(device));
+    auto group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+    // As init_process_group(device_id=...): the group is bound to its device and its
+    // communicator made now, so a missing peer fails here, at set-up.
+    group->setBoundDeviceId(cuda);
+    group->eagerConnectSingleDevice(cuda);
+    *out = new StokerProcessGroup{std::move(group), cuda};
+  });
+}
+#endif
 
 void stoker_c10d_free(StokerProcessGroup *group) {
   if (sync_group == group->group) {
@@ -137,7 +181,7 @@ void stoker_c10d_free(StokerProcessGroup *group) {
 
 // Makes `group` the one sync_batchnorm reduces over (null: none).
 void stoker_c10d_set_sync_group(StokerProcessGroup *group) {
-  sync_group = group != nullptr ? group->group : c10::intrusive_ptr<c10d::ProcessGroupGloo>();
+  sync_group = group != nullptr ? group->group : c10::intrusive_ptr<c10d::Backend>();
 }
 
 // Whether sync_batchnorm has a process group.
@@ -158,7 +202,7 @@ char *stoker_c10d_all_reduce(StokerProcessGroup *group, const Tensor *const *ten
     if (n == 0) {
       return;
     }
-    std::vector<Tensor> list{bucket_of(tensors, n)};
+    std::vector<Tensor> list{bucket_of(tensors, n, group->device)};
     c10d::AllreduceOptions options;
     options.reduceOp = op == 1 ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
     group->group->allreduce(list, options)->wait();
@@ -173,7 +217,7 @@ char *stoker_c10d_broadcast(StokerProcessGroup *group, const Tensor *const *tens
     if (n == 0) {
       return;
     }
-    std::vector<Tensor> list{bucket_of(tensors, n)};
+    std::vector<Tensor> list{bucket_of(tensors, n, group->device)};
     c10d::BroadcastOptions options;
     options.rootRank = root;
     group->group->broadcast(list, options)->wait();
@@ -183,7 +227,13 @@ char *stoker_c10d_broadcast(StokerProcessGroup *group, const Tensor *const *tens
 
 // Waits until every process reached this call.
 char *stoker_c10d_barrier(StokerProcessGroup *group) {
-  return guarded([&] { group->group->barrier()->wait(); });
+  return guarded([&] {
+    c10d::BarrierOptions options;
+    if (group->device.is_cuda()) {
+      options.device_ids = {group->device.index()};
+    }
+    group->group->barrier(options)->wait();
+  });
 }
 
 } // extern "C"

@@ -1,6 +1,7 @@
 //! Collectives between processes through libtorch's own c10d (`csrc/c10d.cpp`): the Gloo process
-//! group PyTorch's DDP uses on CPU, with a file or TCP rendezvous. Every failure (a timeout, a
-//! process that died) is an error with libtorch's message, never a hang past the timeout.
+//! group PyTorch's DDP uses on CPU and, in a build with NCCL ([`nccl_available`]), the NCCL one it
+//! uses on CUDA, with a file or TCP rendezvous. Every failure (a timeout, a process that died) is
+//! an error with libtorch's message, never a hang past the timeout.
 
 // burn-tch marks its types deprecated in favour of CubeCL backends; LibTorch is stoker's backend.
 #![allow(deprecated)]
@@ -29,6 +30,17 @@ unsafe extern "C" {
         timeout_ms: i64,
         out: *mut *mut c_void,
     ) -> *mut c_char;
+    fn stoker_c10d_has_nccl() -> c_int;
+    #[cfg(stoker_nccl)]
+    fn stoker_c10d_nccl_new(
+        address: *const c_char,
+        port: c_int,
+        rank: c_int,
+        world: c_int,
+        timeout_ms: i64,
+        device: c_int,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
     fn stoker_c10d_free(group: *mut c_void);
     fn stoker_c10d_all_reduce(
         group: *mut c_void,
@@ -46,6 +58,13 @@ unsafe extern "C" {
     fn stoker_c10d_set_sync_group(group: *mut c_void);
     fn stoker_c10d_has_sync_group() -> c_int;
     fn stoker_c10d_sync_sum(x: *const C_tensor, out: *mut *mut C_tensor) -> *mut c_char;
+}
+
+/// Whether this build has libtorch's NCCL process group (built against a CUDA libtorch with
+/// NCCL's headers, as `cargo xtask` sets it up).
+pub fn nccl_available() -> bool {
+    // SAFETY: reads a constant of the shim.
+    unsafe { stoker_c10d_has_nccl() != 0 }
 }
 
 /// Whether batch normalization reduces its batch statistics over a process group
@@ -80,7 +99,7 @@ pub enum Rendezvous {
     },
 }
 
-/// A Gloo process group: this process's handle on the group.
+/// A Gloo or NCCL process group: this process's handle on the group.
 pub struct ProcessGroup {
     handle: *mut c_void,
     rank: usize,
@@ -112,6 +131,62 @@ impl ProcessGroup {
         world: usize,
         timeout: Duration,
     ) -> Result<Self, String> {
+        Self::join(rendezvous, rank, world, "Gloo", |address, port, handle| {
+            // SAFETY: the address lives through the call; the shim writes the handle on success.
+            unsafe {
+                stoker_c10d_gloo_new(
+                    address,
+                    port,
+                    rank as c_int,
+                    world as c_int,
+                    timeout.as_millis() as i64,
+                    handle,
+                )
+            }
+        })
+    }
+
+    /// Joins the NCCL group of `world` processes as `rank`, on CUDA device `device`; NCCL's
+    /// watchdog ends a collective that takes longer than `timeout`. An error in a build without
+    /// NCCL ([`nccl_available`]).
+    pub fn nccl(
+        rendezvous: &Rendezvous,
+        rank: usize,
+        world: usize,
+        timeout: Duration,
+        device: usize,
+    ) -> Result<Self, String> {
+        #[cfg(stoker_nccl)]
+        return Self::join(rendezvous, rank, world, "NCCL", |address, port, handle| {
+            // SAFETY: as in gloo.
+            unsafe {
+                stoker_c10d_nccl_new(
+                    address,
+                    port,
+                    rank as c_int,
+                    world as c_int,
+                    timeout.as_millis() as i64,
+                    device as c_int,
+                    handle,
+                )
+            }
+        });
+        #[cfg(not(stoker_nccl))]
+        {
+            let _ = (rendezvous, rank, world, timeout, device);
+            Err("this stoker was built against a libtorch without NCCL's headers (a CPU-only libtorch, or its environment lacks nvidia-nccl and CUDA's crt and cccl headers), so it cannot reduce CUDA tensors across processes".into())
+        }
+    }
+
+    /// Checks the place, then joins the group `backend` names through `new(address, port,
+    /// handle)`, the shim's constructor.
+    fn join(
+        rendezvous: &Rendezvous,
+        rank: usize,
+        world: usize,
+        backend: &str,
+        new: impl FnOnce(*const c_char, c_int, *mut *mut c_void) -> *mut c_char,
+    ) -> Result<Self, String> {
         if world == 0 || rank >= world {
             return Err(format!("rank {rank} in a world of {world} processes"));
         }
@@ -121,18 +196,8 @@ impl ProcessGroup {
         };
         let address = CString::new(address).map_err(|e| e.to_string())?;
         let mut handle = std::ptr::null_mut();
-        // SAFETY: the strings live through the call; the shim writes the handle on success.
-        let error = unsafe {
-            stoker_c10d_gloo_new(
-                address.as_ptr(),
-                port,
-                rank as c_int,
-                world as c_int,
-                timeout.as_millis() as i64,
-                &mut handle,
-            )
-        };
-        result(error, "joining the Gloo process group")?;
+        let error = new(address.as_ptr(), port, &mut handle);
+        result(error, &format!("joining the {backend} process group"))?;
         Ok(ProcessGroup {
             handle,
             rank,
@@ -282,7 +347,7 @@ impl ProcessGroup {
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        // SAFETY: made by stoker_c10d_gloo_new, freed once.
+        // SAFETY: made by the shim (stoker_c10d_gloo_new or _nccl_new), freed once.
         unsafe { stoker_c10d_free(self.handle) };
     }
 }

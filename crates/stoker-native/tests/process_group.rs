@@ -231,3 +231,30 @@ fn a_missing_peer_is_an_error_within_the_timeout() {
     );
     let _ = std::fs::remove_file(&store);
 }
+
+/// The NCCL process group is built in (the set-up installs the headers it needs), and on a
+/// machine without a GPU joining it is libtorch's clear error, not a crash. On a GPU machine the
+/// GPU check trains through it instead.
+#[test]
+fn the_nccl_group_is_built_in_and_refuses_a_machine_without_a_gpu() {
+    if std::env::var(RANK).is_ok() || stoker_native::device::cuda_device_count() > 0 {
+        return;
+    }
+    assert!(stoker_native::collective::nccl_available());
+    let store = std::env::temp_dir().join(format!("stoker-c10d-nccl-{}", std::process::id()));
+    let _ = std::fs::remove_file(&store);
+    let error = ProcessGroup::nccl(
+        &Rendezvous::File(store.clone()),
+        0,
+        1,
+        Duration::from_secs(5),
+        0,
+    )
+    .err()
+    .expect("NCCL without a GPU");
+    assert!(
+        error.starts_with("joining the NCCL process group: ") && error.contains("GPU"),
+        "{error}"
+    );
+    let _ = std::fs::remove_file(&store);
+}

@@ -102,17 +102,26 @@ fn built<T, S: ?Sized + SpecKind>(
 pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
     let started = std::time::Instant::now();
     let env = &experiment.environment;
-    let device = stoker::native::device::resolve(env.device).map_err(|message| {
-        experiment
-            .raw
-            .error_at(
-                &[
-                    PathStep::Key("environment".into()),
-                    PathStep::Key("device".into()),
-                ],
-                message,
+    let (choice, local_rank) =
+        stoker::training::strategy::environment::process_device(env.device);
+    let device = stoker::native::device::resolve(choice).map_err(|message| {
+        let error = experiment.raw.error_at(
+            &[
+                PathStep::Key("environment".into()),
+                PathStep::Key("device".into()),
+            ],
+            message,
+        );
+        if local_rank > 0 && choice != env.device {
+            error.hint(format!(
+                "this process has local rank {local_rank}, and each process on a machine takes a GPU of its own ({} plus the local rank): start at most as many processes per machine as it has GPUs",
+                env.device
+            ))
+        } else {
+            error.hint(
+                "use `cpu` or `flex` on a machine without a GPU (or `auto`, which picks for you)",
             )
-            .hint("use `cpu` or `flex` on a machine without a GPU (or `auto`, which picks for you)")
+        }
     })?;
     if let Some(dtype) = experiment.trainer.spec.float_dtype() {
         configure(&device, dtype).map_err(|message| {

@@ -61,6 +61,9 @@ for device in "$DEVICE" cpu; do
 done
 train "quickstart-$DEVICE-bf16-mixed" "$DEVICE" quickstart.yaml --set trainer.args.precision=bf16-mixed
 train "darcy_fno-$DEVICE-bf16-mixed" "$DEVICE" darcy_fno.yaml --set trainer.args.max_epochs=10 --set trainer.args.precision=bf16-mixed
+# Data-parallel training through the launcher: one rank (world size 1, every collective run),
+# on NCCL on a GPU and Gloo on a CPU. Its metrics should equal quickstart-$DEVICE's.
+train "quickstart-$DEVICE-ddp" "$DEVICE" quickstart.yaml --nproc 1 --set trainer.args.strategy=ddp
 # Read in place by two workers, each batch through pinned memory and an asynchronous copy. The
 # Darcy files are Fortran-ordered, which cannot be read row by row: they are sharded first.
 SHARDS="$HERE/shards"

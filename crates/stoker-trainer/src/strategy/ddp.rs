@@ -1,5 +1,6 @@
 //! `ddp` (and `auto` in a process started as one of several): data-parallel training as
-//! PyTorch's DistributedDataParallel does it, on libtorch's own c10d (`ProcessGroupGloo`).
+//! PyTorch's DistributedDataParallel does it, on libtorch's own c10d (`ProcessGroupGloo` on the
+//! CPU, `ProcessGroupNCCL` on CUDA, each process on the GPU of its local rank).
 //!
 //! Every process holds the whole model and trains on its shard of each epoch
 //! (`DistributedSampler`'s rules). Rank 0's initial parameters are broadcast at set-up; the
@@ -21,7 +22,7 @@ use stoker::model::DynModel;
 use stoker::spec::{BuildContext, StrategySpec};
 use stoker::strategy::Strategy;
 use stoker_derive::Component;
-use stoker_native::collective::{ProcessGroup, Rendezvous};
+use stoker_native::collective::{ProcessGroup, Rendezvous, nccl_available};
 use stoker_native::device::libtorch_cuda_index;
 
 use super::environment::ClusterEnvironment;
@@ -76,15 +77,16 @@ impl DdpSpec {
                 format!("must be a positive number of seconds, not {timeout}"),
             ));
         }
-        if libtorch_cuda_index(&ctx.device).is_some() {
+        let cuda = libtorch_cuda_index(&ctx.device.clone().without_autodiff());
+        if cuda.is_some() && !nccl_available() {
             return Err(BuildError::new(
-                "data-parallel training runs on the CPU (Gloo) for now: NCCL, for CUDA, is not built into stoker yet",
+                "data-parallel training on CUDA needs libtorch's NCCL process group, and this stoker was built without it",
             )
-            .hint("set environment.device: cpu to train several processes on the CPU, or train one process on the GPU"));
+            .hint("build stoker through `cargo xtask` against PyPI's CUDA torch (it installs the headers NCCL needs), or set environment.device: cpu to train the processes on the CPU (Gloo)"));
         }
         if ctx.device == Device::flex() {
             return Err(BuildError::new(
-                "data-parallel training needs the LibTorch device (`cpu`): c10d reduces LibTorch tensors",
+                "data-parallel training needs a LibTorch device (`cpu` or `cuda`): c10d reduces LibTorch tensors",
             )
             .hint("set environment.device: cpu"));
         }
@@ -92,12 +94,17 @@ impl DdpSpec {
             host: env.master_addr.clone(),
             port: env.master_port,
         };
-        let group = ProcessGroup::gloo(
-            &rendezvous,
-            env.rank,
-            env.world_size,
-            Duration::from_secs_f64(timeout),
-        )
+        let timeout_duration = Duration::from_secs_f64(timeout);
+        let group = match cuda {
+            Some(device) => ProcessGroup::nccl(
+                &rendezvous,
+                env.rank,
+                env.world_size,
+                timeout_duration,
+                device,
+            ),
+            None => ProcessGroup::gloo(&rendezvous, env.rank, env.world_size, timeout_duration),
+        }
         .map_err(|e| {
             BuildError::new(format!(
                 "rank {} of {}: {e}",

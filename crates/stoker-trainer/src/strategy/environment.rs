@@ -5,6 +5,8 @@
 //! `TorchElasticEnvironment` and `SLURMEnvironment` read them. torchrun's win when both are set
 //! (torchrun started inside a SLURM job).
 
+use stoker_core::device::DeviceChoice;
+
 /// Which launcher's variables were found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Launcher {
@@ -172,6 +174,29 @@ pub fn process_place() -> (usize, usize) {
     }
 }
 
+/// The device this process trains on when the experiment names `choice`, and the local rank it
+/// was moved by. Alone, `choice` (and 0). As one of several processes, a CUDA device moves by the
+/// process's local rank, so that each process on a machine takes a GPU of its own: `cuda` (and
+/// `auto` on a machine with a GPU) gives `cuda:LOCAL_RANK`, `cuda:N` gives `cuda:N+LOCAL_RANK`,
+/// as torchrun's scripts pick `cuda:LOCAL_RANK` and Lightning gives local rank i its i-th device.
+pub fn process_device(choice: DeviceChoice) -> (DeviceChoice, usize) {
+    match ClusterEnvironment::from_process() {
+        Ok(Some(env)) => (
+            on_local_gpu(stoker_native::device::concrete(choice), env.local_rank),
+            env.local_rank,
+        ),
+        _ => (choice, 0),
+    }
+}
+
+/// `choice` (concrete: not `auto`) for the process of local rank `local_rank`.
+fn on_local_gpu(choice: DeviceChoice, local_rank: usize) -> DeviceChoice {
+    match choice {
+        DeviceChoice::Cuda(first) => DeviceChoice::Cuda(first + local_rank),
+        other => other,
+    }
+}
+
 /// The number of processes training together ([`process_place`]'s second half).
 pub fn process_world_size() -> usize {
     process_place().1
@@ -188,6 +213,15 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         ClusterEnvironment::detect(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn each_local_rank_takes_its_own_gpu_and_the_cpu_is_shared() {
+        assert_eq!(on_local_gpu(DeviceChoice::Cuda(0), 1), DeviceChoice::Cuda(1));
+        assert_eq!(on_local_gpu(DeviceChoice::Cuda(2), 3), DeviceChoice::Cuda(5));
+        assert_eq!(on_local_gpu(DeviceChoice::Cuda(0), 0), DeviceChoice::Cuda(0));
+        assert_eq!(on_local_gpu(DeviceChoice::Cpu, 1), DeviceChoice::Cpu);
+        assert_eq!(on_local_gpu(DeviceChoice::Flex, 1), DeviceChoice::Flex);
     }
 
     #[test]

@@ -754,8 +754,7 @@ impl Sharded {
             let &first = rows.get(i)?;
             let (shard, local) = self.locate(first);
             let mut count = 1;
-            while rows.get(i + count) == Some(&(first + count)) && local + count < shard.samples()
-            {
+            while rows.get(i + count) == Some(&(first + count)) && local + count < shard.samples() {
                 count += 1;
             }
             i += count;

@@ -10,8 +10,8 @@ use stoker::burn::tensor::kind::BridgeTensor;
 use stoker::data::{
     DataInfo, DataModule, ElementKind, EpochBatches, Order, Shard, Split, TensorInfo,
 };
-use stoker_native::filled::filled_f32;
 use stoker::error::{Result, StokerError};
+use stoker_native::filled::filled_f32;
 
 use crate::host::{HostData, HostTensor};
 use crate::in_memory::{BatchOptions, check_split, epoch_plan, upload};

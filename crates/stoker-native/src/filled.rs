@@ -8,8 +8,8 @@
 
 use std::mem::MaybeUninit;
 
-use burn::backend::libtorch::TchTensor;
 use burn::backend::BackendTensor;
+use burn::backend::libtorch::TchTensor;
 use burn::tensor::{Device, FloatDType, Tensor};
 
 use crate::device::libtorch_cuda_index;
@@ -30,7 +30,7 @@ pub fn filled_f32<const D: usize, E>(
         return None;
     }
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-    let mut host = tch::Tensor::empty(&dims, (tch::Kind::Float, tch::Device::Cpu));
+    let host = tch::Tensor::empty(&dims, (tch::Kind::Float, tch::Device::Cpu));
     let len: usize = shape.iter().product();
     let values: &mut [MaybeUninit<f32>] = if len == 0 {
         &mut []
@@ -45,7 +45,7 @@ pub fn filled_f32<const D: usize, E>(
     }
     let tensor = match cuda {
         Some(index) => crate::pinned::to_cuda(host, &shape, index),
-        None => TchTensor::new(std::mem::take(&mut host)),
+        None => TchTensor::new(host),
     };
     let tensor: Tensor<D> = crate::pinned::burn_tensor(BackendTensor::Float(tensor));
     Some(Ok(in_float_dtype_of(tensor, &plain)))

@@ -102,8 +102,7 @@ fn built<T, S: ?Sized + SpecKind>(
 pub fn assemble(experiment: Experiment) -> Result<Assembled, ConfigError> {
     let started = std::time::Instant::now();
     let env = &experiment.environment;
-    let (choice, local_rank) =
-        stoker::training::strategy::environment::process_device(env.device);
+    let (choice, local_rank) = stoker::training::strategy::environment::process_device(env.device);
     let device = stoker::native::device::resolve(choice).map_err(|message| {
         let error = experiment.raw.error_at(
             &[

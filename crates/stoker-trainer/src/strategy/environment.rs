@@ -217,9 +217,18 @@ mod tests {
 
     #[test]
     fn each_local_rank_takes_its_own_gpu_and_the_cpu_is_shared() {
-        assert_eq!(on_local_gpu(DeviceChoice::Cuda(0), 1), DeviceChoice::Cuda(1));
-        assert_eq!(on_local_gpu(DeviceChoice::Cuda(2), 3), DeviceChoice::Cuda(5));
-        assert_eq!(on_local_gpu(DeviceChoice::Cuda(0), 0), DeviceChoice::Cuda(0));
+        assert_eq!(
+            on_local_gpu(DeviceChoice::Cuda(0), 1),
+            DeviceChoice::Cuda(1)
+        );
+        assert_eq!(
+            on_local_gpu(DeviceChoice::Cuda(2), 3),
+            DeviceChoice::Cuda(5)
+        );
+        assert_eq!(
+            on_local_gpu(DeviceChoice::Cuda(0), 0),
+            DeviceChoice::Cuda(0)
+        );
         assert_eq!(on_local_gpu(DeviceChoice::Cpu, 1), DeviceChoice::Cpu);
         assert_eq!(on_local_gpu(DeviceChoice::Flex, 1), DeviceChoice::Flex);
     }

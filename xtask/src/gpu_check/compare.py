@@ -41,7 +41,7 @@ for label in sorted(p.name for p in (out / "runs").iterdir()):
             continue
         reference = (cpu or {}).get("final_metrics", {}).get(name)
         if reference:
-            cells.append(f"{name} {value:.4g} (cpu {reference:.4g}, {100 * (value - reference) / abs(reference):+.1f}%)")
+            cells.append(f"{name} {value:.4g} (cpu {reference:.4g}, {100 * (value - reference) / abs(reference):+.3g}%)")
         else:
             cells.append(f"{name} {value:.4g}")
     cpu_seconds = sum((cpu or {}).get("epoch_seconds", [])) if cpu else None

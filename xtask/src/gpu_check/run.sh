@@ -64,6 +64,9 @@ train "darcy_fno-$DEVICE-bf16-mixed" "$DEVICE" darcy_fno.yaml --set trainer.args
 # Data-parallel training through the launcher: one rank (world size 1, every collective run),
 # on NCCL on a GPU and Gloo on a CPU. Its metrics should equal quickstart-$DEVICE's.
 train "quickstart-$DEVICE-ddp" "$DEVICE" quickstart.yaml --nproc 1 --set trainer.args.strategy=ddp
+# And batch statistics through the process group (sync_batchnorm's differentiable all-reduce).
+train "bearing_cnn-$DEVICE-ddp-sync_batchnorm" "$DEVICE" bearing_cnn.yaml --nproc 1 \
+    --set trainer.args.strategy=ddp --set trainer.args.sync_batchnorm=true --set trainer.args.max_epochs=5
 # Read in place by two workers, each batch through pinned memory and an asynchronous copy. The
 # Darcy files are Fortran-ordered, which cannot be read row by row: they are sharded first.
 SHARDS="$HERE/shards"

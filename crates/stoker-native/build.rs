@@ -93,10 +93,18 @@ struct Torch {
 /// The include folders of a CUDA build's `nvidia-*` packages under `site` that hold
 /// [`NCCL_HEADERS`]; `None` when one is missing (with a warning when only the set-up's two
 /// header packages are, so that a hand-made environment learns why NCCL is left out).
+///
+/// The headers must be the ones torch was built with: `ProcessGroupNCCL::Options` holds an
+/// `ncclConfig_t` whose layout follows `nccl.h`, and the shim allocates it at the size its headers
+/// give. torch's wheel pins its `nvidia-nccl` package, so the `nccl.h` beside it is that version.
 fn nccl_includes(site: &std::path::Path) -> Option<Vec<PathBuf>> {
-    println!("cargo:rerun-if-changed={}", site.join("nvidia").display());
+    let nvidia = site.join("nvidia");
+    if !nvidia.is_dir() {
+        return None;
+    }
+    println!("cargo:rerun-if-changed={}", nvidia.display());
     let mut candidates = Vec::new();
-    for package in std::fs::read_dir(site.join("nvidia")).ok()?.flatten() {
+    for package in std::fs::read_dir(&nvidia).ok()?.flatten() {
         let include = package.path().join("include");
         candidates.push(include.join("cccl"));
         candidates.push(include);
@@ -117,7 +125,7 @@ fn nccl_includes(site: &std::path::Path) -> Option<Vec<PathBuf>> {
         println!(
             "cargo:warning=stoker-native: built without NCCL (data-parallel training on CUDA): {} not found under {}; `pip install nvidia-cuda-crt nvidia-cuda-cccl` (of torch's CUDA version) into torch's environment, as `cargo xtask` does",
             missing.join(", "),
-            site.join("nvidia").display()
+            nvidia.display()
         );
     }
     None

@@ -13,16 +13,53 @@ const MMAP_THRESHOLD: libc::c_int = 32 << 20;
 const TRIM_THRESHOLD: libc::c_int = 128 << 20;
 
 /// Makes glibc keep freed blocks of up to 32 MiB for reuse (and up to 128 MiB of free heap),
-/// unless the user set `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` (glibc's own
-/// variables, which then decide, as the memory-measuring tests do).
+/// unless the user set either threshold (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, or
+/// `glibc.malloc.mmap_threshold`/`trim_threshold` in `GLIBC_TUNABLES`), which then decides, as in
+/// the memory-measuring tests.
 pub fn keep_freed_blocks() {
-    let set_by_user = |name: &str| std::env::var_os(name).is_some();
-    if set_by_user("MALLOC_MMAP_THRESHOLD_") || set_by_user("MALLOC_TRIM_THRESHOLD_") {
+    if set_by_user(|name| std::env::var(name).ok()) {
         return;
     }
     // SAFETY: mallopt only changes the allocator's parameters, under the allocator's own lock.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
+/// Whether the environment (`var`) sets glibc's mmap or trim threshold.
+fn set_by_user(var: impl Fn(&str) -> Option<String>) -> bool {
+    var("MALLOC_MMAP_THRESHOLD_").is_some()
+        || var("MALLOC_TRIM_THRESHOLD_").is_some()
+        || var("GLIBC_TUNABLES").is_some_and(|tunables| {
+            tunables.contains("malloc.mmap_threshold") || tunables.contains("malloc.trim_threshold")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_by_user;
+
+    #[test]
+    fn either_threshold_set_by_the_user_wins() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(!set_by_user(env(&[])));
+        assert!(set_by_user(env(&[("MALLOC_MMAP_THRESHOLD_", "65536")])));
+        assert!(set_by_user(env(&[("MALLOC_TRIM_THRESHOLD_", "0")])));
+        assert!(set_by_user(env(&[(
+            "GLIBC_TUNABLES",
+            "glibc.malloc.trim_threshold=0"
+        )])));
+        assert!(!set_by_user(env(&[(
+            "GLIBC_TUNABLES",
+            "glibc.cpu.hwcaps=-AVX2"
+        )])));
     }
 }

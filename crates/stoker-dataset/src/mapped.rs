@@ -732,6 +732,12 @@ impl Sharded {
                 shard.read_rows(local, count, &mut buffer)?;
                 decoded.clear();
                 shard.dtype.floats(&buffer, &mut decoded);
+                assert_eq!(
+                    decoded.len(),
+                    piece.len(),
+                    "`{}`: decoded values",
+                    shard.name
+                );
                 for (slot, &value) in piece.iter_mut().zip(&decoded) {
                     slot.write(value);
                 }

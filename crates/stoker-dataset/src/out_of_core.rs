@@ -221,8 +221,12 @@ impl MappedEpoch<'_> {
         let device = &self.data.device;
         let filled = crate::by_rank!(shape.len(), R => {
             let dims: [usize; R] = shape.clone().try_into().expect("rank R");
-            filled_f32(dims, device, |out| prepare(tensor.gather_f32_into(rows, out)?))
-                .map(|t| t.map(Tensor::into_bridge))
+            filled_f32(dims, device, |out| {
+                let values = tensor.gather_f32_into(rows, out)?;
+                prepare(values)?;
+                Ok::<_, String>(values)
+            })
+            .map(|t| t.map(Tensor::into_bridge))
         }, None);
         match filled {
             Some(values) => values.map_err(StokerError::msg),

@@ -17,6 +17,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/custom_function.h>
 #ifdef STOKER_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -162,7 +163,10 @@ char *stoker_c10d_nccl_new(const char *address, int port, int rank, int world,
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = timeout;
     const c10::Device cuda(c10::kCUDA, static_cast<c10::DeviceIndex>(device));
+    // The constructor says plainly when this machine has no GPU; then the process's current
+    // device is set, as torch.cuda.set_device(local_rank) does in a training script.
     auto group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+    c10::cuda::set_device(cuda.index());
     // As init_process_group(device_id=...): the group is bound to its device and its
     // communicator made now, so a missing peer fails here, at set-up.
     group->setBoundDeviceId(cuda);
@@ -175,6 +179,12 @@ char *stoker_c10d_nccl_new(const char *address, int port, int rank, int world,
 void stoker_c10d_free(StokerProcessGroup *group) {
   if (sync_group == group->group) {
     sync_group.reset();
+  }
+  // As destroy_process_group(): NCCL's communicators are finished and destroyed rather than
+  // aborted by the destructor (Gloo's shutdown does nothing). Freeing reports no error.
+  try {
+    group->group->shutdown();
+  } catch (...) {
   }
   delete group;
 }

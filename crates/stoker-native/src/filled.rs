@@ -14,15 +14,19 @@ use burn::tensor::{Device, FloatDType, Tensor};
 
 use crate::device::libtorch_cuda_index;
 
-/// A float tensor of `shape` on `device` whose values `fill` writes (every one of them) into host
-/// memory LibTorch allocated: on the LibTorch CPU device that memory becomes the tensor; on a
-/// LibTorch CUDA device it is copied there through pinned memory, asynchronously
-/// ([`pinned`](crate::pinned)). The tensor has the device's float type, as `Tensor::from_data`
-/// gives. `None` on any other device (the caller uploads as usual); `fill`'s error as it is.
+/// A float tensor of `shape` on `device` whose values `fill` writes into host memory LibTorch
+/// allocated, returning that memory as the values it initialized (all of it: the same slice):
+/// on the LibTorch CPU device that memory becomes the tensor; on a LibTorch CUDA device it is
+/// copied there through pinned memory, asynchronously ([`pinned`](crate::pinned)). The tensor has
+/// the device's float type, as `Tensor::from_data` gives. `None` on any other device (the caller
+/// uploads as usual); `fill`'s error as it is.
+///
+/// # Panics
+/// When `fill` returns a slice other than the one it was given (it would leave values unwritten).
 pub fn filled_f32<const D: usize, E>(
     shape: [usize; D],
     device: &Device,
-    fill: impl FnOnce(&mut [MaybeUninit<f32>]) -> Result<(), E>,
+    fill: impl for<'a> FnOnce(&'a mut [MaybeUninit<f32>]) -> Result<&'a mut [f32], E>,
 ) -> Option<Result<Tensor<D>, E>> {
     let plain = device.clone().without_autodiff();
     let cuda = libtorch_cuda_index(&plain);
@@ -40,8 +44,13 @@ pub fn filled_f32<const D: usize, E>(
         // no claim about the values LibTorch left there.
         unsafe { std::slice::from_raw_parts_mut(host.data_ptr().cast(), len) }
     };
-    if let Err(e) = fill(values) {
-        return Some(Err(e));
+    let (start, len) = (values.as_ptr() as usize, values.len());
+    match fill(values) {
+        Err(e) => return Some(Err(e)),
+        Ok(written) => assert!(
+            written.as_ptr() as usize == start && written.len() == len,
+            "filled_f32: the values returned are not the tensor's"
+        ),
     }
     let tensor = match cuda {
         Some(index) => crate::pinned::to_cuda(host, &shape, index),

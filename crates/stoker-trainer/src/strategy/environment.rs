@@ -179,20 +179,27 @@ pub fn process_place() -> (usize, usize) {
 /// process's local rank, so that each process on a machine takes a GPU of its own: `cuda` (and
 /// `auto` on a machine with a GPU) gives `cuda:LOCAL_RANK`, `cuda:N` gives `cuda:N+LOCAL_RANK`,
 /// as torchrun's scripts pick `cuda:LOCAL_RANK` and Lightning gives local rank i its i-th device.
+/// A process that sees a single GPU keeps it: its launcher gave it that one (SLURM's
+/// `--gpus-per-task=1`, a `CUDA_VISIBLE_DEVICES` per process).
 pub fn process_device(choice: DeviceChoice) -> (DeviceChoice, usize) {
     match ClusterEnvironment::from_process() {
         Ok(Some(env)) => (
-            on_local_gpu(stoker_native::device::concrete(choice), env.local_rank),
+            on_local_gpu(
+                stoker_native::device::concrete(choice),
+                env.local_rank,
+                stoker_native::device::cuda_device_count(),
+            ),
             env.local_rank,
         ),
         _ => (choice, 0),
     }
 }
 
-/// `choice` (concrete: not `auto`) for the process of local rank `local_rank`.
-fn on_local_gpu(choice: DeviceChoice, local_rank: usize) -> DeviceChoice {
+/// `choice` (concrete: not `auto`) for the process of local rank `local_rank` that sees
+/// `visible` GPUs.
+fn on_local_gpu(choice: DeviceChoice, local_rank: usize, visible: usize) -> DeviceChoice {
     match choice {
-        DeviceChoice::Cuda(first) => DeviceChoice::Cuda(first + local_rank),
+        DeviceChoice::Cuda(first) if visible != 1 => DeviceChoice::Cuda(first + local_rank),
         other => other,
     }
 }
@@ -217,20 +224,16 @@ mod tests {
 
     #[test]
     fn each_local_rank_takes_its_own_gpu_and_the_cpu_is_shared() {
-        assert_eq!(
-            on_local_gpu(DeviceChoice::Cuda(0), 1),
-            DeviceChoice::Cuda(1)
-        );
-        assert_eq!(
-            on_local_gpu(DeviceChoice::Cuda(2), 3),
-            DeviceChoice::Cuda(5)
-        );
-        assert_eq!(
-            on_local_gpu(DeviceChoice::Cuda(0), 0),
-            DeviceChoice::Cuda(0)
-        );
-        assert_eq!(on_local_gpu(DeviceChoice::Cpu, 1), DeviceChoice::Cpu);
-        assert_eq!(on_local_gpu(DeviceChoice::Flex, 1), DeviceChoice::Flex);
+        let gpu = DeviceChoice::Cuda;
+        assert_eq!(on_local_gpu(gpu(0), 1, 4), gpu(1));
+        assert_eq!(on_local_gpu(gpu(2), 3, 8), gpu(5));
+        assert_eq!(on_local_gpu(gpu(0), 0, 4), gpu(0));
+        // A GPU past the visible ones is resolve()'s error, with the local rank in its hint.
+        assert_eq!(on_local_gpu(gpu(0), 2, 2), gpu(2));
+        // The launcher gave each process one GPU: it is that process's cuda:0.
+        assert_eq!(on_local_gpu(gpu(0), 1, 1), gpu(0));
+        assert_eq!(on_local_gpu(DeviceChoice::Cpu, 1, 4), DeviceChoice::Cpu);
+        assert_eq!(on_local_gpu(DeviceChoice::Flex, 1, 0), DeviceChoice::Flex);
     }
 
     #[test]

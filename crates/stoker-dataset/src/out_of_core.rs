@@ -202,7 +202,6 @@ impl MappedEpoch<'_> {
     /// The float `tensor`'s `rows` on the device, checked and normalized: read straight into
     /// LibTorch's memory where the device is LibTorch's, else into a host tensor uploaded after.
     fn read_floats(&self, tensor: &Sharded, rows: &[usize]) -> Result<BridgeTensor> {
-        let split = self.split.to_string();
         let prepare = |values: &mut [f32]| -> std::result::Result<(), String> {
             if self.data.check_finite
                 && let Some(message) = crate::upload::non_finite_value(tensor, rows, values)
@@ -212,7 +211,9 @@ impl MappedEpoch<'_> {
                 ));
             }
             match self.data.stats.iter().find(|s| s.name == tensor.name()) {
-                Some(stats) => stats.encode_values(values, tensor.sample_shape(), &split),
+                Some(stats) => {
+                    stats.encode_values(values, tensor.sample_shape(), &self.split.to_string())
+                }
                 None => Ok(()),
             }
         };
@@ -220,7 +221,7 @@ impl MappedEpoch<'_> {
         shape.extend_from_slice(tensor.sample_shape());
         let device = &self.data.device;
         let filled = crate::by_rank!(shape.len(), R => {
-            let dims: [usize; R] = shape.clone().try_into().expect("rank R");
+            let dims = <[usize; R]>::try_from(shape.as_slice()).expect("rank R");
             filled_f32(dims, device, |out| {
                 let values = tensor.gather_f32_into(rows, out)?;
                 prepare(values)?;
